@@ -1,0 +1,1 @@
+//! berth-runtime: an OCI runtime on Linux namespaces and cgroups.

@@ -1,0 +1,1 @@
+//! berth-agent: the host daemon.

@@ -1,0 +1,100 @@
+//! Hosts: the list, facts, and join tokens (shared/API.md, "Hosts").
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum HostStatus {
+    Online,
+    Offline,
+}
+
+/// How the host mounts its cgroups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum CgroupMode {
+    /// Only v1 controller hierarchies.
+    V1,
+    /// One unified v2 hierarchy.
+    V2,
+    /// v1 controllers plus a v2 hierarchy at /sys/fs/cgroup/unified.
+    Hybrid,
+}
+
+/// What an agent reports about its machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HostFacts {
+    /// Kernel release, as `uname -r`.
+    pub kernel: String,
+    /// PRETTY_NAME of /etc/os-release.
+    pub os: String,
+    pub cgroup: CgroupMode,
+    pub cpus: u32,
+    pub memory_bytes: u64,
+    #[serde(default)]
+    pub hostname: String,
+    #[serde(default)]
+    pub arch: String,
+}
+
+/// `GET /api/v1/hosts` items and `GET /api/v1/hosts/{host}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Host {
+    pub id: String,
+    pub name: String,
+    /// The agent's API base URL, e.g. `https://10.0.0.5:7443`.
+    pub address: String,
+    pub status: HostStatus,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub facts: HostFacts,
+    /// `"berth"`, and `"docker"` when a Docker engine answers on the host.
+    #[serde(default)]
+    pub runtimes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_version: Option<String>,
+}
+
+/// `PATCH /api/v1/hosts/{host}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PatchHost {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// `POST /api/v1/hosts/join-tokens`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateJoinToken {
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Lifetime in seconds (default 3600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
+}
+
+/// Answer to `POST /api/v1/hosts/join-tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct JoinTokenResponse {
+    pub token: String,
+    /// The line to run on the new host.
+    pub command: String,
+    pub expires_at: DateTime<Utc>,
+}

@@ -1,0 +1,1 @@
+//! berth-server: the control plane.
