@@ -1,1 +1,3 @@
 //! berth-agent: the host daemon.
+
+pub mod images;

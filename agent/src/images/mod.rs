@@ -1,0 +1,1 @@
+//! The image store: content-addressed blobs, snapshots, pulls and imports.
