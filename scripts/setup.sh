@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Installs what Berth needs to build (and, with `test`, to test) on Debian 12.
+# Idempotent: each tool is installed only when it is missing, and only from
+# the package registries (Debian apt, crates.io, npm); nothing from GitHub.
+#
+#   scripts/setup.sh run    build tools: wasm target, wasm-bindgen, wasm-opt
+#   scripts/setup.sh test   + everything the tests use (runtimes, registry,
+#                            dockerd, PostgreSQL, Chromium, QEMU, ...)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+profile=${1:-run}
+WASM_BINDGEN_VERSION=0.2.129
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+need_root() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "setup: installing Debian packages needs root (run as root or with sudo)" >&2
+        exit 1
+    fi
+}
+
+# --- Debian packages ---------------------------------------------------------
+build_pkgs=(build-essential pkg-config libseccomp-dev nodejs npm curl ca-certificates)
+test_pkgs=(runc crun busybox-static docker-registry skopeo umoci docker.io
+    postgresql chromium chromium-driver qemu-system-x86 hyperfine iperf3
+    nftables iproute2 util-linux procps psmisc cpio xz-utils kmod apache2-utils)
+
+pkgs=("${build_pkgs[@]}")
+[ "$profile" = test ] && pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        # npm/nodejs may come from elsewhere (e.g. nodesource); accept a working binary.
+        case "$p" in
+            nodejs) command -v node >/dev/null && continue ;;
+            npm) command -v npm >/dev/null && continue ;;
+        esac
+        missing+=("$p")
+    fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    need_root
+    log "apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Debian's binaryen (wasm-opt 108) builds a wasm that fails in the browser;
+# we use npm's binaryen from tools/. Refuse to run with the Debian one first on PATH.
+if dpkg-query -W -f='${Status}' binaryen 2>/dev/null | grep -q "install ok installed"; then
+    log "warning: Debian's binaryen is installed; scripts use tools/node_modules/.bin/wasm-opt explicitly"
+fi
+
+# --- Rust --------------------------------------------------------------------
+if ! command -v cargo >/dev/null; then
+    echo "setup: cargo not found; install Rust with rustup first" >&2
+    exit 1
+fi
+installed_targets=$(rustup target list --installed 2>/dev/null || true)
+for t in wasm32-unknown-unknown x86_64-unknown-linux-musl; do
+    if ! grep -qx "$t" <<<"$installed_targets"; then
+        log "rustup target add $t"
+        rustup target add "$t"
+    fi
+done
+
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; then
+    log "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --locked --quiet
+fi
+
+# --- npm build tools and vendored browser assets ------------------------------
+if [ ! -x tools/node_modules/.bin/wasm-opt ] || [ tools/package-lock.json -nt tools/node_modules/.package-lock.json ]; then
+    log "npm ci (binaryen, xterm.js, swagger-ui) into tools/"
+    npm ci --prefix tools --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
+log "ready ($profile)"

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs every Berth test: formatting and lints, unit tests, root integration
+# tests (real namespaces, cgroups, mounts, netns), end-to-end tests in headless
+# Chromium, the backend suite on SQLite and PostgreSQL, and the cgroup v2
+# suite in one QEMU boot. It installs what it needs first (scripts/setup.sh).
+# This is the README's test command; .ci/run runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+log() { printf '\033[1m[test]\033[0m %s\n' "$*"; }
+started=$(date +%s)
+step() { log "$* (+$(( $(date +%s) - started ))s)"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "test: the integration tests need root (namespaces, cgroups, mounts)" >&2
+    exit 1
+fi
+
+step "setup"
+scripts/setup.sh test
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (native)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+step "cargo clippy (dashboard, wasm32)"
+cargo clippy -p berth-frontend --target wasm32-unknown-unknown --locked -- -D warnings
+
+step "build the dashboard"
+scripts/build-frontend.sh
+
+# --- services the tests use ---------------------------------------------------
+cleanup() {
+    if [ -n "${PGDATA_DIR:-}" ]; then
+        runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -m immediate stop >/dev/null 2>&1 || true
+        rm -rf "$PGDATA_DIR"
+    fi
+}
+trap cleanup EXIT
+
+step "start PostgreSQL"
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
+PGDATA_DIR=$(mktemp -d /tmp/berth-test-pg.XXXXXX)
+chown postgres: "$PGDATA_DIR"
+PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+runuser -u postgres -- "$PG_BIN/initdb" -D "$PGDATA_DIR/data" -A trust -U postgres >/dev/null
+runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGDATA_DIR/data" -l "$PGDATA_DIR/log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PGDATA_DIR -c max_connections=300 -c fsync=off" start >/dev/null
+PGDATA_DIR="$PGDATA_DIR/data"
+export BERTH_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+log "PostgreSQL at $BERTH_TEST_POSTGRES_URL"
+
+# --- the tests --------------------------------------------------------------
+mkdir -p target/e2e
+step "cargo tests (unit, root integration, e2e)"
+if command -v cargo-nextest >/dev/null; then
+    cargo nextest run --workspace --locked --no-fail-fast
+else
+    cargo test --workspace --locked --no-fail-fast
+fi
+
+if [ -x vm/run.sh ]; then
+    step "cgroup v2 suite in a QEMU guest"
+    vm/run.sh
+fi
+
+step "all tests passed"
