@@ -1,0 +1,10 @@
+//! Parts several pages share.
+
+pub mod bars;
+pub mod confirm;
+pub mod graph;
+pub mod inventory;
+pub mod metrics;
+pub mod problem;
+pub mod pull;
+pub mod toast;

@@ -1,0 +1,275 @@
+//! The hosts list: status, groups, cgroup mode, CPU and memory bars, and for
+//! admins the dialog that makes a join token and the command to run.
+
+use berth_api::hosts::{CreateJoinToken, Host, HostStatus, JoinTokenResponse};
+use berth_api::metrics::{HostSample, Window};
+use leptos::ev::SubmitEvent;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_router::components::A;
+
+use crate::api::{self, ApiError};
+use crate::app::use_session;
+use crate::components::bars::UsageBar;
+use crate::components::problem::{HostErrors, Loading, ProblemBanner};
+use crate::format;
+use crate::rbac;
+
+/// The newest sample of each host, from its 24 h history (one-minute
+/// averages: a steadier "now" than a single second).
+async fn latest_samples(hosts: Vec<Host>) -> Vec<(String, Option<HostSample>)> {
+    let mut out = Vec::new();
+    for h in hosts {
+        let s = if h.status == HostStatus::Online {
+            api::host_metrics(&h.id, Window::Day)
+                .await
+                .ok()
+                .and_then(|l| l.items.last().cloned())
+        } else {
+            None
+        };
+        out.push((h.id, s));
+    }
+    out
+}
+
+#[component]
+pub fn HostsPage() -> impl IntoView {
+    super::title("Hosts");
+    let session = use_session();
+    let hosts = LocalResource::new(api::hosts);
+    let samples = LocalResource::new(move || {
+        let list = hosts
+            .get()
+            .and_then(Result::ok)
+            .map(|l| l.items)
+            .unwrap_or_default();
+        latest_samples(list)
+    });
+    let handle =
+        set_interval_with_handle(move || hosts.refetch(), std::time::Duration::from_secs(15)).ok();
+    on_cleanup(move || {
+        if let Some(h) = handle {
+            h.clear();
+        }
+    });
+    let may_join = move || {
+        session
+            .me
+            .with(|m| m.as_ref().is_some_and(rbac::may_join_hosts))
+    };
+    let sample_of = move |id: &str| {
+        samples
+            .get()
+            .and_then(|v| v.into_iter().find(|(h, _)| h == id).and_then(|(_, s)| s))
+    };
+
+    view! {
+        <section class="page">
+            <header class="page-head">
+                <h1>"Hosts"</h1>
+                <Show when=may_join>
+                    <JoinHost on_joined=move || hosts.refetch()/>
+                </Show>
+            </header>
+            {move || match hosts.get() {
+                None => view! { <Loading/> }.into_any(),
+                Some(Err(e)) => view! { <ProblemBanner error=Some(e)/> }.into_any(),
+                Some(Ok(list)) if list.items.is_empty() => {
+                    view! {
+                        <p class="empty">
+                            "No hosts yet. An admin can join one with “Join a host”; "
+                            "berth-server --local-agent joins this machine by itself."
+                        </p>
+                    }
+                        .into_any()
+                }
+                Some(Ok(list)) => {
+                    let errors = list.errors.clone();
+                    view! {
+                        <HostErrors errors=errors/>
+                        <div class="table-wrap">
+                            <table class="data" data-testid="hosts-table">
+                                <thead>
+                                    <tr>
+                                        <th scope="col">"Name"</th>
+                                        <th scope="col">"Status"</th>
+                                        <th scope="col">"Groups"</th>
+                                        <th scope="col">"cgroups"</th>
+                                        <th scope="col">"OS · kernel"</th>
+                                        <th scope="col">"CPU"</th>
+                                        <th scope="col">"Memory"</th>
+                                        <th scope="col">"Runtimes"</th>
+                                    </tr>
+                                </thead>
+                                <tbody>
+                                    {list
+                                        .items
+                                        .into_iter()
+                                        .map(|h| {
+                                            let id = h.id.clone();
+                                            let id2 = h.id.clone();
+                                            let cpus = h.facts.cpus as f64;
+                                            let mem_total = h.facts.memory_bytes as f64;
+                                            let online = h.status == HostStatus::Online;
+                                            let cpu = Signal::derive({
+                                                let id = id.clone();
+                                                move || sample_of(&id).map(|s| s.cpu_percent).unwrap_or(0.0)
+                                            });
+                                            let mem = Signal::derive(move || {
+                                                sample_of(&id2).map(|s| s.memory_bytes as f64).unwrap_or(0.0)
+                                            });
+                                            view! {
+                                                <tr data-testid="host-row" data-status=if online { "online" } else { "offline" }>
+                                                    <td>
+                                                        <A href=format!("/hosts/{}", api::enc(&h.id))>{h.name.clone()}</A>
+                                                    </td>
+                                                    <td>
+                                                        <span class=if online { "pill ok" } else { "pill bad" }>
+                                                            {if online { "online" } else { "offline" }}
+                                                        </span>
+                                                    </td>
+                                                    <td>
+                                                        {h.groups.iter().map(|g| view! { <span class="tag">{g.clone()}</span> }).collect_view()}
+                                                    </td>
+                                                    <td>{format!("{:?}", h.facts.cgroup).to_lowercase()}</td>
+                                                    <td class="muted">{format!("{} · {}", h.facts.os, h.facts.kernel)}</td>
+                                                    <td class="bar-cell">
+                                                        <UsageBar
+                                                            name="CPU"
+                                                            value=cpu
+                                                            max=cpus * 100.0
+                                                            label=Signal::derive(move || {
+                                                                format!("{} of {} CPUs", format::percent(cpu.get()), cpus)
+                                                            })
+                                                        />
+                                                    </td>
+                                                    <td class="bar-cell">
+                                                        <UsageBar
+                                                            name="Memory"
+                                                            value=mem
+                                                            max=mem_total
+                                                            label=Signal::derive(move || {
+                                                                format!("{} / {}", format::bytes(mem.get() as u64), format::bytes(mem_total as u64))
+                                                            })
+                                                        />
+                                                    </td>
+                                                    <td>{h.runtimes.join(", ")}</td>
+                                                </tr>
+                                            }
+                                        })
+                                        .collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                    }
+                        .into_any()
+                }
+            }}
+        </section>
+    }
+}
+
+/// Makes a join token (single use, expiring) and shows the line to run.
+#[component]
+fn JoinHost(on_joined: impl Fn() + Send + Sync + 'static) -> impl IntoView {
+    let open = RwSignal::new(false);
+    let groups = RwSignal::new(String::new());
+    let hours = RwSignal::new(String::from("1"));
+    let error = RwSignal::new(None::<ApiError>);
+    let result = RwSignal::new(None::<JoinTokenResponse>);
+    let busy = RwSignal::new(false);
+    let copied = RwSignal::new(false);
+    let on_joined = StoredValue::new(on_joined);
+
+    let submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let hrs = hours.get();
+        let secs = match hrs.trim().parse::<f64>() {
+            Ok(h) if h > 0.0 && h <= 168.0 => (h * 3600.0) as u64,
+            _ => {
+                error.set(Some(ApiError::local(format!(
+                    "expires in: {hrs:?} is not a number of hours from 0 to 168"
+                ))));
+                return;
+            }
+        };
+        let req = CreateJoinToken {
+            groups: groups
+                .get()
+                .split(',')
+                .map(|g| g.trim().to_string())
+                .filter(|g| !g.is_empty())
+                .collect(),
+            expires_in: Some(secs),
+        };
+        busy.set(true);
+        error.set(None);
+        spawn_local(async move {
+            let r = api::join_token(&req).await;
+            busy.set(false);
+            match r {
+                Ok(t) => result.set(Some(t)),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let copy = move |_| {
+        if let Some(r) = result.get() {
+            let clip = window().navigator().clipboard();
+            let _ = clip.write_text(&r.command);
+            copied.set(true);
+        }
+    };
+    let close = move |_| {
+        open.set(false);
+        result.set(None);
+        copied.set(false);
+        on_joined.with_value(|f| f());
+    };
+    view! {
+        <button class="primary" data-testid="join-host" on:click=move |_| open.set(true)>
+            "Join a host"
+        </button>
+        <Show when=move || open.get()>
+            <div class="modal-backdrop">
+                <div class="modal card" role="dialog" aria-modal="true" aria-labelledby="join-title">
+                    <h2 id="join-title">"Join a host"</h2>
+                    <ProblemBanner error=error/>
+                    <Show
+                        when=move || result.with(Option::is_some)
+                        fallback=move || {
+                            view! {
+                                <form on:submit=submit>
+                                    <label for="join-groups">"Groups (comma-separated, optional)"</label>
+                                    <input id="join-groups" bind:value=groups placeholder="prod, eu-west"/>
+                                    <label for="join-hours">"Expires in (hours)"</label>
+                                    <input id="join-hours" inputmode="decimal" bind:value=hours/>
+                                    <div class="actions">
+                                        <button type="submit" class="primary" disabled=busy>"Create token"</button>
+                                        <button type="button" class="ghost" on:click=close>"Cancel"</button>
+                                    </div>
+                                </form>
+                            }
+                        }
+                    >
+                        <p>
+                            "Run this as root on the new host. The token works once and expires "
+                            {move || result.get().map(|r| format::time(r.expires_at)).unwrap_or_default()}
+                            " UTC."
+                        </p>
+                        <pre class="command" data-testid="join-command">
+                            {move || result.get().map(|r| r.command).unwrap_or_default()}
+                        </pre>
+                        <div class="actions">
+                            <button class="primary" on:click=copy>
+                                {move || if copied.get() { "Copied" } else { "Copy command" }}
+                            </button>
+                            <button class="ghost" on:click=close>"Done"</button>
+                        </div>
+                    </Show>
+                </div>
+            </div>
+        </Show>
+    }
+}

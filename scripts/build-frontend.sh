@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# Builds the dashboard into frontend/dist/, which berth-server serves:
+#
+#   index.html                      no-cache; loads the hashed assets below
+#   assets/berth-<hash>.js          wasm-bindgen glue   } content-hashed names:
+#   assets/berth_bg-<hash>.wasm     the app, wasm-opt'd } the server may cache
+#   assets/app-<hash>.css           styles/*.css        } them immutably
+#   vendor/xterm-<ver>/...          xterm.js + fit addon (npm, tools/)
+#   vendor/swagger-ui-<ver>/...     swagger-ui-dist (npm, tools/)
+#   api-docs.html                   Swagger UI over /api/v1/openapi.json
+#   *.gz                            gzip -9 copies next to every text/wasm file
+#   manifest.json                   the names above, for the server and tests
+#
+# No cargo-leptos: plain cargo, wasm-bindgen (same version as the crate) and
+# npm binaryen's wasm-opt (never Debian's; see shared notes/frontend-build.md).
+# Fails loudly when a tool is missing and prints the sizes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+log() { printf '\033[1m[frontend]\033[0m %s\n' "$*"; }
+die() {
+    printf '\033[1;31m[frontend] error:\033[0m %s\n' "$*" >&2
+    exit 1
+}
+
+# --- tools ---------------------------------------------------------------------
+command -v cargo >/dev/null || die "cargo not found: install Rust with rustup"
+command -v gzip >/dev/null || die "gzip not found: apt-get install gzip"
+command -v sha256sum >/dev/null || die "sha256sum not found: apt-get install coreutils"
+rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown ||
+    die "the wasm32-unknown-unknown target is missing: rustup target add wasm32-unknown-unknown (or scripts/setup.sh)"
+
+lock_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+[ -n "$lock_version" ] || die "no wasm-bindgen in Cargo.lock"
+wasm_bindgen=$(command -v wasm-bindgen || true)
+[ -z "$wasm_bindgen" ] && [ -x "$HOME/.cargo/bin/wasm-bindgen" ] && wasm_bindgen=$HOME/.cargo/bin/wasm-bindgen
+[ -n "$wasm_bindgen" ] ||
+    die "wasm-bindgen not found: cargo install wasm-bindgen-cli --version $lock_version --locked (or scripts/setup.sh)"
+cli_version=$("$wasm_bindgen" --version | awk '{print $2}')
+[ "$cli_version" = "$lock_version" ] ||
+    die "wasm-bindgen CLI is $cli_version but Cargo.lock has $lock_version: cargo install wasm-bindgen-cli --version $lock_version --locked --force"
+
+wasm_opt=$root/tools/node_modules/.bin/wasm-opt
+[ -x "$wasm_opt" ] || die "$wasm_opt not found: npm ci --prefix tools (or scripts/setup.sh)"
+xterm_dir=$root/tools/node_modules/@xterm/xterm
+fit_dir=$root/tools/node_modules/@xterm/addon-fit
+swagger_dir=$root/tools/node_modules/swagger-ui-dist
+for d in "$xterm_dir/lib" "$fit_dir/lib" "$swagger_dir"; do
+    [ -d "$d" ] || die "$d not found: npm ci --prefix tools (or scripts/setup.sh)"
+done
+pkg_version() { sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$1/package.json" | head -n1; }
+xterm_ver=$(pkg_version "$xterm_dir")
+swagger_ver=$(pkg_version "$swagger_dir")
+
+# --- compile ---------------------------------------------------------------------
+log "cargo build -p berth-frontend (wasm32, profile wasm-release)"
+cargo build -p berth-frontend --target wasm32-unknown-unknown --profile wasm-release --locked
+wasm_in=$root/target/wasm32-unknown-unknown/wasm-release/berth-frontend.wasm
+[ -f "$wasm_in" ] || die "cargo did not produce $wasm_in"
+
+stage=$(mktemp -d /tmp/berth-frontend.XXXXXX)
+trap 'rm -rf "$stage"' EXIT
+
+log "wasm-bindgen $cli_version --target web"
+"$wasm_bindgen" --target web --no-typescript --out-dir "$stage" --out-name berth "$wasm_in"
+
+log "wasm-opt -Oz ($("$wasm_opt" --version))"
+"$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    "$stage/berth_bg.wasm" -o "$stage/berth_bg.opt.wasm"
+
+# --- assemble dist/ -----------------------------------------------------------------
+dist=$root/frontend/dist
+new=$root/frontend/dist.new
+rm -rf "$new"
+mkdir -p "$new/assets" "$new/vendor"
+
+hash_of() { sha256sum "$1" | cut -c1-16; }
+
+wasm_name=berth_bg-$(hash_of "$stage/berth_bg.opt.wasm").wasm
+cp "$stage/berth_bg.opt.wasm" "$new/assets/$wasm_name"
+js_name=berth-$(hash_of "$stage/berth.js").js
+cp "$stage/berth.js" "$new/assets/$js_name"
+
+ls styles/*.css >/dev/null 2>&1 || die "no stylesheets in styles/"
+# Order: tokens (custom properties) first, then the rest alphabetically.
+css_files=(styles/tokens.css)
+for f in styles/*.css; do [ "$f" = styles/tokens.css ] || css_files+=("$f"); done
+cat "${css_files[@]}" >"$stage/app.css"
+css_name=app-$(hash_of "$stage/app.css").css
+cp "$stage/app.css" "$new/assets/$css_name"
+
+xterm_out=vendor/xterm-$xterm_ver
+mkdir -p "$new/$xterm_out"
+cp "$xterm_dir/lib/xterm.js" "$xterm_dir/css/xterm.css" "$fit_dir/lib/addon-fit.js" "$new/$xterm_out/"
+cp "$xterm_dir/LICENSE" "$new/$xterm_out/LICENSE"
+
+swagger_out=vendor/swagger-ui-$swagger_ver
+mkdir -p "$new/$swagger_out"
+cp "$swagger_dir"/{swagger-ui-bundle.js,swagger-ui-standalone-preset.js,swagger-ui.css,LICENSE} "$new/$swagger_out/"
+
+cat >"$new/index.html" <<EOF
+<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<meta name="berth-xterm" content="/$xterm_out/">
+<title>Berth</title>
+<link rel="icon" href="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Ctext y='14' font-size='14'%3E%E2%9A%93%3C/text%3E%3C/svg%3E">
+<link rel="stylesheet" href="/assets/$css_name">
+<link rel="modulepreload" href="/assets/$js_name">
+<link rel="preload" href="/assets/$wasm_name" as="fetch" type="application/wasm" crossorigin>
+<script>try{var t=localStorage.getItem('berth-theme');if(t)document.documentElement.setAttribute('data-theme',t)}catch(e){}</script>
+</head>
+<body>
+<noscript>Berth's dashboard needs JavaScript and WebAssembly.</noscript>
+<script type="module">
+import init from '/assets/$js_name';
+init({ module_or_path: '/assets/$wasm_name' });
+</script>
+</body>
+</html>
+EOF
+
+cat >"$new/api-docs.html" <<EOF
+<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Berth API</title>
+<link rel="stylesheet" href="/$swagger_out/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/$swagger_out/swagger-ui-bundle.js"></script>
+<script src="/$swagger_out/swagger-ui-standalone-preset.js"></script>
+<script>
+window.ui = SwaggerUIBundle({
+  url: '/api/v1/openapi.json',
+  dom_id: '#swagger-ui',
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+  layout: 'StandaloneLayout',
+  requestInterceptor: function (req) { req.headers['X-Berth-CSRF'] = '1'; return req; }
+});
+</script>
+</body>
+</html>
+EOF
+
+cat >"$new/manifest.json" <<EOF
+{
+  "index": "/index.html",
+  "js": "/assets/$js_name",
+  "wasm": "/assets/$wasm_name",
+  "css": "/assets/$css_name",
+  "xterm": "/$xterm_out/",
+  "swagger_ui": "/$swagger_out/",
+  "api_docs": "/api-docs.html",
+  "immutable_prefixes": ["/assets/", "/vendor/"]
+}
+EOF
+
+# Precompressed copies for ServeDir::precompressed_gzip().
+find "$new" -type f \( -name '*.wasm' -o -name '*.js' -o -name '*.css' -o -name '*.html' -o -name '*.json' \) \
+    -exec gzip -9 -k -n {} \;
+
+# Swap in atomically-ish: a server serving dist/ never sees a half-built tree.
+rm -rf "$dist.old"
+[ -d "$dist" ] && mv "$dist" "$dist.old"
+mv "$new" "$dist"
+rm -rf "$dist.old"
+
+raw=$(stat -c %s "$wasm_in")
+opt=$(stat -c %s "$dist/assets/$wasm_name")
+gz=$(stat -c %s "$dist/assets/$wasm_name.gz")
+js=$(stat -c %s "$dist/assets/$js_name")
+css=$(stat -c %s "$dist/assets/$css_name")
+kib() { awk -v b="$1" 'BEGIN { printf "%.1f KiB", b / 1024 }'; }
+log "wasm size: $(kib "$raw") from cargo, $(kib "$opt") after wasm-opt, $(kib "$gz") gzipped"
+log "js glue $(kib "$js"), css $(kib "$css")"
+log "built $dist"
