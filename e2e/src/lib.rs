@@ -6,6 +6,7 @@
 //! Tests need root (the agent runs containers) and the binaries built by
 //! `cargo build` (nextest and `cargo test --workspace` build them).
 
+pub mod browser;
 pub mod cleanup;
 
 use std::fs;

@@ -1,0 +1,314 @@
+//! Headless Chromium for the dashboard tests, driven over WebDriver with the
+//! `fantoccini` crate. Each [`Browser`] starts its own `/usr/bin/chromedriver`
+//! on a free port (in its own process group, so nothing of it outlives the
+//! value), with a fresh profile directory and the flags that work headless
+//! as root (shared notes/frontend-build.md).
+//!
+//! The helpers wait rather than sleep: [`Browser::goto`] waits for the app's
+//! `html[data-ready=true]` marker, [`Browser::wait`] for an element, and
+//! [`Browser::wait_until`] for any condition a script can compute.
+//! Screenshots go to `target/e2e/<test>-<name>.png`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use crate::{artefacts_dir, free_port};
+
+/// Where Debian puts the browser and its driver.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// How long a wait lasts before it fails the test.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// Are Chromium and its driver installed? (`scripts/setup.sh test` installs them.)
+pub fn available() -> Result<()> {
+    for p in [CHROMIUM, CHROMEDRIVER] {
+        if !Path::new(p).is_file() {
+            bail!(
+                "{p} is missing: apt-get install chromium chromium-driver (scripts/setup.sh test)"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A headless Chromium session on the dashboard at `base`.
+pub struct Browser {
+    client: Option<Client>,
+    driver: Child,
+    /// `http://127.0.0.1:<port>` of the server.
+    pub base: String,
+    /// Prefix of this test's screenshots.
+    pub test: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts chromedriver and a 1280×900 headless Chromium.
+    pub async fn start(base: &str, test: &str) -> Result<Browser> {
+        available()?;
+        let profile = tempfile::Builder::new()
+            .prefix("berth-chromium-")
+            .tempdir()?;
+        let port = free_port();
+        let log = artefacts_dir().join(format!("{test}-chromedriver.log"));
+        let mut cmd = Command::new(CHROMEDRIVER);
+        cmd.arg(format!("--port={port}"))
+            .arg(format!("--log-path={}", log.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // Its own process group: Drop kills chromedriver and every Chromium
+        // process it started, and nothing else.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let driver = cmd
+            .spawn()
+            .with_context(|| format!("starting {CHROMEDRIVER}"))?;
+
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("chrome"));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--disable-dev-shm-usage",
+                    "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        let mut browser = Browser {
+            client: None,
+            driver,
+            base: base.trim_end_matches('/').to_string(),
+            test: test.to_string(),
+            _profile: profile,
+        };
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(c) => break c,
+                Err(e) if Instant::now() < deadline => {
+                    if let Ok(Some(status)) = browser.driver.try_wait() {
+                        bail!("chromedriver exited with {status}; see {}", log.display());
+                    }
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => bail!("no WebDriver session at {url}: {e}; see {}", log.display()),
+            }
+        };
+        browser.client = Some(client);
+        Ok(browser)
+    }
+
+    /// The WebDriver client.
+    pub fn client(&self) -> &Client {
+        self.client
+            .as_ref()
+            .expect("the session is open until close()")
+    }
+
+    /// Opens `path` on the dashboard and waits until the app has mounted.
+    pub async fn goto(&self, path: &str) -> Result<()> {
+        self.client()
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .with_context(|| format!("opening {path}"))?;
+        self.wait_ready().await
+    }
+
+    /// Waits for the app's `data-ready` marker.
+    pub async fn wait_ready(&self) -> Result<()> {
+        self.wait("html[data-ready='true']").await.map(|_| ())
+    }
+
+    /// Waits for an element matching `css`.
+    pub async fn wait(&self, css: &str) -> Result<Element> {
+        self.client()
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .with_context(|| format!("waiting for {css}"))
+    }
+
+    /// Is there an element matching `css` right now?
+    pub async fn exists(&self, css: &str) -> Result<bool> {
+        Ok(!self.client().find_all(Locator::Css(css)).await?.is_empty())
+    }
+
+    /// Every element matching `css` right now.
+    pub async fn all(&self, css: &str) -> Result<Vec<Element>> {
+        Ok(self.client().find_all(Locator::Css(css)).await?)
+    }
+
+    /// Waits until `script` (a function body returning a value) returns
+    /// something truthy, and gives that value back.
+    pub async fn wait_until(&self, what: &str, script: &str) -> Result<Value> {
+        self.wait_until_for(what, script, WAIT).await
+    }
+
+    pub async fn wait_until_for(&self, what: &str, script: &str, limit: Duration) -> Result<Value> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let last = match self.client().execute(script, vec![]).await {
+                Ok(v) if truthy(&v) => return Ok(v),
+                Ok(v) => v,
+                Err(e) => json!(e.to_string()),
+            };
+            if Instant::now() > deadline {
+                let shot = self.screenshot("timeout").await.ok();
+                let at = self.path().await.unwrap_or_default();
+                bail!(
+                    "timed out after {limit:?} waiting for {what} on {at} (last: {last}); screenshot {shot:?}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    /// Waits until the element `css` contains `text`.
+    pub async fn wait_text(&self, css: &str, text: &str) -> Result<()> {
+        let script = format!(
+            "return Array.from(document.querySelectorAll({css})).some(e => e.textContent.includes({text}));",
+            css = json!(css),
+            text = json!(text)
+        );
+        self.wait_until(&format!("{text:?} in {css}"), &script)
+            .await
+            .map(|_| ())
+    }
+
+    /// Text of the first element matching `css`.
+    pub async fn text(&self, css: &str) -> Result<String> {
+        Ok(self.wait(css).await?.text().await?)
+    }
+
+    /// Clicks the first element matching `css` once it is there.
+    pub async fn click(&self, css: &str) -> Result<()> {
+        let el = self.wait(css).await?;
+        el.click().await.with_context(|| format!("clicking {css}"))
+    }
+
+    /// Clears the input `css` and types `value` into it.
+    pub async fn fill(&self, css: &str, value: &str) -> Result<()> {
+        let el = self.wait(css).await?;
+        el.clear()
+            .await
+            .with_context(|| format!("clearing {css}"))?;
+        el.send_keys(value)
+            .await
+            .with_context(|| format!("typing into {css}"))
+    }
+
+    /// Picks the option with `value` in the select `css`.
+    pub async fn select(&self, css: &str, value: &str) -> Result<()> {
+        let el = self.wait(css).await?;
+        el.select_by_value(value)
+            .await
+            .with_context(|| format!("choosing {value} in {css}"))
+    }
+
+    /// Runs `script` and returns its value.
+    pub async fn eval(&self, script: &str) -> Result<Value> {
+        Ok(self.client().execute(script, vec![]).await?)
+    }
+
+    /// The current path (`/hosts/...`).
+    pub async fn path(&self) -> Result<String> {
+        let u = self.client().current_url().await?;
+        Ok(match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_string(),
+        })
+    }
+
+    /// Sets the window size (the viewport is a little smaller).
+    pub async fn resize(&self, width: u32, height: u32) -> Result<()> {
+        Ok(self.client().set_window_size(width, height).await?)
+    }
+
+    /// Saves a screenshot as `target/e2e/<test>-<name>.png`.
+    pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
+        let png = self.client().screenshot().await?;
+        let path = artefacts_dir().join(format!("{}-{name}.png", self.test));
+        std::fs::write(&path, png).with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// Logs in through the login page and waits for the overview.
+    pub async fn login(&self, username: &str, password: &str) -> Result<()> {
+        self.goto("/login").await?;
+        self.fill("#login-username", username).await?;
+        self.fill("#login-password", password).await?;
+        self.click("form button[type=submit]").await?;
+        self.wait("[data-testid=username]").await?;
+        Ok(())
+    }
+
+    /// Ends the session (Chromium quits) and stops chromedriver.
+    pub async fn close(mut self) -> Result<()> {
+        if let Some(c) = self.client.take() {
+            c.close().await?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // The whole process group: chromedriver and the Chromium it started
+        // (the group was made for it by process_group(0)).
+        let pgid = nix::unistd::Pid::from_raw(self.driver.id() as i32);
+        let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+        let _ = self.driver.wait();
+    }
+}
+
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truthiness_matches_javascript_for_json() {
+        assert!(!truthy(&json!(null)));
+        assert!(!truthy(&json!(0)));
+        assert!(!truthy(&json!("")));
+        assert!(truthy(&json!(3)));
+        assert!(truthy(&json!({"a": 1})));
+    }
+}
