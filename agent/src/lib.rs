@@ -1,3 +1,166 @@
-//! berth-agent: the host daemon.
+//! berth-agent: the host daemon. It joins a server, serves a signed-request
+//! API over TLS, and runs containers through an OCI runtime with a monitor
+//! process each, so containers outlive the agent (ARCHITECTURE.md).
+//!
+//! `main.rs` parses flags and calls [`Agent::open`] then [`Agent::serve`];
+//! tests do the same in-process.
 
+pub mod auth;
+pub mod config;
+pub mod containers;
+pub mod facts;
+pub mod fsutil;
+pub mod http;
 pub mod images;
+pub mod join;
+pub mod logs;
+pub mod monitor;
+pub mod runtime;
+pub mod server;
+pub mod tls;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::containers::{Containers, ServiceConfig};
+
+/// The runtimes this agent offers.
+pub fn runtimes_available() -> Vec<String> {
+    vec!["berth".to_string()]
+}
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Join(#[from] join::Error),
+    #[error(transparent)]
+    Tls(#[from] tls::Error),
+    #[error("the server key in join.json is unusable: {0}")]
+    Key(#[from] jsonwebtoken::errors::Error),
+    #[error("open the image store: {0}")]
+    Images(#[from] images::Error),
+    #[error("open the containers: {0}")]
+    Containers(#[from] containers::Error),
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Binaries the agent runs.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    /// Runs `monitor` (the agent binary itself).
+    pub monitor: PathBuf,
+    /// A runc-compatible OCI runtime.
+    pub runtime: PathBuf,
+}
+
+impl Binaries {
+    /// The running agent binary, and `runtime` or else `berth-runtime`
+    /// beside the agent, or else `berth-runtime` or `runc` on PATH.
+    pub fn locate(runtime: Option<PathBuf>) -> Result<Self, StartError> {
+        let monitor = std::env::current_exe()
+            .map_err(|e| StartError::Setup(format!("find the agent binary: {e}")))?;
+        let runtime = match runtime {
+            Some(r) => r,
+            None => {
+                let sibling = monitor.with_file_name("berth-runtime");
+                if sibling.is_file() {
+                    sibling
+                } else {
+                    on_path("berth-runtime")
+                        .or_else(|| on_path("runc"))
+                        .ok_or_else(|| {
+                            StartError::Setup(
+                                "no OCI runtime found: build berth-runtime or pass --oci-runtime"
+                                    .into(),
+                            )
+                        })?
+                }
+            }
+        };
+        Ok(Self { monitor, runtime })
+    }
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_string_lossy()
+        .split(':')
+        .map(|d| PathBuf::from(d).join(name))
+        .find(|p| p.is_file())
+}
+
+/// A configured agent, ready to serve.
+pub struct Agent {
+    state: http::AppState,
+    identity: tls::Identity,
+}
+
+impl Agent {
+    /// Loads (or makes) the TLS identity, the join, the image store and the
+    /// containers, and re-adopts running containers.
+    pub async fn open(config: Config, bins: Binaries) -> Result<Self, StartError> {
+        let paths = config.paths();
+        for d in [&paths.data, &paths.runtime_root] {
+            tls::create_dir_private(d)?;
+        }
+        let identity = tls::Identity::load_or_create(&paths.tls_dir(), &[config.host_name()])?;
+        let auth = auth::Auth::default();
+        match join::JoinState::load(&paths.join_file())? {
+            Some(j) => auth.set(&j)?,
+            None => tracing::warn!(
+                "not joined to a server: every request is refused until `berth-agent join <token>`"
+            ),
+        }
+        let images = images::ImageStore::open(paths.images_dir())?;
+        let service = ServiceConfig {
+            paths: paths.clone(),
+            cgroup_parent: config.cgroup_parent.clone(),
+            monitor_bin: bins.monitor,
+            runtime_bin: bins.runtime,
+            cpus: facts::host_facts().cpus,
+            host_resolv: PathBuf::from("/etc/resolv.conf"),
+            log_limits: monitor::logfile::Limits::default(),
+        };
+        let containers = Containers::open(service, images.clone(), auth.clone())?;
+        containers.adopt().await;
+        Ok(Self {
+            state: http::AppState {
+                auth,
+                containers,
+                images,
+                config: Arc::new(config),
+                started_at: chrono::Utc::now(),
+            },
+            identity,
+        })
+    }
+
+    /// The certificate the server pins.
+    pub fn identity(&self) -> &tls::Identity {
+        &self.identity
+    }
+
+    /// The HTTP API (signed requests only).
+    pub fn router(&self) -> axum::Router {
+        http::router(self.state.clone())
+    }
+
+    /// Serves HTTPS on `listener` until `shutdown`. Containers keep running
+    /// after it returns.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<(), StartError> {
+        let tls = self.identity.server_config()?;
+        let router = self.router();
+        server::serve(listener, tls, router, shutdown).await;
+        Ok(())
+    }
+}

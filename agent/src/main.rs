@@ -1,1 +1,119 @@
-fn main() {}
+//! `berth-agent`: `join <token>`, `run`, and the internal `monitor`.
+
+use clap::{Parser, Subcommand};
+
+use berth_agent::config::Config;
+use berth_agent::monitor::MonitorArgs;
+use berth_agent::{Agent, Binaries};
+
+#[derive(Parser)]
+#[command(name = "berth-agent", version, about = "Berth's host daemon")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Join the server named by a join token, then exit.
+    Join {
+        token: String,
+        #[command(flatten)]
+        config: Config,
+    },
+    /// Serve the agent API (joining first when --join-token is given and the
+    /// agent has not joined yet).
+    Run {
+        #[arg(long, env = "BERTH_AGENT_JOIN_TOKEN")]
+        join_token: Option<String>,
+        /// A runc-compatible OCI runtime binary (default: berth-runtime).
+        #[arg(long, env = "BERTH_AGENT_OCI_RUNTIME")]
+        oci_runtime: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        config: Config,
+    },
+    /// Internal: the per-container monitor.
+    #[command(hide = true)]
+    Monitor(MonitorArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    // The monitor forks first thing: it must stay single-threaded until then.
+    if let Command::Monitor(args) = cli.command {
+        std::process::exit(berth_agent::monitor::run(args));
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berth-agent: start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(real_main(cli.command)) {
+        eprintln!("berth-agent: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn real_main(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Join { token, config } => {
+            let state = berth_agent::join::join(&config, &token).await?;
+            println!(
+                "joined {} as host {}; start the agent with `berth-agent run`",
+                state.server_url, state.host_id
+            );
+            Ok(())
+        }
+        Command::Run {
+            join_token,
+            oci_runtime,
+            config,
+        } => {
+            let paths = config.paths();
+            if !paths.join_file().exists()
+                && let Some(token) = &join_token
+            {
+                let state = berth_agent::join::join(&config, token).await?;
+                tracing::info!(host_id = %state.host_id, server = %state.server_url, "joined");
+            }
+            let bins = Binaries::locate(oci_runtime)?;
+            tracing::info!(runtime = %bins.runtime.display(), "OCI runtime");
+            let listener = tokio::net::TcpListener::bind(config.listen).await?;
+            let listen = config.listen;
+            let agent = Agent::open(config, bins).await?;
+            tracing::info!(%listen, fingerprint = %agent.identity().fingerprint(), "serving");
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            let signal = shutdown.clone();
+            tokio::spawn(async move {
+                let mut term =
+                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    {
+                        Ok(t) => t,
+                        Err(_) => return,
+                    };
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+                tracing::info!("shutting down; containers keep running");
+                signal.cancel();
+            });
+            agent.serve(listener, shutdown).await?;
+            Ok(())
+        }
+        Command::Monitor(_) => Ok(()),
+    }
+}

@@ -1,0 +1,235 @@
+//! The OCI runtime as the agent and its monitors drive it: create, start,
+//! kill, pause, resume, delete, state (OCI runtime spec, "Operations").
+//!
+//! One trait, so the monitor and the container service do not care which
+//! runtime runs the bundle. [`CliRuntime`] drives any runc-compatible binary
+//! (`berth-runtime`, `runc`, `crun`): `create` hands the container our stdio
+//! pipes and the init is reparented to the monitor, which is a subreaper.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("run {binary}: {source}")]
+    Spawn {
+        binary: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{binary} {op} {id}: {detail}")]
+    Failed {
+        binary: PathBuf,
+        op: &'static str,
+        id: String,
+        detail: String,
+    },
+    #[error("container {0} is unknown to the runtime")]
+    NotFound(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What the runtime says of a container (`state`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeState {
+    /// `creating`, `created`, `running`, `paused` or `stopped`.
+    pub status: String,
+    pub pid: Option<u32>,
+}
+
+/// The container's stdio, handed to its init process.
+pub struct Stdio3 {
+    pub stdin: OwnedFd,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+/// An OCI runtime.
+pub trait OciRuntime: Send + Sync {
+    /// Creates the container from `bundle`; its init (a child or, through a
+    /// subreaper, a descendant of the caller) waits for `start`. Returns its pid.
+    fn create(&self, id: &str, bundle: &Path, stdio: Stdio3) -> Result<u32>;
+    fn start(&self, id: &str) -> Result<()>;
+    /// Sends `signal` to the init, or to every process of the container.
+    fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()>;
+    fn pause(&self, id: &str) -> Result<()>;
+    fn resume(&self, id: &str) -> Result<()>;
+    /// Removes the runtime's state and the container's cgroup; `force`
+    /// kills what still runs first.
+    fn delete(&self, id: &str, force: bool) -> Result<()>;
+    /// `None` when the runtime does not know the container.
+    fn state(&self, id: &str) -> Result<Option<RuntimeState>>;
+}
+
+/// A runc-compatible runtime binary with its own state root.
+#[derive(Debug, Clone)]
+pub struct CliRuntime {
+    pub binary: PathBuf,
+    pub root: PathBuf,
+}
+
+#[derive(Deserialize)]
+struct CliState {
+    status: String,
+    #[serde(default)]
+    pid: u32,
+}
+
+impl CliRuntime {
+    pub fn new(binary: impl Into<PathBuf>, root: impl Into<PathBuf>) -> Self {
+        Self {
+            binary: binary.into(),
+            root: root.into(),
+        }
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(&self.binary);
+        c.arg("--root").arg(&self.root);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, op: &'static str, id: &str, mut cmd: Command) -> Result<Vec<u8>> {
+        let out = cmd.output().map_err(|source| Error::Spawn {
+            binary: self.binary.clone(),
+            source,
+        })?;
+        if out.status.success() {
+            return Ok(out.stdout);
+        }
+        let detail = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if detail.contains("does not exist") || detail.contains("not found") {
+            return Err(Error::NotFound(id.to_string()));
+        }
+        Err(Error::Failed {
+            binary: self.binary.clone(),
+            op,
+            id: id.to_string(),
+            detail: if detail.is_empty() {
+                out.status.to_string()
+            } else {
+                detail
+            },
+        })
+    }
+
+    fn simple(&self, op: &'static str, id: &str, extra: &[&str]) -> Result<()> {
+        let mut c = self.command();
+        c.arg(op).args(extra).arg(id);
+        self.run(op, id, c).map(|_| ())
+    }
+}
+
+impl OciRuntime for CliRuntime {
+    fn create(&self, id: &str, bundle: &Path, stdio: Stdio3) -> Result<u32> {
+        let pid_file = bundle.join("init.pid");
+        let _ = std::fs::remove_file(&pid_file);
+        let mut c = self.command();
+        c.arg("create")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg(id)
+            .stdin(Stdio::from(stdio.stdin))
+            .stdout(Stdio::from(stdio.stdout));
+        // stderr carries the container's stderr too; the runtime's own errors
+        // go to its --log file so they can be reported.
+        let log = bundle.join("runtime.log");
+        let _ = std::fs::remove_file(&log);
+        c.arg("--log").arg(&log);
+        c.stderr(Stdio::from(stdio.stderr));
+        let status = c.status().map_err(|source| Error::Spawn {
+            binary: self.binary.clone(),
+            source,
+        })?;
+        if !status.success() {
+            let detail = std::fs::read_to_string(&log).unwrap_or_default();
+            return Err(Error::Failed {
+                binary: self.binary.clone(),
+                op: "create",
+                id: id.to_string(),
+                detail: last_error_line(&detail).unwrap_or_else(|| status.to_string()),
+            });
+        }
+        let pid = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .ok_or_else(|| Error::Failed {
+                binary: self.binary.clone(),
+                op: "create",
+                id: id.to_string(),
+                detail: format!("no pid in {}", pid_file.display()),
+            })?;
+        Ok(pid)
+    }
+
+    fn start(&self, id: &str) -> Result<()> {
+        self.simple("start", id, &[])
+    }
+
+    fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()> {
+        let mut c = self.command();
+        c.arg("kill");
+        if all {
+            c.arg("--all");
+        }
+        c.arg(id).arg(signal.to_string());
+        self.run("kill", id, c).map(|_| ())
+    }
+
+    fn pause(&self, id: &str) -> Result<()> {
+        self.simple("pause", id, &[])
+    }
+
+    fn resume(&self, id: &str) -> Result<()> {
+        self.simple("resume", id, &[])
+    }
+
+    fn delete(&self, id: &str, force: bool) -> Result<()> {
+        match self.simple("delete", id, if force { &["--force"] } else { &[] }) {
+            Err(Error::NotFound(_)) => Ok(()),
+            r => r,
+        }
+    }
+
+    fn state(&self, id: &str) -> Result<Option<RuntimeState>> {
+        let mut c = self.command();
+        c.arg("state").arg(id);
+        match self.run("state", id, c) {
+            Ok(out) => {
+                let s: CliState = serde_json::from_slice(&out).map_err(|e| Error::Failed {
+                    binary: self.binary.clone(),
+                    op: "state",
+                    id: id.to_string(),
+                    detail: e.to_string(),
+                })?;
+                Ok(Some(RuntimeState {
+                    status: s.status,
+                    pid: (s.pid > 0).then_some(s.pid),
+                }))
+            }
+            Err(Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The last `msg` of a runc JSON log, or its last line.
+fn last_error_line(log: &str) -> Option<String> {
+    log.lines().rev().find_map(|l| {
+        let l = l.trim();
+        if l.is_empty() {
+            return None;
+        }
+        match serde_json::from_str::<serde_json::Value>(l) {
+            Ok(v) => v.get("msg").and_then(|m| m.as_str()).map(str::to_string),
+            Err(_) => Some(l.to_string()),
+        }
+    })
+}
