@@ -288,6 +288,70 @@ impl Drop for Browser {
     }
 }
 
+/// The owner's password in dashboard tests.
+pub const OWNER_PASSWORD: &str = "correct horse battery";
+
+/// A stack whose owner `admin` exists (no setup step), logged in for API
+/// calls, with its local host online.
+pub async fn owner_stack() -> Result<(crate::Stack, berth_api::hosts::Host)> {
+    let mut stack = crate::Stack::start_with(crate::StackOptions {
+        admin_password: Some(OWNER_PASSWORD.into()),
+        ..Default::default()
+    })
+    .await?;
+    stack.login("admin", OWNER_PASSWORD).await?;
+    let host = stack
+        .wait_local_host_online(Duration::from_secs(60))
+        .await?;
+    Ok((stack, host))
+}
+
+/// Imports the busybox test image on `host`; returns its first reference.
+pub async fn import_busybox(stack: &crate::Stack, host: &str) -> Result<String> {
+    let tar = crate::busybox_tarball()?;
+    let v = stack.import_image(host, &tar).await?;
+    v["images"][0]["references"][0]
+        .as_str()
+        .map(str::to_string)
+        .with_context(|| format!("the import named no reference: {v}"))
+}
+
+/// Creates and starts a container through the API; returns its id.
+pub async fn run_container(
+    stack: &crate::Stack,
+    host: &str,
+    name: &str,
+    image: &str,
+    cmd: &[&str],
+) -> Result<String> {
+    let spec = json!({"name": name, "image": image, "cmd": cmd, "limits": {"memory_bytes": 64u64 << 20, "pids": 64}});
+    let r: std::result::Result<Value, berth_api::Problem> = stack
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/v1/hosts/{host}/containers?start=true"),
+            Some(&spec),
+        )
+        .await?;
+    let v = r.map_err(|p| anyhow::anyhow!("creating {name}: {p}"))?;
+    v["id"]
+        .as_str()
+        .map(str::to_string)
+        .with_context(|| format!("create answered without an id: {v}"))
+}
+
+/// Appends one measurement to `target/e2e/dashboard-metrics.json`
+/// (name → value), for the report.
+pub fn record_metric(name: &str, value: Value) -> Result<()> {
+    let path = artefacts_dir().join("dashboard-metrics.json");
+    let mut all: serde_json::Map<String, Value> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    all.insert(name.to_string(), value);
+    std::fs::write(&path, serde_json::to_string_pretty(&all)?)?;
+    Ok(())
+}
+
 fn truthy(v: &Value) -> bool {
     match v {
         Value::Null => false,

@@ -25,6 +25,9 @@ use crate::format;
 use crate::rbac::need;
 use crate::spec_form::parse_pairs;
 
+/// Containers compared with the host in the namespace matrix.
+const MATRIX_ROWS: usize = 40;
+
 pub const TABS: [(&str, &str); 3] = [
     ("metrics", "Metrics"),
     ("namespaces", "Namespaces"),
@@ -201,10 +204,18 @@ fn HostNamespaces(host: Memo<String>) -> impl IntoView {
             .unwrap_or_default();
             let mut rows = Vec::new();
             let mut errors = Vec::new();
-            for c in containers
+            let running: Vec<_> = containers
                 .iter()
                 .filter(|c| matches!(c.state, ContainerState::Running | ContainerState::Paused))
-            {
+                .collect();
+            // One call per container: the matrix shows the first ones only.
+            if running.len() > MATRIX_ROWS {
+                errors.push(format!(
+                    "showing the first {MATRIX_ROWS} of {} running containers; each container page has its own view",
+                    running.len()
+                ));
+            }
+            for c in running.into_iter().take(MATRIX_ROWS) {
                 match api::container_namespaces(&h, &c.id).await {
                     Ok(l) => rows.push((
                         c.name.clone(),
