@@ -1,0 +1,107 @@
+//! A viewer sees no button its role forbids, and a request forged from its
+//! browser session is refused by the server all the same.
+
+use anyhow::{Result, ensure};
+use berth_e2e::browser::{Browser, import_busybox, owner_stack, run_container};
+use berth_e2e::is_root;
+use serde_json::json;
+
+const VIEWER_PASSWORD: &str = "viewer password 1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_viewer_sees_no_forbidden_buttons_and_forgery_fails() -> Result<()> {
+    if !is_root() {
+        eprintln!("skipped: the agent needs root");
+        return Ok(());
+    }
+    let (stack, host) = owner_stack().await?;
+    let image = import_busybox(&stack, &host.id).await?;
+    let id = run_container(&stack, &host.id, "guarded", &image, &["sleep", "600"]).await?;
+    let user: serde_json::Value = stack
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/users",
+            Some(&json!({"username": "vera", "password": VIEWER_PASSWORD})),
+        )
+        .await?
+        .map_err(|p| anyhow::anyhow!("{p}"))?;
+    let _: serde_json::Value = stack
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/role-bindings",
+            Some(&json!({"subject": {"user": user["id"]}, "role": "viewer", "scope": "global"})),
+        )
+        .await?
+        .map_err(|p| anyhow::anyhow!("{p}"))?;
+
+    let b = Browser::start(&stack.url, "viewer").await?;
+    let r = async {
+        b.login("vera", VIEWER_PASSWORD).await?;
+        b.goto("/containers").await?;
+        b.wait("[data-testid=container-row][data-name=guarded]").await?;
+        for forbidden in [
+            "[data-testid=new-container]",
+            "[data-testid=container-row] [data-testid=start]",
+            "[data-testid=container-row] [data-testid=stop]",
+            "[data-testid=container-row] [data-testid=delete]",
+        ] {
+            ensure!(!b.exists(forbidden).await?, "a viewer sees {forbidden}");
+        }
+        b.screenshot("containers").await?;
+
+        b.goto(&format!("/hosts/{}/containers/guarded", host.id)).await?;
+        b.wait_text("[data-testid=container-state]", "running").await?;
+        ensure!(
+            b.all("[data-testid=container-actions] button").await?.is_empty(),
+            "a viewer sees container actions"
+        );
+        b.click("[data-testid=tab-console]").await?;
+        ensure!(!b.exists("[data-testid=console-connect]").await?, "a viewer can open a console");
+        b.goto(&format!("/hosts/{}/images", host.id)).await?;
+        b.wait("[data-testid=image-row]").await?;
+        ensure!(!b.exists("[data-testid=pull-form]").await?, "a viewer sees the pull form");
+        ensure!(!b.exists("[data-testid=remove-image]").await?, "a viewer sees remove");
+        ensure!(!b.exists("nav a[href='/admin/users']").await?, "a viewer sees user admin");
+        b.screenshot("images").await?;
+
+        // Forged: the same call the hidden button would make, with the
+        // session cookie and the CSRF header.
+        let status = b
+            .eval(&format!(
+                "return fetch('/api/v1/hosts/{}/containers/{id}/stop', {{method: 'POST', headers: {{'X-Berth-CSRF': '1'}}}}).then(r => r.status);",
+                host.id
+            ))
+            .await?;
+        ensure!(status == 403, "a viewer's forged stop answered {status}");
+        // And without the CSRF header the cookie alone is not enough.
+        let status = b
+            .eval(&format!(
+                "return fetch('/api/v1/hosts/{}/containers/{id}', {{method: 'DELETE'}}).then(r => r.status);",
+                host.id
+            ))
+            .await?;
+        ensure!(
+            status == 403 || status == 401,
+            "a cookie-only DELETE answered {status}"
+        );
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    if r.is_err() {
+        let _ = b.screenshot("failure").await;
+        eprintln!("server log:\n{}", stack.log());
+    }
+    b.close().await?;
+    r?;
+    // Still running: nothing the viewer did reached the container.
+    let c: serde_json::Value = stack
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/v1/hosts/{}/containers/{id}", host.id),
+            None::<&()>,
+        )
+        .await?
+        .map_err(|p| anyhow::anyhow!("{p}"))?;
+    ensure!(c["state"] == "running", "the container is {}", c["state"]);
+    Ok(())
+}
