@@ -1,0 +1,10 @@
+//! Everything about talking to agents: the request-signing key, the pinned
+//! per-host clients, joining, health checks and the local agent.
+
+pub mod client;
+pub mod health;
+pub mod join;
+pub mod keys;
+pub mod local;
+
+pub use client::{Agents, HostClient};

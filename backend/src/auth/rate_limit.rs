@@ -1,0 +1,126 @@
+//! Login rate limits: attempts per client address per minute, and failed
+//! attempts per user name per five minutes. Over a limit, login answers 429
+//! with `Retry-After`. Counters live in memory, per replica.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Debug)]
+struct Window {
+    limit: u32,
+    span: Duration,
+    hits: HashMap<String, VecDeque<Instant>>,
+}
+
+impl Window {
+    fn new(limit: u32, span: Duration) -> Self {
+        Window {
+            limit,
+            span,
+            hits: HashMap::new(),
+        }
+    }
+
+    /// Seconds until a new hit is allowed, if the key is over its limit.
+    fn blocked_for(&mut self, key: &str, now: Instant) -> Option<u64> {
+        let q = self.hits.get_mut(key)?;
+        while q
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.span)
+        {
+            q.pop_front();
+        }
+        if q.len() < self.limit as usize {
+            return None;
+        }
+        let oldest = *q.front()?;
+        let wait = self.span.saturating_sub(now.duration_since(oldest));
+        Some(wait.as_secs() + 1)
+    }
+
+    fn hit(&mut self, key: &str, now: Instant) {
+        if self.hits.len() > 100_000 {
+            let span = self.span;
+            self.hits
+                .retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < span));
+        }
+        self.hits.entry(key.to_string()).or_default().push_back(now);
+    }
+
+    fn clear(&mut self, key: &str) {
+        self.hits.remove(key);
+    }
+}
+
+#[derive(Debug)]
+pub struct LoginLimiter {
+    inner: Mutex<(Window, Window)>,
+}
+
+impl LoginLimiter {
+    pub fn new(per_address_per_minute: u32, failures_per_user: u32) -> Self {
+        LoginLimiter {
+            inner: Mutex::new((
+                Window::new(per_address_per_minute.max(1), Duration::from_secs(60)),
+                Window::new(failures_per_user.max(1), Duration::from_secs(300)),
+            )),
+        }
+    }
+
+    /// Counts an attempt from `address` for `username`; `Err(secs)` when the
+    /// address or the user is over its limit (the attempt is then refused
+    /// without checking the password).
+    pub fn attempt(&self, address: &str, username: &str) -> Result<(), u64> {
+        let now = Instant::now();
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let (addr, user) = &mut *g;
+        if let Some(s) = addr.blocked_for(address, now) {
+            return Err(s);
+        }
+        if let Some(s) = user.blocked_for(username, now) {
+            return Err(s);
+        }
+        addr.hit(address, now);
+        Ok(())
+    }
+
+    pub fn failed(&self, username: &str) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.1.hit(username, Instant::now());
+    }
+
+    pub fn succeeded(&self, username: &str) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.1.clear(username);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_address_limit() {
+        let l = LoginLimiter::new(3, 100);
+        for _ in 0..3 {
+            assert!(l.attempt("1.2.3.4", "a").is_ok());
+        }
+        let wait = l.attempt("1.2.3.4", "b").unwrap_err();
+        assert!((1..=61).contains(&wait), "{wait}");
+        assert!(l.attempt("5.6.7.8", "a").is_ok());
+    }
+
+    #[test]
+    fn per_user_failures_and_reset() {
+        let l = LoginLimiter::new(100, 2);
+        for _ in 0..2 {
+            l.attempt("a1", "alice").unwrap();
+            l.failed("alice");
+        }
+        assert!(l.attempt("a2", "alice").is_err());
+        assert!(l.attempt("a2", "bob").is_ok());
+        l.succeeded("alice");
+        assert!(l.attempt("a2", "alice").is_ok());
+    }
+}

@@ -1,0 +1,214 @@
+//! The server's configuration: one clap struct, every flag also read from the
+//! environment (`BERTH_*`, `DATABASE_URL`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+
+/// `berth-server`: the control plane of Berth.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "berth-server", version, about)]
+pub struct Config {
+    /// Address to listen on. One port serves HTTP and HTTPS.
+    #[arg(long, env = "BERTH_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Where the server keeps its database (SQLite), TLS identity and setup token.
+    #[arg(long, env = "BERTH_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// File holding the password of the owner `admin`, created at first start
+    /// instead of printing a setup token.
+    #[arg(long, env = "BERTH_ADMIN_PASSWORD_FILE")]
+    pub admin_password_file: Option<PathBuf>,
+
+    /// The password of the owner `admin`, created at first start.
+    #[arg(long, env = "BERTH_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+
+    /// `sqlite://PATH` or `postgres://...` (default: SQLite in the data dir).
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// The HTTPS base URL agents use to reach this server (join tokens carry
+    /// it). Default: https://<listen>.
+    #[arg(long, env = "BERTH_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Folder of the built dashboard (default: frontend/dist of the
+    /// repository holding the executable, else ./frontend/dist).
+    #[arg(long, env = "BERTH_DASHBOARD_DIR")]
+    pub dashboard_dir: Option<PathBuf>,
+
+    /// PEM certificate (chain) for HTTPS; self-signed in the data dir when absent.
+    #[arg(long, env = "BERTH_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "BERTH_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Start and supervise a `berth-agent` on this machine, joined to this server.
+    #[arg(long, env = "BERTH_LOCAL_AGENT")]
+    pub local_agent: bool,
+
+    /// The agent binary for --local-agent (default: berth-agent next to this executable).
+    #[arg(long, env = "BERTH_AGENT_BIN")]
+    pub agent_bin: Option<PathBuf>,
+
+    /// Where the local agent listens.
+    #[arg(
+        long,
+        env = "BERTH_LOCAL_AGENT_LISTEN",
+        default_value = "127.0.0.1:7443"
+    )]
+    pub local_agent_listen: SocketAddr,
+
+    /// Per-host deadline of fan-out calls, in milliseconds.
+    #[arg(long, env = "BERTH_FANOUT_DEADLINE_MS", default_value_t = 3000)]
+    pub fanout_deadline_ms: u64,
+
+    /// Lifetime of a login session, in seconds.
+    #[arg(long, env = "BERTH_SESSION_TTL", default_value_t = 8 * 3600)]
+    pub session_ttl_secs: u64,
+
+    /// Largest JSON request body, in bytes (image imports are streamed and
+    /// not capped).
+    #[arg(long, env = "BERTH_BODY_LIMIT", default_value_t = 1 << 20)]
+    pub body_limit: usize,
+
+    /// Login attempts allowed per client address per minute.
+    #[arg(long, env = "BERTH_LOGIN_RATE_PER_ADDRESS", default_value_t = 30)]
+    pub login_rate_per_address: u32,
+
+    /// Failed logins allowed per user name per 5 minutes.
+    #[arg(long, env = "BERTH_LOGIN_FAILURES_PER_USER", default_value_t = 5)]
+    pub login_failures_per_user: u32,
+
+    /// Milliseconds between health checks of each host.
+    #[arg(long, env = "BERTH_HEALTH_INTERVAL_MS", default_value_t = 3000)]
+    pub health_interval_ms: u64,
+}
+
+impl Config {
+    /// A configuration with every default (and nothing from the
+    /// environment), for tests and embedding.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: data_dir.into(),
+            admin_password_file: None,
+            admin_password: None,
+            database_url: None,
+            public_url: None,
+            dashboard_dir: None,
+            tls_cert: None,
+            tls_key: None,
+            local_agent: false,
+            agent_bin: None,
+            local_agent_listen: SocketAddr::from(([127, 0, 0, 1], 7443)),
+            fanout_deadline_ms: 3000,
+            session_ttl_secs: 8 * 3600,
+            body_limit: 1 << 20,
+            login_rate_per_address: 30,
+            login_failures_per_user: 5,
+            health_interval_ms: 3000,
+        }
+    }
+
+    /// The database URL: the flag, else SQLite at `<data dir>/berth.db`.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) if !u.trim().is_empty() => u.clone(),
+            _ => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("berth.db").display()
+            ),
+        }
+    }
+
+    /// The base URL join tokens carry.
+    pub fn public_url(&self) -> String {
+        if let Some(u) = &self.public_url {
+            return u.trim_end_matches('/').to_string();
+        }
+        let mut addr = self.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("https://{addr}")
+    }
+
+    /// The dashboard folder to serve.
+    pub fn dashboard_dir(&self) -> PathBuf {
+        if let Some(d) = &self.dashboard_dir {
+            return d.clone();
+        }
+        // target/{debug,release}/berth-server → the repository root.
+        if let Ok(exe) = std::env::current_exe() {
+            for dir in exe.ancestors().skip(1) {
+                let candidate = dir.join("frontend").join("dist");
+                if candidate.join("index.html").is_file() {
+                    return candidate;
+                }
+            }
+        }
+        PathBuf::from("frontend/dist")
+    }
+
+    /// The agent binary for --local-agent.
+    pub fn agent_bin(&self) -> PathBuf {
+        if let Some(b) = &self.agent_bin {
+            return b.clone();
+        }
+        std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf))
+            .unwrap_or_default()
+            .join("berth-agent")
+    }
+
+    pub fn fanout_deadline(&self) -> Duration {
+        Duration::from_millis(self.fanout_deadline_ms)
+    }
+
+    pub fn health_interval(&self) -> Duration {
+        Duration::from_millis(self.health_interval_ms.max(100))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_defaults_match_with_data_dir() {
+        let parsed = Config::parse_from(["berth-server", "--data-dir", "/tmp/x"]);
+        let built = Config::with_data_dir("/tmp/x");
+        assert_eq!(parsed.listen, built.listen);
+        assert_eq!(parsed.fanout_deadline_ms, built.fanout_deadline_ms);
+        assert_eq!(parsed.session_ttl_secs, built.session_ttl_secs);
+        assert_eq!(parsed.body_limit, built.body_limit);
+        assert_eq!(parsed.local_agent_listen, built.local_agent_listen);
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::with_data_dir("/tmp/x");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.public_url(), "https://127.0.0.1:8080");
+        assert_eq!(c.database_url(), "sqlite:///tmp/x/berth.db?mode=rwc");
+        assert_eq!(c.fanout_deadline(), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn unspecified_listen_advertises_loopback() {
+        let mut c = Config::with_data_dir("/tmp/x");
+        c.listen = "0.0.0.0:9000".parse().unwrap();
+        assert_eq!(c.public_url(), "https://127.0.0.1:9000");
+        c.public_url = Some("https://berth.example:9000/".into());
+        assert_eq!(c.public_url(), "https://berth.example:9000");
+    }
+}

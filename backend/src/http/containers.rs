@@ -1,0 +1,459 @@
+//! Containers: the fan-out list over every visible host, and the host-level
+//! calls relayed to the host's agent (create, inspect, remove, actions, logs,
+//! stats, namespaces). Streams (logs that follow, live stats) are shared
+//! between viewers (see `streams`).
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::Response;
+use berth_api::List;
+use berth_api::containers::{
+    Container, ContainerAction, ContainerSpec, ContainerState, CreatedContainer, LogLine,
+    validate_container_name,
+};
+use berth_api::inventory::ContainerNamespace;
+use berth_api::metrics::{ContainerSample, Window};
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::proxy::{self, MUTATION_DEADLINE, client_for, pairs};
+use crate::agents::HostClient;
+use crate::audit::AuditCtx;
+use crate::auth::Principal;
+use crate::db;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Json, Path, Query};
+use crate::fanout::fan_out;
+use crate::rbac::{self, Action, authorize};
+use crate::state::AppState;
+
+/// Checks a `label` filter: `key=value` (or just `key`).
+fn check_label(label: &Option<String>) -> ApiResult<()> {
+    if let Some(l) = label
+        && (l.is_empty() || l.starts_with('='))
+    {
+        return Err(ApiError::BadRequest(format!(
+            "label: {l:?} is not key=value"
+        )));
+    }
+    Ok(())
+}
+
+fn check_state(state: &Option<String>) -> ApiResult<()> {
+    if let Some(s) = state {
+        s.parse::<ContainerState>().map_err(ApiError::BadRequest)?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListAllQuery {
+    /// Only this host (id).
+    pub host: Option<String>,
+    /// Only containers with this label, `key=value`.
+    pub label: Option<String>,
+    /// created, running, paused or stopped.
+    pub state: Option<String>,
+}
+
+/// A JSON list from an agent, with each item's `host` set.
+async fn fetch_list(
+    c: &HostClient,
+    rb: reqwest::RequestBuilder,
+    deadline: Duration,
+) -> ApiResult<Vec<Value>> {
+    let mut items: Vec<Value> = c.json(rb, deadline).await?;
+    for it in &mut items {
+        if let Some(o) = it.as_object_mut() {
+            o.insert("host".to_string(), Value::String(c.host_id.clone()));
+        }
+    }
+    Ok(items)
+}
+
+/// Every container on every host the caller may see, from all hosts at once.
+#[utoipa::path(get, path = "/api/v1/containers", tag = "containers",
+    params(ListAllQuery),
+    responses((status = 200, description = "containers; `errors` names hosts that failed or timed out", body = List<Container>),
+        (status = 400, body = berth_api::Problem)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn list_all(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<ListAllQuery>,
+) -> ApiResult<Json<List<Value>>> {
+    check_label(&q.label)?;
+    check_state(&q.state)?;
+    let mut hosts: Vec<_> = db::hosts::list(&state.db)
+        .await?
+        .into_iter()
+        .filter(|h| rbac::can_see(&p, h))
+        .collect();
+    if let Some(only) = q.host.as_deref().filter(|s| !s.is_empty()) {
+        hosts.retain(|h| h.id == only || h.name == only);
+        if hosts.is_empty() {
+            return Err(ApiError::NotFound(format!("no host {only}")));
+        }
+    }
+    let query = pairs(&[("label", q.label.clone()), ("state", q.state.clone())]);
+    let username = p.username.clone();
+    let (answers, errors) = fan_out(&state, hosts, |h, deadline| {
+        let state = state.clone();
+        let query = query.clone();
+        let username = username.clone();
+        async move {
+            let c = state.agents.client(&h)?;
+            let rb = c.request(Method::GET, c.url(&["v1", "containers"], &query), &username)?;
+            fetch_list(&c, rb, deadline).await
+        }
+    })
+    .await;
+    let mut items = Vec::new();
+    for (h, list) in answers {
+        let mut list = list;
+        list.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+        items.extend(list.into_iter().map(|c| (h.name.clone(), c)));
+    }
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(Json(List {
+        items: items.into_iter().map(|(_, c)| c).collect(),
+        errors,
+    }))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct HostListQuery {
+    /// Only containers with this label, `key=value`.
+    pub label: Option<String>,
+    /// created, running, paused or stopped.
+    pub state: Option<String>,
+}
+
+/// The containers of one host.
+#[utoipa::path(get, path = "/api/v1/hosts/{host}/containers", tag = "containers",
+    params(("host" = String, Path, description = "host id"), HostListQuery),
+    responses((status = 200, body = List<Container>), (status = 404, body = berth_api::Problem),
+        (status = 502, body = berth_api::Problem), (status = 504, body = berth_api::Problem)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(host): Path<String>,
+    Query(q): Query<HostListQuery>,
+) -> ApiResult<Json<List<Value>>> {
+    check_label(&q.label)?;
+    check_state(&q.state)?;
+    let (_, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
+    let query = pairs(&[("label", q.label), ("state", q.state)]);
+    let rb = c.request(
+        Method::GET,
+        c.url(&["v1", "containers"], &query),
+        &p.username,
+    )?;
+    let items = fetch_list(&c, rb, state.config.fanout_deadline()).await?;
+    Ok(Json(List::new(items)))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CreateQuery {
+    /// Start the container once created.
+    pub start: Option<bool>,
+}
+
+/// Creates a container (deployers; host bind mounts need admin).
+#[utoipa::path(post, path = "/api/v1/hosts/{host}/containers", tag = "containers",
+    params(("host" = String, Path, description = "host id"), CreateQuery),
+    request_body = ContainerSpec,
+    responses((status = 201, body = CreatedContainer), (status = 400, body = berth_api::Problem),
+        (status = 403, body = berth_api::Problem), (status = 404, body = berth_api::Problem),
+        (status = 409, description = "name taken", body = berth_api::Problem),
+        (status = 422, body = berth_api::Problem)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    p: Principal,
+    audit: AuditCtx,
+    Path(host): Path<String>,
+    Query(q): Query<CreateQuery>,
+    Json(spec): Json<ContainerSpec>,
+) -> ApiResult<Response> {
+    let (h, c) = client_for(&state, &p, &host, Action::CreateContainer).await?;
+    if !spec.mounts.is_empty() {
+        authorize(&p, Action::BindMount, rbac::Target::host(&h))?;
+    }
+    if spec.image.trim().is_empty() {
+        return Err(ApiError::Unprocessable("image must not be empty".into()));
+    }
+    if let Some(name) = &spec.name {
+        validate_container_name(name).map_err(ApiError::Unprocessable)?;
+        audit.set_target(name);
+    }
+    audit.set_host(&h.id);
+    let query = pairs(&[("start", q.start.map(|b| b.to_string()))]);
+    let rb = c
+        .request(
+            Method::POST,
+            c.url(&["v1", "containers"], &query),
+            &p.username,
+        )?
+        .json(&spec);
+    let resp = proxy::relay(&c, rb, MUTATION_DEADLINE).await;
+    if let Ok(r) = &resp
+        && r.status().is_success()
+        && spec.name.is_none()
+    {
+        audit.set_detail(format!("image {}", spec.image));
+    }
+    resp
+}
+
+/// One container (by id or name).
+#[utoipa::path(get, path = "/api/v1/hosts/{host}/containers/{c}", tag = "containers",
+    params(("host" = String, Path, description = "host id"), ("c" = String, Path, description = "container id or name")),
+    responses((status = 200, body = Container), (status = 404, body = berth_api::Problem)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((host, c)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    proxy::relay_get(
+        &state,
+        &p,
+        &host,
+        Action::ViewHost,
+        &["v1", "containers", &c],
+        &[],
+    )
+    .await
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    /// Kill a running container first.
+    pub force: Option<bool>,
+}
+
+/// Removes a container (deployers).
+#[utoipa::path(delete, path = "/api/v1/hosts/{host}/containers/{c}", tag = "containers",
+    params(("host" = String, Path, description = "host id"), ("c" = String, Path, description = "container id or name"), DeleteQuery),
+    responses((status = 204, description = "removed"), (status = 404, body = berth_api::Problem),
+        (status = 409, description = "running; use force=true", body = berth_api::Problem)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((host, name)): Path<(String, String)>,
+    Query(q): Query<DeleteQuery>,
+) -> ApiResult<Response> {
+    let (_, c) = client_for(&state, &p, &host, Action::RemoveContainer).await?;
+    let query = pairs(&[("force", q.force.map(|b| b.to_string()))]);
+    let rb = c.request(
+        Method::DELETE,
+        c.url(&["v1", "containers", &name], &query),
+        &p.username,
+    )?;
+    proxy::relay(&c, rb, MUTATION_DEADLINE).await
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ActionQuery {
+    /// stop, restart: seconds between SIGTERM and SIGKILL.
+    pub timeout: Option<u32>,
+    /// kill: the signal (name or number).
+    pub signal: Option<String>,
+}
+
+/// start, stop, restart, kill, pause or unpause (operators).
+#[utoipa::path(post, path = "/api/v1/hosts/{host}/containers/{c}/{action}", tag = "containers",
+    params(("host" = String, Path, description = "host id"), ("c" = String, Path, description = "container id or name"),
+        ("action" = ContainerAction, Path, description = "start, stop, restart, kill, pause or unpause"), ActionQuery),
+    responses((status = 200, body = Container), (status = 404, body = berth_api::Problem),
+        (status = 409, description = "wrong state (e.g. starting a running container)", body = berth_api::Problem)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn action(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((host, name, action)): Path<(String, String, String)>,
+    Query(q): Query<ActionQuery>,
+) -> ApiResult<Response> {
+    let (_, c) = client_for(&state, &p, &host, Action::OperateContainer).await?;
+    let action: ContainerAction = action.parse().map_err(ApiError::NotFound)?;
+    if q.timeout.is_some() && !matches!(action, ContainerAction::Stop | ContainerAction::Restart) {
+        return Err(ApiError::BadRequest(format!(
+            "timeout does not apply to {}",
+            action.as_str()
+        )));
+    }
+    if q.signal.is_some() && action != ContainerAction::Kill {
+        return Err(ApiError::BadRequest(format!(
+            "signal does not apply to {}",
+            action.as_str()
+        )));
+    }
+    let deadline = MUTATION_DEADLINE + Duration::from_secs(u64::from(q.timeout.unwrap_or(0)));
+    let query = pairs(&[
+        ("timeout", q.timeout.map(|t| t.to_string())),
+        ("signal", q.signal),
+    ]);
+    let rb = c.request(
+        Method::POST,
+        c.url(&["v1", "containers", &name, action.as_str()], &query),
+        &p.username,
+    )?;
+    proxy::relay(&c, rb, deadline).await
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LogsQuery {
+    /// The last N lines (or `all`).
+    pub tail: Option<String>,
+    /// RFC 3339 time: lines at or after it.
+    pub since: Option<String>,
+    /// Keep the stream open (SSE of log lines).
+    pub follow: Option<bool>,
+}
+
+/// Lines kept for viewers who join a followed log late, when no tail is given.
+const DEFAULT_REPLAY_LINES: usize = 100;
+const MAX_REPLAY_LINES: usize = 5000;
+
+/// A container's log (operators): JSON, or SSE with `follow=true`.
+#[utoipa::path(get, path = "/api/v1/hosts/{host}/containers/{c}/logs", tag = "containers",
+    params(("host" = String, Path, description = "host id"), ("c" = String, Path, description = "container id or name"), LogsQuery),
+    responses((status = 200, description = "the lines; with follow=true an SSE stream of LogLine", body = List<LogLine>),
+        (status = 404, body = berth_api::Problem)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn logs(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((host, name)): Path<(String, String)>,
+    Query(q): Query<LogsQuery>,
+) -> ApiResult<Response> {
+    let replay = match q.tail.as_deref() {
+        None | Some("") => DEFAULT_REPLAY_LINES,
+        Some("all") => MAX_REPLAY_LINES,
+        Some(n) => n
+            .parse::<usize>()
+            .map_err(|_| {
+                ApiError::BadRequest(format!("tail: {n:?} is neither a number nor \"all\""))
+            })?
+            .clamp(1, MAX_REPLAY_LINES),
+    };
+    if let Some(s) = q.since.as_deref().filter(|s| !s.is_empty()) {
+        chrono::DateTime::parse_from_rfc3339(s).map_err(|e| {
+            ApiError::BadRequest(format!("since: {s:?} is not an RFC 3339 time: {e}"))
+        })?;
+    }
+    let (_, c) = client_for(&state, &p, &host, Action::ReadLogs).await?;
+    let follow = q.follow.unwrap_or(false);
+    let query = pairs(&[
+        ("tail", q.tail.filter(|s| !s.is_empty())),
+        ("since", q.since.filter(|s| !s.is_empty())),
+        ("follow", follow.then(|| "true".to_string())),
+    ]);
+    let segments = ["v1", "containers", name.as_str(), "logs"];
+    if follow {
+        return proxy::shared_stream(&state, &p, c, &segments, &query, replay).await;
+    }
+    let rb = c.request(Method::GET, c.url(&segments, &query), &p.username)?;
+    let lines: Vec<Value> = c.json(rb, state.config.fanout_deadline()).await?;
+    Ok(axum::response::IntoResponse::into_response(Json(
+        List::new(lines),
+    )))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct WindowQuery {
+    /// `1h` (a sample a second, default) or `24h` (a sample a minute).
+    pub window: Option<Window>,
+}
+
+fn window_pair(w: Option<Window>) -> Option<String> {
+    w.map(|w| match w {
+        Window::Hour => "1h".to_string(),
+        Window::Day => "24h".to_string(),
+    })
+}
+
+/// A container's resource history.
+#[utoipa::path(get, path = "/api/v1/hosts/{host}/containers/{c}/stats", tag = "containers",
+    params(("host" = String, Path, description = "host id"), ("c" = String, Path, description = "container id or name"), WindowQuery),
+    responses((status = 200, body = List<ContainerSample>), (status = 404, body = berth_api::Problem)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn stats(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((host, name)): Path<(String, String)>,
+    Query(q): Query<WindowQuery>,
+) -> ApiResult<Json<List<Value>>> {
+    let (_, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
+    let query = pairs(&[("window", window_pair(q.window))]);
+    let rb = c.request(
+        Method::GET,
+        c.url(&["v1", "containers", &name, "stats"], &query),
+        &p.username,
+    )?;
+    let samples: Vec<Value> = c.json(rb, state.config.fanout_deadline()).await?;
+    Ok(Json(List::new(samples)))
+}
+
+/// Live stats, one sample a second (SSE of ContainerSample); one upstream
+/// stream per container, whatever the number of viewers.
+#[utoipa::path(get, path = "/api/v1/hosts/{host}/containers/{c}/stats/stream", tag = "containers",
+    params(("host" = String, Path, description = "host id"), ("c" = String, Path, description = "container id or name")),
+    responses((status = 200, description = "SSE of ContainerSample", content_type = "text/event-stream"),
+        (status = 404, body = berth_api::Problem)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn stats_stream(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((host, name)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let (_, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
+    proxy::shared_stream(
+        &state,
+        &p,
+        c,
+        &["v1", "containers", &name, "stats", "stream"],
+        &[],
+        1,
+    )
+    .await
+}
+
+/// A container's namespaces next to the host's.
+#[utoipa::path(get, path = "/api/v1/hosts/{host}/containers/{c}/namespaces", tag = "containers",
+    params(("host" = String, Path, description = "host id"), ("c" = String, Path, description = "container id or name")),
+    responses((status = 200, body = List<ContainerNamespace>), (status = 404, body = berth_api::Problem)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn namespaces(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((host, name)): Path<(String, String)>,
+) -> ApiResult<Json<List<Value>>> {
+    let (_, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
+    let rb = c.request(
+        Method::GET,
+        c.url(&["v1", "containers", &name, "namespaces"], &[]),
+        &p.username,
+    )?;
+    let items: Vec<Value> = c.json(rb, state.config.fanout_deadline()).await?;
+    Ok(Json(List::new(items)))
+}

@@ -1,0 +1,209 @@
+//! Hosts: the list (only hosts in the caller's scopes), one host, changes,
+//! removal (revocation), join tokens and agent registration.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use berth_api::List;
+use berth_api::agent::{RegisterRequest, RegisterResponse};
+use berth_api::hosts::{CreateJoinToken, Host, JoinTokenResponse, PatchHost};
+use reqwest::Method;
+
+use super::proxy::host_for;
+use crate::agents::join::{self, DEFAULT_JOIN_TTL, MAX_JOIN_TTL, validate_group};
+use crate::audit::AuditCtx;
+use crate::auth::Principal;
+use crate::db;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Json, OptionalJson, Path};
+use crate::rbac::{self, Action, Target, authorize};
+use crate::state::AppState;
+
+/// Every host the caller may see.
+#[utoipa::path(get, path = "/api/v1/hosts", tag = "hosts",
+    responses((status = 200, body = List<Host>), (status = 401, body = berth_api::Problem)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn list(State(state): State<AppState>, p: Principal) -> ApiResult<Json<List<Host>>> {
+    let items = db::hosts::list(&state.db)
+        .await?
+        .iter()
+        .filter(|h| rbac::can_see(&p, h))
+        .map(|h| h.to_api())
+        .collect();
+    Ok(Json(List::new(items)))
+}
+
+#[utoipa::path(get, path = "/api/v1/hosts/{host}", tag = "hosts",
+    params(("host" = String, Path, description = "host id (or its name, when unique)")),
+    responses((status = 200, body = Host), (status = 404, body = berth_api::Problem)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(host): Path<String>,
+) -> ApiResult<Json<Host>> {
+    Ok(Json(
+        host_for(&state, &p, &host, Action::ViewHost)
+            .await?
+            .to_api(),
+    ))
+}
+
+fn validate_labels(labels: &BTreeMap<String, String>) -> ApiResult<()> {
+    for (k, v) in labels {
+        let key_ok = !k.is_empty()
+            && k.len() <= 63
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/'));
+        if !key_ok {
+            return Err(ApiError::Unprocessable(format!(
+                "invalid label key {k:?}: use 1 to 63 letters, digits, '_', '.', '-' or '/'"
+            )));
+        }
+        if v.len() > 255 {
+            return Err(ApiError::Unprocessable(format!(
+                "label {k:?}: the value is longer than 255 bytes"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Renames, regroups or relabels a host (admins of the host).
+#[utoipa::path(patch, path = "/api/v1/hosts/{host}", tag = "hosts",
+    params(("host" = String, Path, description = "host id")),
+    request_body = PatchHost,
+    responses((status = 200, body = Host), (status = 404, body = berth_api::Problem),
+        (status = 422, body = berth_api::Problem)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn patch(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(host): Path<String>,
+    Json(req): Json<PatchHost>,
+) -> ApiResult<Json<Host>> {
+    let mut h = host_for(&state, &p, &host, Action::ManageHost).await?;
+    if let Some(name) = req.name {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 253 {
+            return Err(ApiError::Unprocessable(
+                "name must have 1 to 253 characters".into(),
+            ));
+        }
+        h.name = name.to_string();
+    }
+    if let Some(mut groups) = req.groups {
+        for g in &groups {
+            validate_group(g)?;
+        }
+        groups.sort();
+        groups.dedup();
+        h.groups = groups;
+    }
+    if let Some(labels) = req.labels {
+        validate_labels(&labels)?;
+        h.labels = labels;
+    }
+    db::hosts::update_meta(&state.db, &h).await?;
+    Ok(Json(h.to_api()))
+}
+
+/// Removes a host: its pinned certificate is forgotten and its agent is told
+/// to leave (best effort), so from then on neither side trusts the other.
+#[utoipa::path(delete, path = "/api/v1/hosts/{host}", tag = "hosts",
+    params(("host" = String, Path, description = "host id")),
+    responses((status = 204, description = "removed"), (status = 404, body = berth_api::Problem)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    p: Principal,
+    audit: AuditCtx,
+    Path(host): Path<String>,
+) -> ApiResult<StatusCode> {
+    let h = host_for(&state, &p, &host, Action::ManageHost).await?;
+    audit.set_host(&h.id);
+    audit.set_target(&h.name);
+    if let Ok(c) = state.agents.client(&h) {
+        let left = async {
+            let rb = c.request(Method::POST, c.url(&["v1", "leave"], &[]), &p.username)?;
+            c.fetch(rb, Duration::from_secs(3)).await
+        }
+        .await;
+        if let Err(e) = left {
+            audit.set_detail(format!("the agent was not told to leave: {e}"));
+            tracing::warn!(host = %h.id, error = %e, "removed host's agent could not be told to leave");
+        }
+    }
+    db::hosts::delete(&state.db, &h.id).await?;
+    state.agents.forget(&h.id);
+    tracing::info!(host = %h.id, name = %h.name, by = %p.username, "host removed");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A join token for a new host (admins; a scoped admin's new host must carry
+/// one of its groups).
+#[utoipa::path(post, path = "/api/v1/hosts/join-tokens", tag = "hosts",
+    request_body(content = CreateJoinToken, description = "optional; groups of the new host and lifetime in seconds"),
+    responses((status = 200, body = JoinTokenResponse), (status = 403, body = berth_api::Problem),
+        (status = 422, body = berth_api::Problem)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn join_token(
+    State(state): State<AppState>,
+    p: Principal,
+    OptionalJson(req): OptionalJson<CreateJoinToken>,
+) -> ApiResult<Json<JoinTokenResponse>> {
+    authorize(&p, Action::JoinHost, Target::Anywhere)?;
+    let mut groups = req.groups;
+    for g in &groups {
+        validate_group(g)?;
+    }
+    groups.sort();
+    groups.dedup();
+    let global = authorize(&p, Action::JoinHost, Target::Global);
+    if global.is_err()
+        && !groups
+            .iter()
+            .any(|g| authorize(&p, Action::JoinHost, Target::Group(g)).is_ok())
+    {
+        return Err(ApiError::Forbidden(
+            "joining a host needs the admin role globally, or on a group the new host will carry: give one of your groups in `groups`".into(),
+        ));
+    }
+    let ttl = match req.expires_in {
+        None => DEFAULT_JOIN_TTL,
+        Some(0) => {
+            return Err(ApiError::Unprocessable(
+                "expires_in must be positive".into(),
+            ));
+        }
+        Some(s) if Duration::from_secs(s) > MAX_JOIN_TTL => {
+            return Err(ApiError::Unprocessable(format!(
+                "expires_in must be at most {} seconds",
+                MAX_JOIN_TTL.as_secs()
+            )));
+        }
+        Some(s) => Duration::from_secs(s),
+    };
+    Ok(Json(
+        join::create_token(&state, &groups, ttl, &p.username).await?,
+    ))
+}
+
+/// Called by `berth-agent join` with a join token's secret.
+#[utoipa::path(post, path = "/api/v1/hosts/register", tag = "hosts",
+    request_body = RegisterRequest,
+    responses((status = 200, body = RegisterResponse),
+        (status = 401, description = "unknown, used or expired join token", body = berth_api::Problem),
+        (status = 422, body = berth_api::Problem)))]
+pub async fn register(
+    State(state): State<AppState>,
+    audit: AuditCtx,
+    Json(req): Json<RegisterRequest>,
+) -> ApiResult<Json<RegisterResponse>> {
+    audit.set_actor(&format!("agent:{}", req.name));
+    let r = join::register(&state, req).await?;
+    audit.set_host(&r.host_id);
+    Ok(Json(r))
+}

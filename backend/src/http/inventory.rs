@@ -1,0 +1,87 @@
+//! A host's metrics (history and live), namespaces and cgroup tree, relayed
+//! from its agent.
+
+use axum::extract::State;
+use axum::response::Response;
+use berth_api::List;
+use berth_api::inventory::{CgroupNode, NamespaceEntry};
+use berth_api::metrics::HostSample;
+use reqwest::Method;
+use serde_json::Value;
+
+use super::containers::WindowQuery;
+use super::proxy::{self, client_for, pairs};
+use crate::auth::Principal;
+use crate::error::ApiResult;
+use crate::extract::{Json, Path, Query};
+use crate::rbac::Action;
+use crate::state::AppState;
+
+/// The host's resource history.
+#[utoipa::path(get, path = "/api/v1/hosts/{host}/metrics", tag = "hosts",
+    params(("host" = String, Path, description = "host id"), WindowQuery),
+    responses((status = 200, body = List<HostSample>), (status = 404, body = berth_api::Problem)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(host): Path<String>,
+    Query(q): Query<WindowQuery>,
+) -> ApiResult<Json<List<Value>>> {
+    let (_, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
+    let window = q.window.map(|w| match w {
+        berth_api::metrics::Window::Hour => "1h".to_string(),
+        berth_api::metrics::Window::Day => "24h".to_string(),
+    });
+    let rb = c.request(
+        Method::GET,
+        c.url(&["v1", "metrics"], &pairs(&[("window", window)])),
+        &p.username,
+    )?;
+    let items: Vec<Value> = c.json(rb, state.config.fanout_deadline()).await?;
+    Ok(Json(List::new(items)))
+}
+
+/// Live host metrics, one sample a second (SSE of HostSample), shared by viewers.
+#[utoipa::path(get, path = "/api/v1/hosts/{host}/metrics/stream", tag = "hosts",
+    params(("host" = String, Path, description = "host id")),
+    responses((status = 200, description = "SSE of HostSample", content_type = "text/event-stream"),
+        (status = 404, body = berth_api::Problem)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn metrics_stream(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(host): Path<String>,
+) -> ApiResult<Response> {
+    let (_, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
+    proxy::shared_stream(&state, &p, c, &["v1", "metrics", "stream"], &[], 1).await
+}
+
+/// The host's namespaces, as `lsns` shows them.
+#[utoipa::path(get, path = "/api/v1/hosts/{host}/namespaces", tag = "hosts",
+    params(("host" = String, Path, description = "host id")),
+    responses((status = 200, body = List<NamespaceEntry>), (status = 404, body = berth_api::Problem)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn namespaces(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(host): Path<String>,
+) -> ApiResult<Json<List<Value>>> {
+    let (_, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
+    let rb = c.request(Method::GET, c.url(&["v1", "namespaces"], &[]), &p.username)?;
+    let items: Vec<Value> = c.json(rb, state.config.fanout_deadline()).await?;
+    Ok(Json(List::new(items)))
+}
+
+/// The host's cgroup tree with limits, usage and pressure.
+#[utoipa::path(get, path = "/api/v1/hosts/{host}/cgroups", tag = "hosts",
+    params(("host" = String, Path, description = "host id")),
+    responses((status = 200, body = CgroupNode), (status = 404, body = berth_api::Problem)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn cgroups(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(host): Path<String>,
+) -> ApiResult<Response> {
+    proxy::relay_get(&state, &p, &host, Action::ViewHost, &["v1", "cgroups"], &[]).await
+}

@@ -1,0 +1,365 @@
+//! Shared upstream streams: one SSE subscription to an agent per (host,
+//! stream) serves every viewer, so a hundred open dashboards cost the agent
+//! one stream (ARCHITECTURE.md, "streams").
+//!
+//! The first viewer opens the upstream; its failure (404, host down) is that
+//! viewer's HTTP error. Each stream keeps its last few events (the log tail,
+//! the latest sample) and replays them to viewers who join later. When the
+//! last viewer leaves, the upstream is closed; when the upstream ends
+//! (`event: end`), every viewer gets the end and the stream is forgotten.
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use berth_api::Problem;
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use tokio::sync::{OnceCell, broadcast};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// Sent to idle viewers so proxies keep the connection.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// The last event of every stream.
+pub const END_EVENT: &[u8] = b"event: end\ndata: {}\n\n";
+
+/// Which stream: the host and the agent path with its query.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StreamKey {
+    pub host: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone)]
+enum Event {
+    /// One SSE event block, `\n\n` included.
+    Data(Bytes),
+    End,
+}
+
+struct Shared {
+    tx: broadcast::Sender<Event>,
+    /// Recent events, and whether the stream has ended.
+    replay: Mutex<(VecDeque<Bytes>, bool)>,
+    replay_cap: usize,
+    opened: OnceCell<Result<(), Problem>>,
+    cancel: CancellationToken,
+    viewers: Mutex<usize>,
+}
+
+/// Every shared stream of this replica.
+#[derive(Default)]
+pub struct StreamHub {
+    streams: Mutex<HashMap<StreamKey, Arc<Shared>>>,
+}
+
+impl std::fmt::Debug for StreamHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamHub").finish_non_exhaustive()
+    }
+}
+
+/// Leaves the stream when the viewer's response body is dropped.
+struct Viewer {
+    hub: Arc<StreamHub>,
+    key: StreamKey,
+    shared: Arc<Shared>,
+    metrics: Arc<Metrics>,
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        self.metrics.viewer_left();
+        let mut map = self.hub.streams.lock().unwrap_or_else(|e| e.into_inner());
+        let mut n = self
+            .shared
+            .viewers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            self.shared.cancel.cancel();
+            if map
+                .get(&self.key)
+                .is_some_and(|s| Arc::ptr_eq(s, &self.shared))
+            {
+                map.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl StreamHub {
+    /// Number of open upstreams (for tests and metrics).
+    pub fn open_streams(&self) -> usize {
+        self.streams.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Joins the stream `key`, opening it with `open` if nobody watches it
+    /// yet, and answers the viewer's SSE response.
+    pub async fn watch<F, Fut>(
+        self: &Arc<Self>,
+        key: StreamKey,
+        replay_cap: usize,
+        metrics: Arc<Metrics>,
+        open: F,
+    ) -> Result<Response, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<reqwest::Response, ApiError>>,
+    {
+        let shared = {
+            let mut map = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+            let shared = map
+                .entry(key.clone())
+                .or_insert_with(|| {
+                    Arc::new(Shared {
+                        tx: broadcast::channel(256).0,
+                        replay: Mutex::new((VecDeque::new(), false)),
+                        replay_cap: replay_cap.max(1),
+                        opened: OnceCell::new(),
+                        cancel: CancellationToken::new(),
+                        viewers: Mutex::new(0),
+                    })
+                })
+                .clone();
+            *shared.viewers.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+            shared
+        };
+        metrics.viewer_joined();
+        let viewer = Viewer {
+            hub: self.clone(),
+            key: key.clone(),
+            shared: shared.clone(),
+            metrics: metrics.clone(),
+        };
+        let opened = shared
+            .opened
+            .get_or_init(|| async {
+                match open().await {
+                    Ok(resp) => {
+                        metrics.upstream_opened();
+                        tokio::spawn(pump(
+                            self.clone(),
+                            key.clone(),
+                            shared.clone(),
+                            resp,
+                            metrics.clone(),
+                        ));
+                        Ok(())
+                    }
+                    Err(e) => Err(e.problem()),
+                }
+            })
+            .await
+            .clone();
+        if let Err(p) = opened {
+            // Forget the failed stream so the next viewer tries again.
+            let mut map = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+            if map.get(&key).is_some_and(|s| Arc::ptr_eq(s, &shared)) {
+                map.remove(&key);
+            }
+            drop(map);
+            drop(viewer);
+            return Err(problem_error(p));
+        }
+        let (replay, ended, rx) = {
+            let g = shared.replay.lock().unwrap_or_else(|e| e.into_inner());
+            (g.0.clone(), g.1, shared.tx.subscribe())
+        };
+        Ok(sse_response(viewer_stream(viewer, replay, ended, rx)))
+    }
+}
+
+fn problem_error(p: Problem) -> ApiError {
+    match p.host {
+        Some(host) => ApiError::Host {
+            status: p.status,
+            host,
+            detail: p.detail,
+        },
+        None => ApiError::Internal(p.detail),
+    }
+}
+
+/// An SSE response around a stream of event blocks.
+pub fn sse_response<S>(events: S) -> Response
+where
+    S: Stream<Item = Bytes> + Send + 'static,
+{
+    let mut resp = Response::new(Body::from_stream(events.map(Ok::<_, Infallible>)));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}
+
+fn viewer_stream(
+    viewer: Viewer,
+    replay: VecDeque<Bytes>,
+    ended: bool,
+    rx: broadcast::Receiver<Event>,
+) -> impl Stream<Item = Bytes> + Send + 'static {
+    struct St {
+        _viewer: Viewer,
+        replay: VecDeque<Bytes>,
+        ended: bool,
+        done: bool,
+        rx: broadcast::Receiver<Event>,
+    }
+    let st = St {
+        _viewer: viewer,
+        replay,
+        ended,
+        done: false,
+        rx,
+    };
+    futures::stream::unfold(st, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        if let Some(b) = st.replay.pop_front() {
+            return Some((b, st));
+        }
+        if st.ended {
+            st.done = true;
+            return Some((Bytes::from_static(END_EVENT), st));
+        }
+        loop {
+            tokio::select! {
+                r = st.rx.recv() => match r {
+                    Ok(Event::Data(b)) => return Some((b, st)),
+                    Ok(Event::End) | Err(broadcast::error::RecvError::Closed) => {
+                        st.done = true;
+                        return Some((Bytes::from_static(END_EVENT), st));
+                    }
+                    // A slow viewer skips what it missed.
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                },
+                _ = tokio::time::sleep(KEEP_ALIVE) => {
+                    return Some((Bytes::from_static(b": keep-alive\n\n"), st));
+                }
+            }
+        }
+    })
+}
+
+/// Splits a byte stream into SSE event blocks (each ending in `\n\n`);
+/// comment-only blocks are dropped.
+#[derive(Default)]
+pub struct SseSplitter {
+    buf: BytesMut,
+}
+
+impl SseSplitter {
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<Bytes> {
+        self.buf
+            .extend(chunk.iter().copied().filter(|b| *b != b'\r'));
+        let mut out = Vec::new();
+        while let Some(i) = self.buf.windows(2).position(|w| w == b"\n\n") {
+            let block = self.buf.split_to(i + 2).freeze();
+            let is_comment = block
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .all(|l| l.starts_with(b":"));
+            if !is_comment {
+                out.push(block);
+            }
+        }
+        out
+    }
+}
+
+/// Is this block the stream's `event: end`?
+pub fn is_end(block: &[u8]) -> bool {
+    block
+        .split(|b| *b == b'\n')
+        .any(|l| l == b"event: end" || l == b"event:end")
+}
+
+/// An `event: error` block carrying a problem.
+pub fn error_event(p: &Problem) -> Bytes {
+    Bytes::from(format!(
+        "event: error\ndata: {}\n\n",
+        serde_json::to_string(p).unwrap_or_else(|_| "{}".into())
+    ))
+}
+
+async fn pump(
+    hub: Arc<StreamHub>,
+    key: StreamKey,
+    shared: Arc<Shared>,
+    resp: reqwest::Response,
+    metrics: Arc<Metrics>,
+) {
+    let mut body = resp.bytes_stream();
+    let mut split = SseSplitter::default();
+    let publish = |ev: Event| {
+        let mut g = shared.replay.lock().unwrap_or_else(|e| e.into_inner());
+        match &ev {
+            Event::Data(b) => {
+                if g.0.len() == shared.replay_cap {
+                    g.0.pop_front();
+                }
+                g.0.push_back(b.clone());
+            }
+            Event::End => g.1 = true,
+        }
+        let _ = shared.tx.send(ev);
+    };
+    'outer: loop {
+        tokio::select! {
+            _ = shared.cancel.cancelled() => break 'outer,
+            chunk = body.next() => match chunk {
+                Some(Ok(c)) => {
+                    for block in split.push(&c) {
+                        if is_end(&block) {
+                            break 'outer;
+                        }
+                        publish(Event::Data(block));
+                    }
+                }
+                Some(Err(e)) => {
+                    let p = Problem::new(502, format!("the host's stream failed: {e}")).with_host(&key.host);
+                    publish(Event::Data(error_event(&p)));
+                    break 'outer;
+                }
+                None => break 'outer,
+            }
+        }
+    }
+    publish(Event::End);
+    metrics.upstream_closed();
+    let mut map = hub.streams.lock().unwrap_or_else(|e| e.into_inner());
+    if map.get(&key).is_some_and(|s| Arc::ptr_eq(s, &shared)) {
+        map.remove(&key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_events_across_chunks() {
+        let mut s = SseSplitter::default();
+        assert!(s.push(b"data: {\"a\"").is_empty());
+        let v = s.push(b":1}\n\n: ping\n\ndata: 2\r\n\r\nevent: end\ndata: {}\n\n");
+        assert_eq!(v.len(), 3);
+        assert_eq!(&v[0][..], b"data: {\"a\":1}\n\n");
+        assert_eq!(&v[1][..], b"data: 2\n\n");
+        assert!(is_end(&v[2]));
+        assert!(!is_end(&v[0]));
+    }
+}
