@@ -129,8 +129,14 @@ impl OciRuntime for CliRuntime {
     fn create(&self, id: &str, bundle: &Path, stdio: Stdio3) -> Result<u32> {
         let pid_file = bundle.join("init.pid");
         let _ = std::fs::remove_file(&pid_file);
+        // The runtime's own errors go to its --log file so they can be
+        // reported; stderr carries the container's stderr.
+        let log = bundle.join("runtime.log");
+        let _ = std::fs::remove_file(&log);
         let mut c = self.command();
-        c.arg("create")
+        c.arg("--log")
+            .arg(&log)
+            .arg("create")
             .arg("--bundle")
             .arg(bundle)
             .arg("--pid-file")
@@ -138,11 +144,6 @@ impl OciRuntime for CliRuntime {
             .arg(id)
             .stdin(Stdio::from(stdio.stdin))
             .stdout(Stdio::from(stdio.stdout));
-        // stderr carries the container's stderr too; the runtime's own errors
-        // go to its --log file so they can be reported.
-        let log = bundle.join("runtime.log");
-        let _ = std::fs::remove_file(&log);
-        c.arg("--log").arg(&log);
         c.stderr(Stdio::from(stdio.stderr));
         let status = c.status().map_err(|source| Error::Spawn {
             binary: self.binary.clone(),

@@ -1,0 +1,427 @@
+//! Shared harness of the agent's integration tests: a real agent over TLS
+//! (in-process, or the binary), a server key pair that signs requests, a
+//! busybox image, and guards that remove every container, mount and cgroup
+//! a test made, even when it fails.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use base64::Engine;
+use berth_agent::config::Config;
+use berth_agent::join::JoinState;
+use berth_agent::tls::PinnedCert;
+use berth_agent::{Agent, Binaries};
+use berth_api::agent::AgentRequestClaims;
+use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
+use tokio_util::sync::CancellationToken;
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Prints why a test cannot run here; the caller returns.
+pub fn skip(why: &str) {
+    eprintln!("SKIPPED: {why}");
+}
+
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The OCI runtime the tests drive: $BERTH_TEST_OCI_RUNTIME, else the
+/// agent's default choice.
+pub fn runtime_bin() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("BERTH_TEST_OCI_RUNTIME") {
+        return Some(PathBuf::from(p));
+    }
+    Binaries::locate(None).ok().map(|b| b.runtime)
+}
+
+/// A busybox `docker save` tarball, made once under the target dir.
+pub fn busybox_tar() -> Result<PathBuf> {
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("busybox-image.tar");
+    if out.is_file() {
+        return Ok(out);
+    }
+    let tmp = out.with_extension(format!("tmp{}", std::process::id()));
+    let script = workspace_root().join("agent/tests/fixtures/make-busybox-tar.sh");
+    let o = Command::new("bash").arg(&script).arg(&tmp).output()?;
+    if !o.status.success() {
+        bail!(
+            "make-busybox-tar.sh: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    std::fs::rename(&tmp, &out)?;
+    Ok(out)
+}
+
+/// The server side of the tests: an Ed25519 key pair and a host id.
+pub struct ServerKey {
+    pub host_id: String,
+    encoding: jsonwebtoken::EncodingKey,
+    pub public_pem: String,
+}
+
+impl ServerKey {
+    pub fn new(host_id: &str) -> Self {
+        let mut seed = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut seed);
+        let sk = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let private_pem = sk.to_pkcs8_pem(LineEnding::LF).expect("pkcs8");
+        let public_pem = sk
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .expect("spki");
+        Self {
+            host_id: host_id.to_string(),
+            encoding: jsonwebtoken::EncodingKey::from_ed_pem(private_pem.as_bytes()).expect("key"),
+            public_pem,
+        }
+    }
+
+    /// A token with these claims.
+    pub fn sign(&self, claims: &AgentRequestClaims) -> String {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
+            claims,
+            &self.encoding,
+        )
+        .expect("sign")
+    }
+
+    /// A valid token for this host (120 s, like the server's).
+    pub fn token(&self) -> String {
+        let now = chrono::Utc::now().timestamp();
+        self.sign(&AgentRequestClaims {
+            iss: "berth-server".into(),
+            aud: self.host_id.clone(),
+            sub: "test".into(),
+            iat: now,
+            exp: now + 120,
+        })
+    }
+}
+
+/// Removes containers, mounts and cgroups of one test agent on drop.
+pub struct Cleanup {
+    pub data: PathBuf,
+    pub runtime_root: PathBuf,
+    pub cgroup_parent: String,
+    pub runtime_bin: Option<PathBuf>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        // Every container the runtime knows: kill and delete.
+        let oci_root = self.runtime_root.join("runtime");
+        if let (Some(bin), Ok(rd)) = (&self.runtime_bin, std::fs::read_dir(&oci_root)) {
+            for e in rd.flatten() {
+                let id = e.file_name();
+                let _ = Command::new(bin)
+                    .arg("--root")
+                    .arg(&oci_root)
+                    .arg("delete")
+                    .arg("--force")
+                    .arg(&id)
+                    .output();
+            }
+        }
+        // Monitors of this agent (their command line names its data dir).
+        kill_processes_mentioning(&self.data.to_string_lossy());
+        // Mounts below the data dir, deepest first.
+        if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {
+            let data = self.data.to_string_lossy().to_string();
+            let mut mps: Vec<String> = info
+                .lines()
+                .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+                .filter(|m| m.starts_with(&data))
+                .collect();
+            mps.sort_by_key(|m| std::cmp::Reverse(m.len()));
+            for m in mps {
+                let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
+        remove_cgroups(&self.cgroup_parent);
+        let _ = std::fs::remove_dir_all(&self.runtime_root);
+    }
+}
+
+fn kill_processes_mentioning(needle: &str) {
+    let me = std::process::id();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        if String::from_utf8_lossy(&cmd).contains(needle) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// Thaws, kills and removes every cgroup under `parent` in every hierarchy.
+pub fn remove_cgroups(parent: &str) {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    for line in info.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let fstype = post.split(' ').next().unwrap_or("");
+        if fstype != "cgroup" && fstype != "cgroup2" {
+            continue;
+        }
+        let Some(mp) = pre.split(' ').nth(4) else {
+            continue;
+        };
+        let dir = Path::new(mp).join(parent.trim_start_matches('/'));
+        if dir.exists() {
+            remove_cgroup_tree(&dir);
+        }
+    }
+}
+
+fn remove_cgroup_tree(dir: &Path) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup_tree(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+    let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
+    let _ = std::fs::write(dir.join("cgroup.kill"), "1");
+    if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+        for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::remove_dir(dir).is_err() && dir.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A unique cgroup parent for one test.
+pub fn test_cgroup_parent(tag: &str) -> String {
+    format!(
+        "/berth/test-{tag}-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+/// A real agent serving HTTPS on 127.0.0.1, joined to `key`'s server.
+pub struct TestAgent {
+    pub url: String,
+    pub key: ServerKey,
+    pub config: Config,
+    pub client: reqwest::Client,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+    // Fields drop in order: the cleanup (unmounts) before the temp dir.
+    pub cleanup: Cleanup,
+    pub tmp: Arc<tempfile::TempDir>,
+}
+
+pub fn install_crypto() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+impl TestAgent {
+    /// Starts an agent in a fresh data dir with the busybox image imported.
+    pub async fn start(tag: &str) -> Result<Self> {
+        let tmp = Arc::new(
+            tempfile::Builder::new()
+                .prefix("berth-agent-test-")
+                .tempdir()?,
+        );
+        Self::start_in(tag, tmp, None).await
+    }
+
+    /// Starts (or restarts) an agent on `tmp`'s data dir.
+    pub async fn start_in(
+        tag: &str,
+        tmp: Arc<tempfile::TempDir>,
+        reuse: Option<(ServerKey, String)>,
+    ) -> Result<Self> {
+        install_crypto();
+        let data = tmp.path().join("data");
+        let runtime_root = tmp.path().join("run");
+        let (key, cgroup_parent) = match reuse {
+            Some(r) => r,
+            None => (
+                ServerKey::new(&format!("host-{tag}")),
+                test_cgroup_parent(tag),
+            ),
+        };
+        let mut config = Config::with_data_dir(&data);
+        config.listen = "127.0.0.1:0".parse()?;
+        config.runtime_root = Some(runtime_root.clone());
+        config.cgroup_parent = cgroup_parent.clone();
+        std::fs::create_dir_all(&data)?;
+        JoinState {
+            host_id: key.host_id.clone(),
+            server_url: "https://127.0.0.1:1".into(),
+            server_fingerprint: "0".repeat(64),
+            server_public_key_pem: key.public_pem.clone(),
+        }
+        .save(&config.paths().join_file())?;
+
+        let runtime = runtime_bin().context("no OCI runtime")?;
+        let cleanup = Cleanup {
+            data: data.clone(),
+            runtime_root,
+            cgroup_parent,
+            runtime_bin: Some(runtime.clone()),
+        };
+        let bins = Binaries {
+            monitor: PathBuf::from(env!("CARGO_BIN_EXE_berth-agent")),
+            runtime,
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let agent = Agent::open(config.clone(), bins).await?;
+        let fp = agent.identity().fingerprint();
+        let shutdown = CancellationToken::new();
+        let s2 = shutdown.clone();
+        let task = tokio::spawn(async move {
+            let _ = agent.serve(listener, s2).await;
+        });
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(PinnedCert::new(&fp).client_config()?)
+            .timeout(Duration::from_secs(60))
+            .build()?;
+        Ok(Self {
+            url: format!("https://{addr}"),
+            key,
+            config,
+            client,
+            shutdown,
+            task: Some(task),
+            cleanup,
+            tmp,
+        })
+    }
+
+    /// Imports the busybox image through the agent's API.
+    pub async fn import_busybox(&self) -> Result<()> {
+        let body = tokio::fs::read(busybox_tar()?).await?;
+        let r = self
+            .req(reqwest::Method::POST, "/v1/images/import")
+            .header("content-type", "application/x-tar")
+            .body(body)
+            .send()
+            .await?;
+        let status = r.status();
+        if status.as_u16() != 201 {
+            bail!("import: {status}: {}", r.text().await.unwrap_or_default());
+        }
+        Ok(())
+    }
+
+    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(self.key.token())
+    }
+
+    pub async fn get_json(&self, path: &str) -> Result<(u16, serde_json::Value)> {
+        let r = self.req(reqwest::Method::GET, path).send().await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.unwrap_or(serde_json::Value::Null)))
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<(u16, serde_json::Value)> {
+        let r = self
+            .req(reqwest::Method::POST, path)
+            .json(body)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.unwrap_or(serde_json::Value::Null)))
+    }
+
+    pub async fn post(&self, path: &str) -> Result<(u16, serde_json::Value)> {
+        let r = self.req(reqwest::Method::POST, path).send().await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.unwrap_or(serde_json::Value::Null)))
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<u16> {
+        Ok(self
+            .req(reqwest::Method::DELETE, path)
+            .send()
+            .await?
+            .status()
+            .as_u16())
+    }
+
+    /// Stops serving (containers keep running).
+    pub async fn stop_serving(&mut self) {
+        self.shutdown.cancel();
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+
+    /// Waits until `f` holds for the container's view.
+    pub async fn wait_for(
+        &self,
+        c: &str,
+        what: &str,
+        f: impl Fn(&serde_json::Value) -> bool,
+    ) -> Result<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, v) = self.get_json(&format!("/v1/containers/{c}")).await?;
+            if f(&v) {
+                return Ok(v);
+            }
+            if Instant::now() > deadline {
+                bail!("container {c} never became {what}: {v}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for TestAgent {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// base64url without padding (join tokens).
+pub fn b64(s: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}

@@ -1,0 +1,464 @@
+//! A real agent over TLS with signed requests: the request-signature rules,
+//! and a busybox container's whole life (create, start, stop, kill, delete)
+//! checked from /proc and the cgroup files, plus bad input. Needs root.
+
+mod common;
+
+use std::time::Duration;
+
+use berth_api::agent::AgentRequestClaims;
+use common::{TestAgent, is_root, skip};
+use serde_json::json;
+
+fn ns(pid: &str, ns: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{ns}"))
+        .map(|p| p.to_string_lossy().to_string())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_requests_signed_for_this_host_pass() -> anyhow::Result<()> {
+    if !is_root() {
+        skip("needs root (the agent makes cgroups and mounts)");
+        return Ok(());
+    }
+    let agent = TestAgent::start("auth").await?;
+    let url = format!("{}/v1/info", agent.url);
+    let send = |token: Option<String>| {
+        let mut r = agent.client.get(&url);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    let ok = send(Some(agent.key.token())).await?;
+    assert_eq!(ok.status(), 200);
+    let info: serde_json::Value = ok.json().await?;
+    assert_eq!(info["host_id"], agent.key.host_id);
+
+    let now = chrono::Utc::now().timestamp();
+    let claims = |aud: &str, iat: i64, exp: i64, iss: &str| AgentRequestClaims {
+        iss: iss.into(),
+        aud: aud.into(),
+        sub: "t".into(),
+        iat,
+        exp,
+    };
+    let other = common::ServerKey::new(&agent.key.host_id);
+    let cases = [
+        (None, "no Authorization"),
+        (Some("garbage".to_string()), "malformed"),
+        (
+            Some(
+                agent
+                    .key
+                    .sign(&claims("another-host", now, now + 60, "berth-server")),
+            ),
+            "aud",
+        ),
+        (
+            Some(agent.key.sign(&claims(
+                &agent.key.host_id,
+                now - 400,
+                now - 100,
+                "berth-server",
+            ))),
+            "expired",
+        ),
+        (
+            Some(
+                agent
+                    .key
+                    .sign(&claims(&agent.key.host_id, now, now + 3600, "berth-server")),
+            ),
+            "lifetime",
+        ),
+        (
+            Some(
+                agent
+                    .key
+                    .sign(&claims(&agent.key.host_id, now, now + 60, "someone")),
+            ),
+            "iss",
+        ),
+        (Some(other.token()), "signature"),
+    ];
+    for (token, why) in cases {
+        let r = send(token).await?;
+        assert_eq!(r.status(), 401, "{why}");
+        assert_eq!(
+            r.headers()["content-type"].to_str()?,
+            "application/problem+json",
+            "{why}"
+        );
+        let p: serde_json::Value = r.json().await?;
+        assert!(
+            p["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{why}: {p}"
+        );
+    }
+    // An HS256 token (the "alg confusion" trick) is refused too.
+    let hs = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims(&agent.key.host_id, now, now + 60, "berth-server"),
+        &jsonwebtoken::EncodingKey::from_secret(agent.key.public_pem.as_bytes()),
+    )?;
+    let r = send(Some(hs)).await?;
+    assert_eq!(r.status(), 401);
+
+    // After leave, even good tokens are refused.
+    let (status, _) = agent.post("/v1/leave").await?;
+    assert_eq!(status, 204);
+    assert_eq!(send(Some(agent.key.token())).await?.status(), 401);
+    assert!(!agent.config.paths().join_file().exists());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busybox_lifecycle_with_namespaces_and_memory_limit() -> anyhow::Result<()> {
+    if !is_root() {
+        skip("needs root (namespaces, cgroups, overlayfs)");
+        return Ok(());
+    }
+    let agent = TestAgent::start("life").await?;
+    agent.import_busybox().await?;
+
+    let (status, created) = agent
+        .post_json(
+            "/v1/containers?start=true",
+            &json!({
+                "name": "sleeper",
+                "image": "busybox",
+                "cmd": ["sleep", "600"],
+                "limits": {"memory_bytes": 64u64 << 20, "pids": 64},
+                "network": "none",
+                "labels": {"team": "a"}
+            }),
+        )
+        .await?;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    assert!(berth_api::containers::is_container_id(&id));
+    assert_eq!(created["name"], "sleeper");
+
+    let (status, c) = agent.get_json("/v1/containers/sleeper").await?;
+    assert_eq!(status, 200);
+    assert_eq!(c["state"], "running", "{c}");
+    assert_eq!(c["host"], agent.key.host_id);
+    assert_eq!(c["cmd"], json!(["sleep", "600"]));
+    let pid = c["pid"].as_u64().unwrap().to_string();
+
+    // Its own namespaces.
+    for n in ["mnt", "uts", "ipc", "pid", "net"] {
+        let (mine, theirs) = (ns("self", n), ns(&pid, n));
+        assert!(!theirs.is_empty(), "{n}");
+        assert_ne!(mine, theirs, "{n} namespace is the host's");
+    }
+    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))?;
+    assert_eq!(cmdline, "sleep\0600\0");
+
+    // Its memory cgroup, with the limit.
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
+    let mem = cg
+        .lines()
+        .find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrl, path) = (f.next()?, f.next()?, f.next()?);
+            (ctrl.split(',').any(|c| c == "memory")
+                || (ctrl.is_empty() && !cg.contains(":memory:")))
+            .then(|| path.to_string())
+        })
+        .expect("a memory cgroup line");
+    assert_eq!(mem, format!("{}/{id}", agent.config.cgroup_parent), "{cg}");
+    let v1 = format!("/sys/fs/cgroup/memory{mem}/memory.limit_in_bytes");
+    let v2 = format!("/sys/fs/cgroup{mem}/memory.max");
+    let limit = std::fs::read_to_string(&v1).or_else(|_| std::fs::read_to_string(&v2))?;
+    assert_eq!(limit.trim(), (64u64 << 20).to_string());
+
+    // Listing with filters.
+    let (_, all) = agent
+        .get_json("/v1/containers?label=team=a&state=running")
+        .await?;
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    let (_, none) = agent.get_json("/v1/containers?label=team=b").await?;
+    assert_eq!(none.as_array().unwrap().len(), 0);
+
+    // Wrong state and bad names.
+    let (status, p) = agent.post(&format!("/v1/containers/{id}/start")).await?;
+    assert_eq!(status, 409, "{p}");
+    let (status, p) = agent
+        .post_json(
+            "/v1/containers",
+            &json!({"name": "sleeper", "image": "busybox"}),
+        )
+        .await?;
+    assert_eq!(status, 409, "{p}");
+    assert_eq!(agent.delete("/v1/containers/sleeper").await?, 409);
+
+    // Pause and unpause through the freezer.
+    let (status, c) = agent.post("/v1/containers/sleeper/pause").await?;
+    assert_eq!((status, c["state"].as_str()), (200, Some("paused")), "{c}");
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    assert!(
+        st.lines()
+            .any(|l| l.starts_with("State:") && l.contains('S') || l.contains('D')),
+        "{st}"
+    );
+    let (status, c) = agent.post("/v1/containers/sleeper/unpause").await?;
+    assert_eq!((status, c["state"].as_str()), (200, Some("running")));
+
+    // Stop: sleep as pid 1 ignores SIGTERM, so SIGKILL follows the timeout.
+    let t = std::time::Instant::now();
+    let (status, c) = agent.post("/v1/containers/sleeper/stop?timeout=1").await?;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["state"], "stopped");
+    assert_eq!(c["exit_code"], 137);
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists() || {
+            let s = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            s != cmdline
+        }
+    );
+    let (status, _) = agent.post("/v1/containers/sleeper/stop").await?;
+    assert_eq!(status, 409);
+
+    // Start again, then kill with a signal.
+    let (status, c) = agent.post("/v1/containers/sleeper/start").await?;
+    assert_eq!((status, c["state"].as_str()), (200, Some("running")), "{c}");
+    assert_ne!(c["pid"].as_u64().unwrap().to_string(), pid);
+    let (status, c) = agent
+        .post("/v1/containers/sleeper/kill?signal=KILL")
+        .await?;
+    assert_eq!(status, 200, "{c}");
+    let c = agent
+        .wait_for("sleeper", "stopped", |c| c["state"] == "stopped")
+        .await?;
+    assert_eq!(c["exit_code"], 137);
+    let (status, _) = agent
+        .post("/v1/containers/sleeper/kill?signal=NOPE")
+        .await?;
+    assert_eq!(status, 400);
+
+    // Delete: gone, and its cgroup too.
+    assert_eq!(agent.delete("/v1/containers/sleeper").await?, 204);
+    let (status, p) = agent.get_json("/v1/containers/sleeper").await?;
+    assert_eq!(status, 404, "{p}");
+    assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/memory{mem}")).exists());
+    assert!(!agent.config.paths().container_dir(&id).exists());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_exit_codes_and_force_delete() -> anyhow::Result<()> {
+    if !is_root() {
+        skip("needs root (namespaces, cgroups, overlayfs)");
+        return Ok(());
+    }
+    let agent = TestAgent::start("logs").await?;
+    agent.import_busybox().await?;
+    let (status, c) = agent
+        .post_json(
+            "/v1/containers?start=true",
+            &json!({
+                "image": "busybox",
+                "cmd": ["sh", "-c", "echo out-$GREETING; echo err >&2; printf 'bad \\377 byte\\n'; exit 3"],
+                "env": {"GREETING": "hi"},
+                "user": "www",
+                "workdir": "/tmp",
+                "network": "none"
+            }),
+        )
+        .await?;
+    assert_eq!(status, 201, "{c}");
+    let name = c["name"].as_str().unwrap().to_string();
+    assert!(name.starts_with("busybox-"), "{name}");
+    let v = agent
+        .wait_for(&name, "stopped", |c| c["state"] == "stopped")
+        .await?;
+    assert_eq!(v["exit_code"], 3, "{v}");
+    let (status, logs) = agent
+        .get_json(&format!("/v1/containers/{name}/logs"))
+        .await?;
+    assert_eq!(status, 200);
+    let lines: Vec<(String, String)> = logs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["stream"].as_str().unwrap().to_string(),
+                l["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        lines.contains(&("stdout".into(), "out-hi".into())),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&("stderr".into(), "err".into())),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&("stdout".into(), "bad \u{fffd} byte".into())),
+        "{lines:?}"
+    );
+    let (_, tail) = agent
+        .get_json(&format!("/v1/containers/{name}/logs?tail=1"))
+        .await?;
+    assert_eq!(tail.as_array().unwrap().len(), 1);
+
+    // user, workdir: id and pwd inside.
+    let (status, c) = agent
+        .post_json(
+            "/v1/containers?start=true",
+            &json!({"image": "busybox", "cmd": ["sh", "-c", "id -u; id -g; id -G; pwd; hostname"],
+                    "user": "www", "workdir": "/tmp", "hostname": "box1", "network": "none"}),
+        )
+        .await?;
+    assert_eq!(status, 201, "{c}");
+    let id = c["id"].as_str().unwrap().to_string();
+    agent
+        .wait_for(&id, "stopped", |c| c["state"] == "stopped")
+        .await?;
+    let (_, logs) = agent.get_json(&format!("/v1/containers/{id}/logs")).await?;
+    let texts: Vec<&str> = logs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["33", "33", "33 50", "/tmp", "box1"]);
+
+    // Follow: SSE that ends when the container stops.
+    let (status, c) = agent
+        .post_json(
+            "/v1/containers?start=true",
+            &json!({"image": "busybox", "cmd": ["sh", "-c", "for i in 1 2 3; do echo n$i; sleep 0.2; done"], "network": "none"}),
+        )
+        .await?;
+    assert_eq!(status, 201);
+    let id = c["id"].as_str().unwrap().to_string();
+    let body = tokio::time::timeout(
+        Duration::from_secs(20),
+        agent
+            .req(
+                reqwest::Method::GET,
+                &format!("/v1/containers/{id}/logs?follow=true"),
+            )
+            .send()
+            .await?
+            .text(),
+    )
+    .await??;
+    for n in ["n1", "n2", "n3"] {
+        assert!(body.contains(&format!("\"text\":\"{n}\"")), "{body}");
+    }
+    assert!(body.trim_end().ends_with("event: end\ndata: {}"), "{body}");
+
+    // Force delete of a running container.
+    let (status, c) = agent
+        .post_json(
+            "/v1/containers?start=true",
+            &json!({"image": "busybox", "cmd": ["sleep", "600"], "network": "none"}),
+        )
+        .await?;
+    assert_eq!(status, 201);
+    let id = c["id"].as_str().unwrap();
+    assert_eq!(agent.delete(&format!("/v1/containers/{id}")).await?, 409);
+    assert_eq!(
+        agent
+            .delete(&format!("/v1/containers/{id}?force=true"))
+            .await?,
+        204
+    );
+    assert_eq!(
+        agent.get_json(&format!("/v1/containers/{id}")).await?.0,
+        404
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_a_clear_problem() -> anyhow::Result<()> {
+    if !is_root() {
+        skip("needs root (the agent makes cgroups and mounts)");
+        return Ok(());
+    }
+    let agent = TestAgent::start("bad").await?;
+    agent.import_busybox().await?;
+    let raw = |body: &'static str| {
+        agent
+            .req(reqwest::Method::POST, "/v1/containers")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    for (body, want) in [
+        ("{not json", "malformed JSON"),
+        (r#"{"image": 5}"#, "invalid body"),
+        (r#"{"image": "busybox", "cmd": "sleep 1"}"#, "invalid body"),
+        (r#"{"image": "busybox", "memory": 1}"#, "unknown field"),
+    ] {
+        let r = raw(body).await?;
+        assert_eq!(r.status(), 400, "{body}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        let p: serde_json::Value = r.json().await?;
+        assert!(p["detail"].as_str().unwrap().contains(want), "{body}: {p}");
+    }
+    for (spec, status, want) in [
+        (
+            json!({"image": "busybox", "limits": {"memory_bytes": 1000}}),
+            422,
+            "memory_bytes",
+        ),
+        (json!({"image": "nosuch:image"}), 422, "not on this host"),
+        (
+            json!({"image": "busybox", "name": "bad/name"}),
+            422,
+            "invalid container name",
+        ),
+        (
+            json!({"image": "busybox", "network": "bridge"}),
+            422,
+            "bridge",
+        ),
+        (
+            json!({"image": "busybox", "ports": [{"host_port": 8080, "container_port": 80}], "network": "none"}),
+            422,
+            "ports",
+        ),
+        (
+            json!({"image": "busybox", "user": "nobody-here", "network": "none"}),
+            422,
+            "/etc/passwd",
+        ),
+        (
+            json!({"image": "busybox", "mounts": [{"source": "/nonexistent-x", "target": "/x"}]}),
+            422,
+            "does not exist",
+        ),
+    ] {
+        let (s, p) = agent.post_json("/v1/containers", &spec).await?;
+        assert_eq!(s, status, "{spec}: {p}");
+        assert!(p["detail"].as_str().unwrap().contains(want), "{spec}: {p}");
+    }
+    // Nothing was left behind by the refused creates.
+    let (_, list) = agent.get_json("/v1/containers").await?;
+    assert_eq!(list.as_array().unwrap().len(), 0, "{list}");
+    let dirs = std::fs::read_dir(agent.config.paths().containers_dir())?.count();
+    assert_eq!(dirs, 0);
+
+    assert_eq!(agent.get_json("/v1/containers/nosuch").await?.0, 404);
+    assert_eq!(agent.post("/v1/containers/nosuch/start").await?.0, 404);
+    assert_eq!(agent.post("/v1/containers/nosuch/explode").await?.0, 404);
+    assert_eq!(agent.delete("/v1/containers/nosuch").await?, 404);
+    assert_eq!(agent.get_json("/v1/nothing-here").await?.0, 404);
+    assert_eq!(agent.get_json("/v1/containers?state=dancing").await?.0, 400);
+    Ok(())
+}
