@@ -1,1 +1,7 @@
-fn main() {}
+//! `berth-runtime`: the runc-compatible command line over the library.
+
+mod cli;
+
+fn main() {
+    std::process::exit(cli::run());
+}

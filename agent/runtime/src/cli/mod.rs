@@ -1,0 +1,279 @@
+//! The runc-compatible command line: the same commands, flags and output
+//! shapes as runc, so any tool that drives runc (containerd-shim, podman,
+//! youki's contest) can drive `berth-runtime`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use berth_runtime::{CreateOptions, DEFAULT_ROOT, Runtime};
+
+mod exec;
+mod foreground;
+mod info;
+mod signal;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth-runtime",
+    version,
+    about = "Berth's OCI runtime (runc-compatible)"
+)]
+struct Cli {
+    /// Root directory for container state.
+    #[arg(long, global = true, default_value = DEFAULT_ROOT)]
+    root: PathBuf,
+    /// Write errors (and debug messages) to this file.
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+    /// Format of --log: text or json.
+    #[arg(long, global = true, default_value = "text")]
+    log_format: String,
+    /// Log debug messages too.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Place cgroups through systemd (needs a running systemd).
+    #[arg(long, global = true)]
+    systemd_cgroup: bool,
+    /// With `spec`: write a spec for running without root; elsewhere
+    /// accepted for compatibility (rootless mode is detected).
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
+    rootless: Option<String>,
+    /// Accepted for compatibility (checkpointing is not supported).
+    #[arg(long, global = true)]
+    criu: Option<String>,
+    #[command(subcommand)]
+    cmd: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct CreateArgs {
+    /// Path to the bundle (default: the current directory).
+    #[arg(long, short = 'b', default_value = ".")]
+    bundle: PathBuf,
+    /// Write the init's pid to this file.
+    #[arg(long)]
+    pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master (terminal: true).
+    #[arg(long)]
+    console_socket: Option<PathBuf>,
+    /// Use move + chroot instead of pivot_root (a ramfs root).
+    #[arg(long)]
+    no_pivot: bool,
+    /// Accepted for compatibility (no session keyring is made).
+    #[arg(long)]
+    no_new_keyring: bool,
+    /// Pass this many extra fds (from 3) to the container.
+    #[arg(long, default_value_t = 0)]
+    preserve_fds: u32,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a container (it waits for `start`).
+    Create {
+        id: String,
+        #[command(flatten)]
+        args: CreateArgs,
+    },
+    /// Start a created container.
+    Start { id: String },
+    /// Print a container's state as JSON.
+    State { id: String },
+    /// Send a signal to a container's init (or all its processes).
+    Kill {
+        id: String,
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+        /// Signal every process of the container.
+        #[arg(long, short = 'a')]
+        all: bool,
+    },
+    /// Delete a container.
+    Delete {
+        id: String,
+        /// Kill it first if it runs.
+        #[arg(long, short = 'f')]
+        force: bool,
+    },
+    /// Create and start a container (and wait for it unless --detach).
+    Run {
+        id: String,
+        #[command(flatten)]
+        args: CreateArgs,
+        /// Do not wait for the container.
+        #[arg(long, short = 'd')]
+        detach: bool,
+        /// Keep the container's state after it exits.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Run a process in a running container.
+    Exec(Box<exec::ExecArgs>),
+    /// List the processes of a container.
+    Ps {
+        id: String,
+        /// table or json.
+        #[arg(long, short = 'f', default_value = "table")]
+        format: String,
+        /// Arguments for ps(1) (default -ef).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Freeze a container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// Print container events (with --stats: one stats event).
+    Events {
+        id: String,
+        /// Print the stats once and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Interval between stats events.
+        #[arg(long, default_value = "5s")]
+        interval: String,
+    },
+    /// Write a default config.json.
+    Spec {
+        #[arg(long, short = 'b', default_value = ".")]
+        bundle: PathBuf,
+    },
+    /// Print what this runtime supports (JSON).
+    Features,
+    /// List containers.
+    List {
+        /// table or json.
+        #[arg(long, short = 'f', default_value = "table")]
+        format: String,
+        /// Only ids.
+        #[arg(long, short = 'q')]
+        quiet: bool,
+    },
+}
+
+/// Where errors go: stderr, and the --log file when given.
+struct Logger {
+    file: Option<std::fs::File>,
+    json: bool,
+}
+
+impl Logger {
+    fn error(&mut self, msg: &str) {
+        eprintln!("berth-runtime: {msg}");
+        if let Some(f) = &mut self.file {
+            let line = if self.json {
+                serde_json::json!({"level": "error", "msg": msg, "time": chrono::Utc::now().to_rfc3339()}).to_string()
+            } else {
+                format!(
+                    "time=\"{}\" level=error msg=\"{}\"",
+                    chrono::Utc::now().to_rfc3339(),
+                    msg.replace('"', "\\\"")
+                )
+            };
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
+/// Parses the command line, runs it, answers the exit code.
+pub fn run() -> i32 {
+    let cli = Cli::parse();
+    let file = cli.log.as_ref().and_then(|p| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .ok()
+    });
+    let mut log = Logger {
+        file,
+        json: cli.log_format == "json",
+    };
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            log.error(&format!("{e:#}"));
+            1
+        }
+    }
+}
+
+fn runtime(cli: &Cli) -> Result<Runtime> {
+    Runtime::new(&cli.root).with_context(|| format!("state root {}", cli.root.display()))
+}
+
+fn create_options(args: &CreateArgs) -> CreateOptions {
+    CreateOptions {
+        pid_file: args.pid_file.clone(),
+        console_socket: args.console_socket.clone(),
+        preserve_fds: args.preserve_fds,
+        no_pivot: args.no_pivot,
+        ..Default::default()
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<i32> {
+    if cli.systemd_cgroup && !std::path::Path::new("/run/systemd/system").exists() {
+        bail!("--systemd-cgroup: systemd is not running on this host (no /run/systemd/system)");
+    }
+    if cli.systemd_cgroup {
+        bail!(
+            "--systemd-cgroup: placing cgroups through systemd is not supported; use cgroupfs paths"
+        );
+    }
+    match &cli.cmd {
+        Command::Create { id, args } => {
+            let rt = runtime(&cli)?;
+            rt.create(id, &args.bundle, create_options(args))?;
+            Ok(0)
+        }
+        Command::Start { id } => {
+            runtime(&cli)?.start(id)?;
+            Ok(0)
+        }
+        Command::State { id } => info::state(&runtime(&cli)?, id),
+        Command::Kill { id, signal, all } => {
+            let sig = signal::parse(signal)?;
+            runtime(&cli)?.kill(id, sig, *all)?;
+            Ok(0)
+        }
+        Command::Delete { id, force } => {
+            let rt = runtime(&cli)?;
+            match rt.delete(id, *force) {
+                Err(berth_runtime::Error::NotFound(_)) if *force => Ok(0),
+                other => other.map(|()| 0).map_err(Into::into),
+            }
+        }
+        Command::Run {
+            id,
+            args,
+            detach,
+            keep,
+        } => foreground::run(&runtime(&cli)?, id, args, *detach, *keep),
+        Command::Exec(args) => exec::exec(&runtime(&cli)?, args),
+        Command::Ps {
+            id,
+            format,
+            ps_args,
+        } => info::ps(&runtime(&cli)?, id, format, ps_args),
+        Command::Pause { id } => {
+            runtime(&cli)?.pause(id)?;
+            Ok(0)
+        }
+        Command::Resume { id } => {
+            runtime(&cli)?.resume(id)?;
+            Ok(0)
+        }
+        Command::Events {
+            id,
+            stats,
+            interval,
+        } => info::events(&runtime(&cli)?, id, *stats, interval),
+        Command::Spec { bundle } => info::spec(bundle, cli.rootless.as_deref() == Some("true")),
+        Command::Features => info::features(),
+        Command::List { format, quiet } => info::list(&runtime(&cli)?, format, *quiet),
+    }
+}

@@ -1,0 +1,51 @@
+//! `delete`: kill what is left (thaw, kill, wait for the cgroup to empty),
+//! remove the cgroup and the state, run the poststop hooks.
+
+use std::fs;
+
+use oci_spec::runtime::ContainerState;
+
+use super::Runtime;
+use crate::cgroups::{CgroupManager, Manager};
+use crate::error::{Error, Result};
+use crate::hooks;
+use crate::state::Record;
+
+impl Runtime {
+    /// Deletes a stopped (or created) container; `force` also kills a
+    /// running one.
+    pub fn delete(&self, id: &str, force: bool) -> Result<()> {
+        let rec = self.load(id)?;
+        let status = rec.status(&self.root);
+        if status == ContainerState::Running && !force {
+            return Err(Error::InvalidState {
+                id: id.to_string(),
+                status: status.to_string(),
+                action: "delete (stop it first, or force)",
+            });
+        }
+        if status != ContainerState::Stopped {
+            // SAFETY: kill(2) with integers; the pid is the container's
+            // init, checked by start time in `status`.
+            unsafe { libc::kill(rec.pid, libc::SIGKILL) };
+        }
+        let cg = Manager::new(&self.layout, &rec.cgroup_path)?;
+        cg.destroy()?;
+        let dir = Record::dir(&self.root, id);
+        fs::remove_dir_all(&dir).map_err(|e| Error::io("remove", &dir, e))?;
+        if let Some(hs) = rec
+            .config
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.poststop().clone())
+        {
+            let state = rec.to_state(ContainerState::Stopped, false);
+            let json = serde_json::to_vec(&state.oci).unwrap_or_default();
+            if let Err(e) = hooks::run("poststop", &hs, &json) {
+                // runtime.md: a failing poststop hook is a warning only.
+                tracing::warn!(container = id, "{e}");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,205 @@
+//! `exec`: another process in a running container. It is cloned as a child
+//! of the caller, joins every namespace of the container's init that
+//! differs from the runtime's own (`setns(2)`; the pid namespace from a
+//! short-lived thread), enters the container's cgroup, and then gets the
+//! same treatment as the init: credentials, capabilities, no_new_privs,
+//! the container's seccomp filter, closed fds, a checked cwd.
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+
+use oci_spec::runtime::{ContainerState, LinuxNamespaceType, Process};
+
+use super::create::{forward_seccomp_fd, init_error, write_pid_file};
+use super::{Runtime, reap, recv, send, spawn_init, sync_pair, wait_status};
+use crate::cgroups::{CgroupManager, Manager};
+use crate::config;
+use crate::error::{Error, Result};
+use crate::namespaces::{self, JOIN_ORDER};
+use crate::process::ProcessPlan;
+use crate::process::init::{ConsolePlan, InitPlan};
+use crate::process::sync::Msg;
+use crate::rootfs::cstring;
+use crate::seccomp;
+
+/// Options of [`Runtime::exec`].
+#[derive(Debug, Default)]
+pub struct ExecOptions {
+    pub pid_file: Option<PathBuf>,
+    /// Receives the pty master when `process.terminal` is true.
+    pub console_socket: Option<PathBuf>,
+    /// stdin, stdout, stderr of the new process (else the caller's).
+    pub stdio: Option<[OwnedFd; 3]>,
+    /// With `stdio`: stdin is a terminal to become the controlling tty.
+    pub stdio_tty: bool,
+    pub preserve_fds: u32,
+}
+
+impl Runtime {
+    /// Starts `process` inside running container `id`; answers its pid (a
+    /// child of the caller).
+    pub fn exec(&self, id: &str, process: &Process, mut opts: ExecOptions) -> Result<i32> {
+        let rec = self.load(id)?;
+        let status = rec.status(&self.root);
+        if !matches!(status, ContainerState::Running | ContainerState::Created) {
+            return Err(Error::InvalidState {
+                id: id.to_string(),
+                status: status.to_string(),
+                action: "exec (the container is not running)",
+            });
+        }
+        config::validate_process(process, "process")?;
+        let mut pplan = ProcessPlan::new(process, "process")?;
+        if let Some(s) = rec
+            .config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+        {
+            pplan.seccomp = Some(seccomp::compile(s)?);
+        }
+        if let Some(profile) = process
+            .apparmor_profile()
+            .as_deref()
+            .filter(|p| !p.is_empty())
+        {
+            pplan.apparmor = Some(cstring(
+                format!("exec {profile}").as_bytes(),
+                "process.apparmorProfile",
+            )?);
+        }
+        let console = if pplan.terminal && !(opts.stdio.is_some() && opts.stdio_tty) {
+            let path = opts.console_socket.as_ref().ok_or_else(|| {
+                Error::config(
+                    "process.terminal",
+                    "a terminal needs a console socket (--console-socket)",
+                )
+            })?;
+            let stream = UnixStream::connect(path)
+                .map_err(|e| Error::io("connect to console socket", path, e))?;
+            Some(OwnedFd::from(stream))
+        } else {
+            None
+        };
+
+        // Every namespace of the init that is not the runtime's own.
+        let mut join_fds: Vec<(LinuxNamespaceType, OwnedFd)> = Vec::new();
+        for t in JOIN_ORDER {
+            let name = namespaces::proc_name(t);
+            let theirs = PathBuf::from(format!("/proc/{}/ns/{name}", rec.pid));
+            let ours = PathBuf::from(format!("/proc/self/ns/{name}"));
+            match (namespaces::ns_inode(&theirs), namespaces::ns_inode(&ours)) {
+                (Some(a), Some(b)) if a != b => {
+                    let f = File::open(&theirs).map_err(|e| Error::io("open", &theirs, e))?;
+                    join_fds.push((t, f.into()));
+                }
+                _ => {}
+            }
+        }
+        let pidns = join_fds
+            .iter()
+            .find(|(t, _)| *t == LinuxNamespaceType::Pid)
+            .map(|(_, f)| f.as_raw_fd());
+        let join: Vec<(RawFd, libc::c_int)> = join_fds
+            .iter()
+            .filter(|(t, _)| *t != LinuxNamespaceType::Pid)
+            .map(|(t, f)| (f.as_raw_fd(), namespaces::clone_flag(*t)))
+            .collect();
+
+        let cgroup = Manager::new(&self.layout, &rec.cgroup_path)?;
+        let (parent_sock, child_sock) = sync_pair()?;
+        let stdio_raw = opts
+            .stdio
+            .as_ref()
+            .map(|s| [s[0].as_raw_fd(), s[1].as_raw_fd(), s[2].as_raw_fd()]);
+        let plan = InitPlan {
+            sync_fd: child_sock.as_raw_fd(),
+            join,
+            unshare_cgroupns: false,
+            hostname: None,
+            domainname: None,
+            rootfs: None,
+            console: console.as_ref().map(|c| ConsolePlan {
+                socket: c.as_raw_fd(),
+                console_rel: c"dev/console".to_owned(),
+                console_prefixes: Vec::new(),
+            }),
+            stdio: stdio_raw,
+            stdio_tty: opts.stdio_tty,
+            sysctl: Vec::new(),
+            process: pplan,
+            fifo_dir: None,
+            preserve_fds: opts.preserve_fds,
+            runtime_hooks: false,
+            create_container_hooks: Vec::new(),
+            start_container_hooks: Vec::new(),
+            personality: None,
+            time_offsets: None,
+        };
+        let cgroup_fd = if cgroup.exists() {
+            cgroup.clone_into_fd()?
+        } else {
+            None
+        };
+        let (pid, in_cgroup) =
+            spawn_init(&plan, 0, cgroup_fd.as_ref().map(|f| f.as_raw_fd()), pidns)?;
+        drop(child_sock);
+        drop(console);
+        opts.stdio.take();
+        let mut reaped = false;
+        let result = (|| {
+            if !in_cgroup && cgroup.exists() {
+                cgroup.add_task(pid)?;
+            }
+            if let Some(adj) = plan.process.oom_score_adj {
+                let path = format!("/proc/{pid}/oom_score_adj");
+                std::fs::write(&path, adj.to_string()).map_err(|e| Error::io("write", path, e))?;
+            }
+            send(&parent_sock, Msg::new(Msg::GO))?;
+            loop {
+                match recv(&parent_sock)? {
+                    Some(m) if m.kind == Msg::READY => return Ok(()),
+                    Some(m) if m.kind == Msg::SECCOMP_FD => {
+                        if let Some(s) = &plan.process.seccomp
+                            && let Some(listener) = &s.listener_path
+                        {
+                            let st = rec.to_state(ContainerState::Running, false);
+                            forward_seccomp_fd(
+                                &parent_sock,
+                                listener,
+                                s.listener_metadata.as_deref(),
+                                &st,
+                            )?;
+                        }
+                    }
+                    Some(m) if m.kind == Msg::ERROR => {
+                        return Err(init_error(m, None, "process", &plan));
+                    }
+                    Some(m) => {
+                        return Err(Error::InitDied {
+                            detail: format!(": unexpected message {}", m.kind),
+                        });
+                    }
+                    None => {
+                        reaped = true;
+                        return Err(Error::InitDied {
+                            detail: wait_status(pid),
+                        });
+                    }
+                }
+            }
+        })();
+        if let Err(e) = result {
+            if !reaped {
+                reap(pid);
+            }
+            return Err(e);
+        }
+        if let Some(p) = &opts.pid_file {
+            write_pid_file(p, pid)?;
+        }
+        Ok(pid)
+    }
+}

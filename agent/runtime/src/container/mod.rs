@@ -1,0 +1,210 @@
+//! The [`Runtime`]: one state root, the host's cgroup layout, and one file
+//! per container operation (`create.rs`, `start.rs`, ...).
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use crate::cgroups::{CgroupLayout, Manager};
+use crate::error::{Error, Result};
+use crate::process::clone::{self, Forked};
+use crate::process::init::{self, InitPlan};
+use crate::process::sync::{self, Msg};
+use crate::state::Record;
+use crate::syscall::{Errno, Linux, Syscall};
+
+mod create;
+mod delete;
+mod exec;
+mod kill;
+mod pause;
+mod query;
+mod start;
+
+pub use create::CreateOptions;
+pub use exec::ExecOptions;
+
+/// The default state root.
+pub const DEFAULT_ROOT: &str = "/run/berth/runtime";
+
+/// An OCI runtime over one state directory.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    root: PathBuf,
+    layout: CgroupLayout,
+}
+
+impl Runtime {
+    /// A runtime keeping its state under `root` (made if missing, mode
+    /// 0700); the cgroup layout is read from `/proc/self/mountinfo`.
+    pub fn new(root: impl Into<PathBuf>) -> Result<Self> {
+        let layout = CgroupLayout::detect()?;
+        Self::with_layout(root, layout)
+    }
+
+    /// As [`Runtime::new`] with a given cgroup layout.
+    pub fn with_layout(root: impl Into<PathBuf>, layout: CgroupLayout) -> Result<Self> {
+        let root = root.into();
+        std::fs::create_dir_all(&root).map_err(|e| Error::io("create", &root, e))?;
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700));
+        Ok(Runtime { root, layout })
+    }
+
+    /// The state root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The host's cgroup layout.
+    pub fn layout(&self) -> &CgroupLayout {
+        &self.layout
+    }
+
+    /// The cgroup of a container.
+    pub fn cgroup(&self, id: &str) -> Result<Manager> {
+        let rec = Record::load(&self.root, id)?;
+        Ok(Manager::new(&self.layout, &rec.cgroup_path)?)
+    }
+
+    fn load(&self, id: &str) -> Result<Record> {
+        crate::state::validate_id(id)?;
+        Record::load(&self.root, id)
+    }
+}
+
+/// A socket pair for runtime ↔ init.
+pub(crate) fn sync_pair() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: `fds` has room for the two fds socketpair writes.
+    let ret = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if ret < 0 {
+        return Err(Error::sys("socketpair", Errno::last()));
+    }
+    // SAFETY: socketpair succeeded: two new fds owned by nothing else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Clones the init and runs `plan` in it. With `pidns`, the clone happens
+/// on a short-lived thread that first joins that pid namespace (setns of a
+/// pid namespace applies to the caller's future children only).
+pub(crate) fn spawn_init(
+    plan: &InitPlan,
+    clone_flags: libc::c_int,
+    cgroup_fd: Option<RawFd>,
+    pidns: Option<RawFd>,
+) -> Result<(i32, bool)> {
+    // The hook state arrives here in the child; allocated now, before the
+    // clone, because the child cannot allocate.
+    let mut scratch = vec![0u8; 64 * 1024];
+    let go = |scratch: &mut [u8]| -> Result<(i32, bool)> {
+        // SAFETY: the child branch calls only `init::run`, which does not
+        // allocate and ends in execve or _exit.
+        match unsafe { clone::clone(clone_flags, cgroup_fd) } {
+            Ok(Forked::Child) => init::run(&Linux, plan, scratch),
+            Ok(Forked::Parent { pid, in_cgroup }) => Ok((pid, in_cgroup)),
+            Err(e) => Err(Error::sys("clone the container init", e)),
+        }
+    };
+    match pidns {
+        None => go(&mut scratch),
+        Some(fd) => std::thread::scope(|s| {
+            s.spawn(|| {
+                Linux
+                    .setns(fd, libc::CLONE_NEWPID)
+                    .map_err(|e| Error::sys("join the pid namespace", e))?;
+                go(&mut scratch)
+            })
+            .join()
+            .unwrap_or_else(|_| Err(Error::Unsupported("the clone thread panicked".into())))
+        }),
+    }
+}
+
+/// Kills and reaps a child init that failed.
+pub(crate) fn reap(pid: i32) {
+    // SAFETY: `pid` is our own child; kill and waitpid take integers.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        let mut status = 0;
+        libc::waitpid(pid, &mut status, 0);
+    }
+}
+
+/// How a child ended, for error messages: waits for it.
+pub(crate) fn wait_status(pid: i32) -> String {
+    let mut status = 0;
+    // SAFETY: `pid` is our own child; `status` is a valid out pointer.
+    let ret = unsafe { libc::waitpid(pid, &mut status, 0) };
+    if ret != pid {
+        return String::new();
+    }
+    if libc::WIFEXITED(status) {
+        format!(" (exit status {})", libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        format!(" (killed by signal {})", libc::WTERMSIG(status))
+    } else {
+        String::new()
+    }
+}
+
+/// Receives a message with an fd attached (`SCM_RIGHTS`).
+pub(crate) fn recv_fd(sock: RawFd) -> Result<Option<OwnedFd>> {
+    let mut data = [0u8; 16];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    #[repr(C)]
+    struct Control {
+        _align: [libc::cmsghdr; 0],
+        buf: [u8; 64],
+    }
+    let mut control = Control {
+        _align: [],
+        buf: [0; 64],
+    };
+    // SAFETY: msghdr is plain data; every pointer set below outlives the
+    // recvmsg call, and the CMSG_* macros stay inside `control.buf`.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.buf.as_mut_ptr().cast();
+        msg.msg_controllen = control.buf.len();
+        let n = libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC);
+        if n < 0 {
+            return Err(Error::sys("receive an fd", Errno::last()));
+        }
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        if cmsg.is_null() || (*cmsg).cmsg_type != libc::SCM_RIGHTS {
+            return Ok(None);
+        }
+        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
+        Ok(Some(OwnedFd::from_raw_fd(fd)))
+    }
+}
+
+/// Sends `fd` and a payload over a unix socket.
+pub(crate) fn send_fd(sock: &OwnedFd, fd: RawFd, payload: &[u8]) -> Result<()> {
+    Linux
+        .send_fd(sock.as_raw_fd(), fd, payload)
+        .map_err(|e| Error::sys("send an fd", e))
+}
+
+/// Reads the next message from the init.
+pub(crate) fn recv(sock: &OwnedFd) -> Result<Option<Msg>> {
+    sync::recv(&Linux, sock.as_raw_fd()).map_err(|e| Error::sys("read from the container init", e))
+}
+
+/// Sends a message to the init.
+pub(crate) fn send(sock: &OwnedFd, msg: Msg) -> Result<()> {
+    sync::send(&Linux, sock.as_raw_fd(), msg)
+        .map_err(|e| Error::sys("write to the container init", e))
+}

@@ -1,0 +1,231 @@
+//! The container's processes: the plan for the user process (`process` of
+//! config.json, or of `exec`), the init that applies it between `clone3`
+//! and `execve`, and the socket protocol between runtime and init.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use libc::{c_char, c_int, gid_t, mode_t, uid_t};
+use oci_spec::runtime::{PosixRlimitType, Process};
+
+use crate::capabilities::{CapMasks, current_bounding, last_cap};
+use crate::error::{Error, Result};
+use crate::rootfs::cstring;
+use crate::seccomp::SeccompProgram;
+
+pub(crate) mod clone;
+pub(crate) mod init;
+pub mod sync;
+
+/// `PATH` when the process's environment has none (as runc).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A NULL-terminated array of pointers into owned C strings.
+#[derive(Debug)]
+pub(crate) struct CStringArray {
+    strings: Vec<CString>,
+    ptrs: Vec<*const c_char>,
+}
+
+// SAFETY: the pointers point into the heap buffers of `strings`, which the
+// struct owns and never changes; moving the struct to another thread moves
+// the owner along with the pointers.
+unsafe impl Send for CStringArray {}
+// SAFETY: shared access only reads the pointers and the strings, which are
+// never mutated after construction.
+unsafe impl Sync for CStringArray {}
+
+impl CStringArray {
+    pub fn new(strings: Vec<CString>) -> Self {
+        let mut ptrs: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        CStringArray { strings, ptrs }
+    }
+
+    /// The NULL-terminated pointer array.
+    pub fn ptrs(&self) -> &[*const c_char] {
+        &self.ptrs
+    }
+
+    pub fn strings(&self) -> &[CString] {
+        &self.strings
+    }
+}
+
+/// The spec's `process`, ready for the init.
+#[derive(Debug)]
+pub(crate) struct ProcessPlan {
+    pub argv: CStringArray,
+    pub envp: CStringArray,
+    /// Where to look for `args[0]`, in order (PATH lookup in the container).
+    pub exe_candidates: Vec<CString>,
+    pub cwd: CString,
+    pub uid: uid_t,
+    pub gid: gid_t,
+    pub additional_gids: Vec<gid_t>,
+    pub umask: mode_t,
+    /// `None`: leave the capabilities as they are.
+    pub caps: Option<CapMasks>,
+    pub last_cap: u8,
+    pub no_new_privs: bool,
+    pub rlimits: Vec<(c_int, u64, u64)>,
+    pub terminal: bool,
+    pub console_size: Option<(u16, u16)>,
+    pub oom_score_adj: Option<i32>,
+    pub apparmor: Option<CString>,
+    pub selinux: Option<CString>,
+    pub seccomp: Option<SeccompProgram>,
+    /// `(policy, priority, flags)` for sched_setattr.
+    pub scheduler: Option<crate::process::init::SchedPlan>,
+    /// ioprio_set value.
+    pub io_priority: Option<c_int>,
+}
+
+fn rlimit_resource(t: PosixRlimitType) -> c_int {
+    (match t {
+        PosixRlimitType::RlimitCpu => libc::RLIMIT_CPU,
+        PosixRlimitType::RlimitFsize => libc::RLIMIT_FSIZE,
+        PosixRlimitType::RlimitData => libc::RLIMIT_DATA,
+        PosixRlimitType::RlimitStack => libc::RLIMIT_STACK,
+        PosixRlimitType::RlimitCore => libc::RLIMIT_CORE,
+        PosixRlimitType::RlimitRss => libc::RLIMIT_RSS,
+        PosixRlimitType::RlimitNproc => libc::RLIMIT_NPROC,
+        PosixRlimitType::RlimitNofile => libc::RLIMIT_NOFILE,
+        PosixRlimitType::RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        PosixRlimitType::RlimitAs => libc::RLIMIT_AS,
+        PosixRlimitType::RlimitLocks => libc::RLIMIT_LOCKS,
+        PosixRlimitType::RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        PosixRlimitType::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        PosixRlimitType::RlimitNice => libc::RLIMIT_NICE,
+        PosixRlimitType::RlimitRtprio => libc::RLIMIT_RTPRIO,
+        PosixRlimitType::RlimitRttime => libc::RLIMIT_RTTIME,
+    }) as c_int
+}
+
+impl ProcessPlan {
+    /// Plans `p`; `field` prefixes error paths (`process` or `process.json`).
+    pub fn new(p: &Process, field: &str) -> Result<ProcessPlan> {
+        let args = p.args().as_deref().unwrap_or(&[]);
+        if args.is_empty() || args[0].is_empty() {
+            return Err(Error::config(
+                format!("{field}.args"),
+                "must name a program to run",
+            ));
+        }
+        let argv = args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| cstring(a.as_bytes(), &format!("{field}.args[{i}]")))
+            .collect::<Result<Vec<_>>>()?;
+        let env_list = p.env().as_deref().unwrap_or(&[]);
+        let mut env = Vec::with_capacity(env_list.len());
+        for (i, e) in env_list.iter().enumerate() {
+            if !e.contains('=') {
+                return Err(Error::config(
+                    format!("{field}.env[{i}]"),
+                    format!("{e:?} is not KEY=value"),
+                ));
+            }
+            env.push(cstring(e.as_bytes(), &format!("{field}.env[{i}]"))?);
+        }
+        let path_var = env_list
+            .iter()
+            .rev()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH);
+        let arg0 = &args[0];
+        let exe_candidates = if arg0.contains('/') {
+            vec![cstring(arg0.as_bytes(), &format!("{field}.args[0]"))?]
+        } else {
+            path_var
+                .split(':')
+                .map(|d| if d.is_empty() { "." } else { d })
+                .map(|d| {
+                    cstring(
+                        Path::new(d).join(arg0).as_os_str().as_bytes(),
+                        &format!("{field}.args[0]"),
+                    )
+                })
+                .collect::<Result<Vec<_>>>()?
+        };
+        let cwd = p.cwd();
+        if !cwd.is_absolute() {
+            return Err(Error::config(
+                format!("{field}.cwd"),
+                format!("{} is not an absolute path", cwd.display()),
+            ));
+        }
+        let user = p.user();
+        let last = last_cap();
+        let caps = match p.capabilities() {
+            Some(c) => Some(CapMasks::from_spec(c, last, current_bounding())?),
+            None => None,
+        };
+        let mut rlimits = Vec::new();
+        for (i, r) in p.rlimits().iter().flatten().enumerate() {
+            if r.soft() > r.hard() {
+                return Err(Error::config(
+                    format!("{field}.rlimits[{i}]"),
+                    format!("soft limit {} is above hard limit {}", r.soft(), r.hard()),
+                ));
+            }
+            let res = rlimit_resource(r.typ());
+            if rlimits.iter().any(|(x, _, _)| *x == res) {
+                return Err(Error::config(
+                    format!("{field}.rlimits[{i}].type"),
+                    format!("{:?} is listed twice", r.typ()),
+                ));
+            }
+            rlimits.push((res, r.soft(), r.hard()));
+        }
+        if let Some(adj) = p.oom_score_adj()
+            && !(-1000..=1000).contains(&adj)
+        {
+            return Err(Error::config(
+                format!("{field}.oomScoreAdj"),
+                format!("{adj} is outside -1000..=1000"),
+            ));
+        }
+        let console_size = p.console_size().as_ref().map(|b| {
+            (
+                b.height().min(u64::from(u16::MAX)) as u16,
+                b.width().min(u64::from(u16::MAX)) as u16,
+            )
+        });
+        Ok(ProcessPlan {
+            argv: CStringArray::new(argv),
+            envp: CStringArray::new(env),
+            exe_candidates,
+            cwd: cstring(cwd.as_os_str().as_bytes(), &format!("{field}.cwd"))?,
+            uid: user.uid(),
+            gid: user.gid(),
+            additional_gids: user.additional_gids().clone().unwrap_or_default(),
+            umask: user.umask().unwrap_or(0o022) as mode_t,
+            caps,
+            last_cap: last,
+            no_new_privs: p.no_new_privileges().unwrap_or(false),
+            rlimits,
+            terminal: p.terminal().unwrap_or(false),
+            console_size,
+            oom_score_adj: p.oom_score_adj(),
+            apparmor: match p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
+                Some(a) => Some(cstring(a.as_bytes(), &format!("{field}.apparmorProfile"))?),
+                None => None,
+            },
+            selinux: match p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
+                Some(s) => Some(cstring(s.as_bytes(), &format!("{field}.selinuxLabel"))?),
+                None => None,
+            },
+            seccomp: None,
+            scheduler: match p.scheduler() {
+                Some(s) => Some(init::SchedPlan::from_spec(s, field)?),
+                None => None,
+            },
+            io_priority: match p.io_priority() {
+                Some(io) => Some(init::io_priority_value(io, field)?),
+                None => None,
+            },
+        })
+    }
+}
