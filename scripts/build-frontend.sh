@@ -5,9 +5,10 @@
 #   assets/berth-<hash>.js          wasm-bindgen glue   } content-hashed names:
 #   assets/berth_bg-<hash>.wasm     the app, wasm-opt'd } the server may cache
 #   assets/app-<hash>.css           styles/*.css        } them immutably
-#   vendor/xterm-<ver>/...          xterm.js + fit addon (npm, tools/)
-#   vendor/swagger-ui-<ver>/...     swagger-ui-dist (npm, tools/)
-#   api-docs.html                   Swagger UI over /api/v1/openapi.json
+#   vendor/xterm/...                xterm.js + fit addon (npm, tools/), loaded
+#                                   by the console when it opens
+#   vendor/swagger-ui/...           swagger-ui-dist (npm, tools/), for the
+#                                   server's /api/docs
 #   *.gz                            gzip -9 copies next to every text/wasm file
 #   manifest.json                   the names above, for the server and tests
 #
@@ -94,12 +95,12 @@ cat "${css_files[@]}" >"$stage/app.css"
 css_name=app-$(hash_of "$stage/app.css").css
 cp "$stage/app.css" "$new/assets/$css_name"
 
-xterm_out=vendor/xterm-$xterm_ver
+xterm_out=vendor/xterm
 mkdir -p "$new/$xterm_out"
 cp "$xterm_dir/lib/xterm.js" "$xterm_dir/css/xterm.css" "$fit_dir/lib/addon-fit.js" "$new/$xterm_out/"
 cp "$xterm_dir/LICENSE" "$new/$xterm_out/LICENSE"
 
-swagger_out=vendor/swagger-ui-$swagger_ver
+swagger_out=vendor/swagger-ui
 mkdir -p "$new/$swagger_out"
 cp "$swagger_dir"/{swagger-ui-bundle.js,swagger-ui-standalone-preset.js,swagger-ui.css,LICENSE} "$new/$swagger_out/"
 
@@ -128,31 +129,6 @@ init({ module_or_path: '/assets/$wasm_name' });
 </html>
 EOF
 
-cat >"$new/api-docs.html" <<EOF
-<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Berth API</title>
-<link rel="stylesheet" href="/$swagger_out/swagger-ui.css">
-</head>
-<body>
-<div id="swagger-ui"></div>
-<script src="/$swagger_out/swagger-ui-bundle.js"></script>
-<script src="/$swagger_out/swagger-ui-standalone-preset.js"></script>
-<script>
-window.ui = SwaggerUIBundle({
-  url: '/api/v1/openapi.json',
-  dom_id: '#swagger-ui',
-  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
-  layout: 'StandaloneLayout',
-  requestInterceptor: function (req) { req.headers['X-Berth-CSRF'] = '1'; return req; }
-});
-</script>
-</body>
-</html>
-EOF
 
 cat >"$new/manifest.json" <<EOF
 {
@@ -161,9 +137,9 @@ cat >"$new/manifest.json" <<EOF
   "wasm": "/assets/$wasm_name",
   "css": "/assets/$css_name",
   "xterm": "/$xterm_out/",
+  "xterm_version": "$xterm_ver",
   "swagger_ui": "/$swagger_out/",
-  "api_docs": "/api-docs.html",
-  "immutable_prefixes": ["/assets/", "/vendor/"]
+  "swagger_ui_version": "$swagger_ver"
 }
 EOF
 
