@@ -5,6 +5,10 @@
 /// Everything the image store can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A request body that is not what the endpoint takes.
+    #[error("{0}")]
+    BadRequest(String),
+
     /// A reference that does not parse (`Busybox!`, an empty string...).
     #[error("invalid image reference {reference:?}: {reason}")]
     BadReference { reference: String, reason: String },
@@ -92,7 +96,10 @@ impl Error {
     /// The HTTP status this error answers with.
     pub fn status(&self) -> u16 {
         match self {
-            Error::BadReference { .. } | Error::BadArchive(_) | Error::BadLayer { .. } => 400,
+            Error::BadRequest(_)
+            | Error::BadReference { .. }
+            | Error::BadArchive(_)
+            | Error::BadLayer { .. } => 400,
             Error::NotFound(_) | Error::UnknownRemote(_) => 404,
             Error::InUse { .. } => 409,
             Error::TooLarge { .. } => 413,

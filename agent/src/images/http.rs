@@ -5,12 +5,14 @@
 //! | GET | /v1/images | `Vec<Image>` |
 //! | GET | /v1/images/usage | `StoreUsage` |
 //! | POST | /v1/images/import | tar body, streamed → 201 `ImportResult` |
+//! | POST | /v1/images/pull | `PullRequest` → SSE of `PullProgress`, ending with `done` or `error`, then `event: end` |
 //! | DELETE | /v1/images/{image} | 204; 409 while a container uses it |
 //!
 //! Errors are problem+json with the status [`Error::status`] gives. The
 //! agent engineer merges [`router`] into the agent's router behind its auth
 //! layer.
 
+use std::convert::Infallible;
 use std::io;
 use std::sync::Arc;
 
@@ -19,13 +21,17 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use berth_api::images::{Image, ImportResult, StoreUsage};
-use futures::TryStreamExt;
+use berth_api::images::{Image, ImportResult, PullProgress, PullRequest, StoreUsage};
+use bytes::Bytes;
+use futures::{Stream, StreamExt, TryStreamExt};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_util::io::StreamReader;
 
-use super::{Error, ImageStore};
+use super::{Error, ImageStore, reference};
 
 /// The image routes, with the store as state.
 pub fn router() -> Router<Arc<ImageStore>> {
@@ -33,6 +39,7 @@ pub fn router() -> Router<Arc<ImageStore>> {
         .route("/v1/images", get(list))
         .route("/v1/images/usage", get(usage))
         .route("/v1/images/import", post(import))
+        .route("/v1/images/pull", post(pull))
         .route("/v1/images/{image}", delete(remove))
 }
 
@@ -72,6 +79,61 @@ async fn import(
     let reader = StreamReader::new(body.into_data_stream().map_err(io::Error::other));
     let images = store.import(reader).await?;
     Ok((StatusCode::CREATED, Json(ImportResult { images })))
+}
+
+/// Starts a pull and streams its progress. A bad body or reference is a
+/// plain 400 before any event; failures of the pull itself arrive as the
+/// last progress event (`status: "error"` with a problem). The pull goes on
+/// if the client goes away, so a retry finds the layers already there.
+async fn pull(
+    State(store): State<Arc<ImageStore>>,
+    body: Bytes,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Error> {
+    let request: PullRequest = serde_json::from_slice(&body)
+        .map_err(|e| Error::BadRequest(format!("invalid pull request: {e}")))?;
+    reference::parse(&request.reference)?;
+    let (tx, rx) = mpsc::unbounded_channel::<PullProgress>();
+    tokio::spawn(async move {
+        let events = tx.clone();
+        let progress = move |p: PullProgress| {
+            let _ = events.send(p);
+        };
+        let last = match store.pull(&request, &progress).await {
+            Ok(image) => {
+                tracing::info!(reference = %request.reference, image = %image.id, "image pulled");
+                PullProgress {
+                    layer: String::new(),
+                    current: image.size_bytes,
+                    total: image.size_bytes,
+                    status: "done".to_string(),
+                    image: Some(image),
+                    error: None,
+                }
+            }
+            Err(e) => {
+                tracing::warn!(reference = %request.reference, error = %e, "image pull failed");
+                PullProgress {
+                    layer: String::new(),
+                    current: 0,
+                    total: 0,
+                    status: "error".to_string(),
+                    image: None,
+                    error: Some(e.to_problem()),
+                }
+            }
+        };
+        let _ = tx.send(last);
+    });
+    let events = UnboundedReceiverStream::new(rx)
+        .map(|p| {
+            Ok(Event::default()
+                .json_data(&p)
+                .unwrap_or_else(|_| Event::default().data("{}")))
+        })
+        .chain(futures::stream::once(async {
+            Ok(Event::default().event("end").data("{}"))
+        }));
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
 async fn remove(

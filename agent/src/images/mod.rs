@@ -30,6 +30,7 @@ mod error;
 pub mod http;
 mod import;
 pub mod overlay;
+mod pull;
 pub mod reference;
 pub mod store;
 pub mod unpack;
@@ -41,6 +42,7 @@ use berth_api::images::Image;
 use tokio::io::AsyncRead;
 
 pub use error::{Error, Result};
+pub use pull::Progress;
 pub use store::{GcReport, ImageStore, ResolvedImage, StoreOptions};
 
 impl ImageStore {

@@ -16,10 +16,19 @@ pub fn parse(reference: &str) -> Result<Reference> {
             reason: "it is empty".to_string(),
         });
     }
-    Reference::try_from(trimmed).map_err(|e| Error::BadReference {
+    let parsed = Reference::try_from(trimmed).map_err(|e| Error::BadReference {
         reference: reference.to_string(),
         reason: e.to_string(),
-    })
+    })?;
+    // The grammar lets a first component like `UPPER` pass as a domain;
+    // once split, a repository must be lowercase (as Docker insists).
+    if parsed.repository().chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(Error::BadReference {
+            reference: reference.to_string(),
+            reason: "repository name must be lowercase".to_string(),
+        });
+    }
+    Ok(parsed)
 }
 
 /// The normalised text of a reference.
@@ -59,7 +68,15 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "  ", "Busybox", "a b", "x@sha256:1234", "x:tag!"] {
+        for bad in [
+            "",
+            "  ",
+            "Busybox",
+            "UPPER/case",
+            "a b",
+            "x@sha256:1234",
+            "x:tag!",
+        ] {
             let err = normalise(bad).unwrap_err();
             assert_eq!(err.status(), 400, "{bad}: {err}");
         }

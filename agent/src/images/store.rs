@@ -178,6 +178,13 @@ impl Drop for TempDir {
     }
 }
 
+/// A layer unpacked and verified in `tmp/`, not yet under its final name.
+pub(crate) struct PreparedSnapshot {
+    hex: String,
+    tmp: TempDir,
+    size: u64,
+}
+
 /// What an import or pull has gathered for one image, its blobs committed.
 pub(crate) struct NewImage {
     pub manifest_digest: String,
@@ -589,6 +596,18 @@ impl ImageStore {
         blob: impl io::Read,
         compression: Compression,
     ) -> Result<u64> {
+        let prepared = self.prepare_snapshot(diff_id, blob, compression)?;
+        self.commit_snapshot(prepared)
+    }
+
+    /// Unpacks a layer stream into a temporary directory, checking its diff
+    /// id; [`Self::commit_snapshot`] then moves it into place.
+    pub(crate) fn prepare_snapshot(
+        &self,
+        diff_id: &str,
+        blob: impl io::Read,
+        compression: Compression,
+    ) -> Result<PreparedSnapshot> {
         let hex = parse_sha256(diff_id)?.to_string();
         let tmp = self.temp_dir("snapshot")?;
         let fs_dir = tmp.0.join("fs");
@@ -605,25 +624,34 @@ impl ImageStore {
         )
         .map_err(|e| e.into_error(diff_id))?;
         write_synced(&tmp.0.join("size"), stats.size.to_string().as_bytes())?;
+        Ok(PreparedSnapshot {
+            hex,
+            tmp,
+            size: stats.size,
+        })
+    }
+
+    /// Moves a prepared snapshot under its final name (a snapshot already
+    /// there, from a concurrent pull of the same layer, wins).
+    pub(crate) fn commit_snapshot(&self, prepared: PreparedSnapshot) -> Result<u64> {
         // One syncfs instead of an fsync per file.
-        if let Ok(dir) = File::open(&tmp.0) {
+        if let Ok(dir) = File::open(&prepared.tmp.0) {
             let _ = nix::unistd::syncfs(&dir);
         }
-        let dest = self.snapshot_dir(&hex);
+        let dest = self.snapshot_dir(&prepared.hex);
         match nix::fcntl::renameat2(
             nix::fcntl::AT_FDCWD,
-            &tmp.0,
+            &prepared.tmp.0,
             nix::fcntl::AT_FDCWD,
             &dest,
             nix::fcntl::RenameFlags::RENAME_NOREPLACE,
         ) {
             Ok(()) => {}
-            // Another pull or import of the same layer won the race.
             Err(nix::errno::Errno::EEXIST) | Err(nix::errno::Errno::ENOTEMPTY) => {}
             Err(e) => return Err(Error::io_path("commit snapshot", &dest, e)),
         }
         sync_dir(&self.inner.root.join("snapshots"))?;
-        Ok(stats.size)
+        Ok(prepared.size)
     }
 
     /// Records a new image (or new references of a known one). References

@@ -254,3 +254,159 @@ fn walk(root: &Path, dir: &Path, skip: &Path, out: &mut Fingerprint) {
         }
     }
 }
+
+/// A `docker-registry` (Debian's distribution 2.8) on a free 127.0.0.1 port
+/// with a temporary storage dir, optionally behind htpasswd basic auth.
+/// Stopped (killed and reaped) on drop.
+pub struct Registry {
+    child: std::process::Child,
+    pub dir: tempfile::TempDir,
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+    pub creds: Option<(String, String)>,
+}
+
+impl Registry {
+    /// Starts one, or returns `None` (saying why) when the binary is missing.
+    pub fn start(creds: Option<(&str, &str)>) -> Option<Self> {
+        let bin = "/usr/bin/docker-registry";
+        if !Path::new(bin).exists() {
+            eprintln!("skipping: {bin} is not installed (apt-get install docker-registry)");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+            dir.path().join("storage").display()
+        );
+        if let Some((user, password)) = creds {
+            let hash = bcrypt::hash(password, 5).unwrap();
+            let htpasswd = dir.path().join("htpasswd");
+            fs::write(&htpasswd, format!("{user}:{hash}\n")).unwrap();
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        let config_path = dir.path().join("config.yml");
+        fs::write(&config_path, config).unwrap();
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let registry = Self {
+            child,
+            dir,
+            addr,
+            creds: creds.map(|(u, p)| (u.to_string(), p.to_string())),
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(&registry.addr).is_ok() {
+                return Some(registry);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("docker-registry did not listen on {}", registry.addr);
+    }
+
+    /// Pushes with skopeo from `source` (a skopeo transport reference) to
+    /// `<registry>/<name>`; `extra` goes before the arguments.
+    pub fn push(&self, source: &str, name: &str, extra: &[&str]) {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["copy", "--quiet", "--dest-tls-verify=false"]);
+        cmd.args(extra);
+        if let Some((u, p)) = &self.creds {
+            cmd.arg(format!("--dest-creds={u}:{p}"));
+        }
+        cmd.arg(source)
+            .arg(format!("docker://{}/{name}", self.addr));
+        let out = cmd.output().expect("run skopeo");
+        assert!(
+            out.status.success(),
+            "skopeo push of {source} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The registry's stored copy of a blob.
+    pub fn blob_data(&self, hex: &str) -> PathBuf {
+        self.dir
+            .path()
+            .join("storage/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// True when skopeo is installed; otherwise prints why the test is skipped.
+pub fn require_skopeo(test: &str) -> bool {
+    let ok = Command::new("skopeo")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("skipping {test}: skopeo is not installed");
+    }
+    ok
+}
+
+/// Writes an OCI layout at `dir` whose tag `latest` is an image index of one
+/// image per `(architecture, layer tar)`.
+pub fn write_multiarch_layout(dir: &Path, images: &[(&str, Vec<u8>)]) {
+    let blobs = dir.join("blobs/sha256");
+    fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| -> (String, usize) {
+        let hex = sha256_hex(bytes);
+        fs::write(blobs.join(&hex), bytes).unwrap();
+        (format!("sha256:{hex}"), bytes.len())
+    };
+    let mut entries = Vec::new();
+    for (arch, layer) in images {
+        let (layer_digest, layer_size) = put(layer);
+        let config = format!(
+            "{{\"architecture\":\"{arch}\",\"os\":\"linux\",\"config\":{{\"Cmd\":[\"sh\"]}},\"rootfs\":{{\"type\":\"layers\",\"diff_ids\":[\"{layer_digest}\"]}}}}"
+        );
+        let (config_digest, config_size) = put(config.as_bytes());
+        let manifest = format!(
+            "{{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"{config_digest}\",\"size\":{config_size}}},\"layers\":[{{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"{layer_digest}\",\"size\":{layer_size}}}]}}"
+        );
+        let (m_digest, m_size) = put(manifest.as_bytes());
+        entries.push(format!(
+            "{{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"{m_digest}\",\"size\":{m_size},\"platform\":{{\"architecture\":\"{arch}\",\"os\":\"linux\"}}}}"
+        ));
+    }
+    let index = format!(
+        "{{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[{}]}}",
+        entries.join(",")
+    );
+    let (i_digest, i_size) = put(index.as_bytes());
+    fs::write(
+        dir.join("index.json"),
+        format!(
+            "{{\"schemaVersion\":2,\"manifests\":[{{\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"digest\":\"{i_digest}\",\"size\":{i_size},\"annotations\":{{\"org.opencontainers.image.ref.name\":\"latest\"}}}}]}}"
+        ),
+    )
+    .unwrap();
+    fs::write(dir.join("oci-layout"), "{\"imageLayoutVersion\":\"1.0.0\"}").unwrap();
+}
