@@ -55,44 +55,26 @@ pub enum StartError {
 pub struct Binaries {
     /// Runs `monitor` (the agent binary itself).
     pub monitor: PathBuf,
-    /// A runc-compatible OCI runtime.
-    pub runtime: PathBuf,
+    /// A runc-compatible OCI runtime binary; `None` runs containers with
+    /// the runtime library in-process (the default).
+    pub runtime: Option<PathBuf>,
 }
 
 impl Binaries {
-    /// The running agent binary, and `runtime` or else `berth-runtime`
-    /// beside the agent, or else `berth-runtime` or `runc` on PATH.
+    /// The running agent binary, and `runtime` when given.
     pub fn locate(runtime: Option<PathBuf>) -> Result<Self, StartError> {
         let monitor = std::env::current_exe()
             .map_err(|e| StartError::Setup(format!("find the agent binary: {e}")))?;
-        let runtime = match runtime {
-            Some(r) => r,
-            None => {
-                let sibling = monitor.with_file_name("berth-runtime");
-                if sibling.is_file() {
-                    sibling
-                } else {
-                    on_path("berth-runtime")
-                        .or_else(|| on_path("runc"))
-                        .ok_or_else(|| {
-                            StartError::Setup(
-                                "no OCI runtime found: build berth-runtime or pass --oci-runtime"
-                                    .into(),
-                            )
-                        })?
-                }
-            }
-        };
+        if let Some(r) = &runtime
+            && !r.is_file()
+        {
+            return Err(StartError::Setup(format!(
+                "--oci-runtime {}: no such file",
+                r.display()
+            )));
+        }
         Ok(Self { monitor, runtime })
     }
-}
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_string_lossy()
-        .split(':')
-        .map(|d| PathBuf::from(d).join(name))
-        .find(|p| p.is_file())
 }
 
 /// A configured agent, ready to serve.

@@ -26,7 +26,7 @@ enum Command {
     Run {
         #[arg(long, env = "BERTH_AGENT_JOIN_TOKEN")]
         join_token: Option<String>,
-        /// A runc-compatible OCI runtime binary (default: berth-runtime).
+        /// A runc-compatible OCI runtime binary (default: the built-in runtime library).
         #[arg(long, env = "BERTH_AGENT_OCI_RUNTIME")]
         oci_runtime: Option<std::path::PathBuf>,
         #[command(flatten)]
@@ -90,7 +90,10 @@ async fn real_main(command: Command) -> anyhow::Result<()> {
                 tracing::info!(host_id = %state.host_id, server = %state.server_url, "joined");
             }
             let bins = Binaries::locate(oci_runtime)?;
-            tracing::info!(runtime = %bins.runtime.display(), "OCI runtime");
+            match &bins.runtime {
+                Some(r) => tracing::info!(runtime = %r.display(), "OCI runtime binary"),
+                None => tracing::info!("OCI runtime: the built-in library"),
+            }
             let listener = tokio::net::TcpListener::bind(config.listen).await?;
             let listen = config.listen;
             let agent = Agent::open(config, bins).await?;

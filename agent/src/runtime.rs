@@ -2,9 +2,12 @@
 //! kill, pause, resume, delete, state (OCI runtime spec, "Operations").
 //!
 //! One trait, so the monitor and the container service do not care which
-//! runtime runs the bundle. [`CliRuntime`] drives any runc-compatible binary
-//! (`berth-runtime`, `runc`, `crun`): `create` hands the container our stdio
-//! pipes and the init is reparented to the monitor, which is a subreaper.
+//! runtime runs the bundle:
+//! - [`LibRuntime`], the default: Berth's own runtime library, in-process;
+//!   `create` clones the init as a child of the caller (the monitor);
+//! - [`CliRuntime`] drives any runc-compatible binary (`runc`, `crun`, the
+//!   `berth-runtime` CLI) for comparison: `create` hands the container our
+//!   stdio pipes and the init is reparented to the monitor, a subreaper.
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -63,6 +66,98 @@ pub trait OciRuntime: Send + Sync {
     fn delete(&self, id: &str, force: bool) -> Result<()>;
     /// `None` when the runtime does not know the container.
     fn state(&self, id: &str) -> Result<Option<RuntimeState>>;
+}
+
+/// Opens the runtime: the library when `binary` is `None`.
+pub fn open(binary: Option<&Path>, root: &Path) -> Result<Box<dyn OciRuntime>> {
+    Ok(match binary {
+        None => Box::new(LibRuntime::new(root)?),
+        Some(b) => Box::new(CliRuntime::new(b, root)),
+    })
+}
+
+/// Berth's runtime library, in-process.
+pub struct LibRuntime {
+    rt: berth_runtime::Runtime,
+}
+
+impl LibRuntime {
+    pub fn new(root: &Path) -> Result<Self> {
+        let rt = berth_runtime::Runtime::new(root).map_err(|e| lib_error("open", "", e))?;
+        Ok(Self { rt })
+    }
+
+    /// The library itself, for calls outside the trait (exec, stats).
+    pub fn inner(&self) -> &berth_runtime::Runtime {
+        &self.rt
+    }
+}
+
+fn lib_error(op: &'static str, id: &str, e: berth_runtime::Error) -> Error {
+    match e {
+        berth_runtime::Error::NotFound(id) => Error::NotFound(id),
+        other => Error::Failed {
+            binary: PathBuf::from("berth-runtime (library)"),
+            op,
+            id: id.to_string(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+impl OciRuntime for LibRuntime {
+    fn create(&self, id: &str, bundle: &Path, stdio: Stdio3) -> Result<u32> {
+        let opts = berth_runtime::CreateOptions {
+            stdio: Some([stdio.stdin, stdio.stdout, stdio.stderr]),
+            ..Default::default()
+        };
+        let st = self
+            .rt
+            .create(id, bundle, opts)
+            .map_err(|e| lib_error("create", id, e))?;
+        u32::try_from(st.pid()).map_err(|_| Error::Failed {
+            binary: PathBuf::from("berth-runtime (library)"),
+            op: "create",
+            id: id.to_string(),
+            detail: format!("no pid (got {})", st.pid()),
+        })
+    }
+
+    fn start(&self, id: &str) -> Result<()> {
+        self.rt.start(id).map_err(|e| lib_error("start", id, e))
+    }
+
+    fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()> {
+        self.rt
+            .kill(id, signal, all)
+            .map_err(|e| lib_error("kill", id, e))
+    }
+
+    fn pause(&self, id: &str) -> Result<()> {
+        self.rt.pause(id).map_err(|e| lib_error("pause", id, e))
+    }
+
+    fn resume(&self, id: &str) -> Result<()> {
+        self.rt.resume(id).map_err(|e| lib_error("resume", id, e))
+    }
+
+    fn delete(&self, id: &str, force: bool) -> Result<()> {
+        match self.rt.delete(id, force) {
+            Ok(()) | Err(berth_runtime::Error::NotFound(_)) => Ok(()),
+            Err(e) => Err(lib_error("delete", id, e)),
+        }
+    }
+
+    fn state(&self, id: &str) -> Result<Option<RuntimeState>> {
+        match self.rt.state(id) {
+            Ok(st) => Ok(Some(RuntimeState {
+                status: st.status_str(),
+                pid: u32::try_from(st.pid()).ok().filter(|p| *p > 0),
+            })),
+            Err(berth_runtime::Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(lib_error("state", id, e)),
+        }
+    }
 }
 
 /// A runc-compatible runtime binary with its own state root.

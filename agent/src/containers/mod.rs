@@ -43,7 +43,7 @@ use crate::auth::Auth;
 use crate::config::Paths;
 use crate::images::ImageStore;
 use crate::monitor::{self, MonitorArgs, logfile, status};
-use crate::runtime::{CliRuntime, OciRuntime};
+use crate::runtime::OciRuntime;
 use bundle::NetNs;
 use record::{RECORD_FILE, Record};
 
@@ -81,8 +81,8 @@ pub struct ServiceConfig {
     pub cgroup_parent: String,
     /// The binary that runs `monitor` (the agent itself).
     pub monitor_bin: PathBuf,
-    /// A runc-compatible runtime binary.
-    pub runtime_bin: PathBuf,
+    /// A runc-compatible runtime binary; `None` is the runtime library.
+    pub runtime_bin: Option<PathBuf>,
     pub cpus: u32,
     /// The host's resolv.conf.
     pub host_resolv: PathBuf,
@@ -134,7 +134,7 @@ impl Entry {
 struct Inner {
     cfg: ServiceConfig,
     images: ImageStore,
-    runtime: CliRuntime,
+    runtime: Box<dyn OciRuntime>,
     auth: Auth,
     entries: Mutex<BTreeMap<String, Arc<Entry>>>,
     /// Serialises creates, so names stay unique.
@@ -153,7 +153,8 @@ impl Containers {
         let dir = cfg.paths.containers_dir();
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::internal(format!("create {}", dir.display()), e))?;
-        let runtime = CliRuntime::new(&cfg.runtime_bin, cfg.paths.oci_root());
+        let runtime = crate::runtime::open(cfg.runtime_bin.as_deref(), &cfg.paths.oci_root())
+            .map_err(|e| Error::internal("open the OCI runtime", e))?;
         let mut entries = BTreeMap::new();
         let rd = std::fs::read_dir(&dir)
             .map_err(|e| Error::internal(format!("read {}", dir.display()), e))?;
@@ -888,11 +889,11 @@ impl Containers {
 
     async fn runtime_call<F>(&self, id: &str, f: F) -> Result<()>
     where
-        F: FnOnce(&CliRuntime, &str) -> crate::runtime::Result<()> + Send + 'static,
+        F: FnOnce(&dyn OciRuntime, &str) -> crate::runtime::Result<()> + Send + 'static,
     {
         let this = self.clone();
         let id = id.to_string();
-        blocking(move || f(&this.inner.runtime, &id))
+        blocking(move || f(this.inner.runtime.as_ref(), &id))
             .await?
             .map_err(|e| Error::internal("runtime", e))
     }

@@ -33,7 +33,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid};
 
-use crate::runtime::{CliRuntime, OciRuntime, Stdio3};
+use crate::runtime::{OciRuntime, Stdio3};
 use logfile::{LineSplitter, LogWriter};
 use status::{Exited, Started};
 
@@ -55,9 +55,9 @@ pub struct MonitorArgs {
     /// The runtime's state root.
     #[arg(long)]
     pub runtime_root: PathBuf,
-    /// A runc-compatible runtime binary.
+    /// A runc-compatible runtime binary (default: the runtime library).
     #[arg(long)]
-    pub runtime_bin: PathBuf,
+    pub runtime_bin: Option<PathBuf>,
     #[arg(long, default_value_t = logfile::DEFAULT_MAX_SIZE)]
     pub log_max_size: u64,
     #[arg(long, default_value_t = logfile::DEFAULT_MAX_FILES)]
@@ -65,8 +65,8 @@ pub struct MonitorArgs {
 }
 
 impl MonitorArgs {
-    fn runtime(&self) -> CliRuntime {
-        CliRuntime::new(&self.runtime_bin, &self.runtime_root)
+    fn runtime(&self) -> crate::runtime::Result<Box<dyn OciRuntime>> {
+        crate::runtime::open(self.runtime_bin.as_deref(), &self.runtime_root)
     }
 
     pub fn log_dir(&self) -> PathBuf {
@@ -121,7 +121,13 @@ struct Output {
 fn supervise(args: &MonitorArgs) -> anyhow::Result<()> {
     use anyhow::Context;
     nix::sys::prctl::set_child_subreaper(true).context("become a child subreaper")?;
-    let runtime = args.runtime();
+    let runtime = match args.runtime() {
+        Ok(r) => r,
+        Err(e) => {
+            report(&format!("error {e}"));
+            return Err(e.into());
+        }
+    };
 
     let mut chld = SigSet::empty();
     chld.add(Signal::SIGCHLD);

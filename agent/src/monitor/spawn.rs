@@ -32,8 +32,13 @@ pub fn start(monitor_bin: &Path, args: &MonitorArgs) -> Result<u32, Error> {
         .open(args.container_dir.join("monitor.log"))
         .map(Stdio::from)
         .unwrap_or_else(|_| Stdio::null());
-    let mut child = Command::new(monitor_bin)
-        .arg("monitor")
+    let mut cmd = Command::new(monitor_bin);
+    if let Some(bin) = &args.runtime_bin {
+        cmd.arg("monitor").arg("--runtime-bin").arg(bin);
+    } else {
+        cmd.arg("monitor");
+    }
+    let mut child = cmd
         .arg("--id")
         .arg(&args.id)
         .arg("--container-dir")
@@ -44,8 +49,6 @@ pub fn start(monitor_bin: &Path, args: &MonitorArgs) -> Result<u32, Error> {
         .arg(&args.socket)
         .arg("--runtime-root")
         .arg(&args.runtime_root)
-        .arg("--runtime-bin")
-        .arg(&args.runtime_bin)
         .arg("--log-max-size")
         .arg(args.log_max_size.to_string())
         .arg("--log-max-files")

@@ -33,13 +33,10 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The OCI runtime the tests drive: $BERTH_TEST_OCI_RUNTIME, else the
-/// agent's default choice.
+/// The OCI runtime binary the tests drive: $BERTH_TEST_OCI_RUNTIME (e.g.
+/// /usr/sbin/runc), else none: the built-in runtime library.
 pub fn runtime_bin() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("BERTH_TEST_OCI_RUNTIME") {
-        return Some(PathBuf::from(p));
-    }
-    Binaries::locate(None).ok().map(|b| b.runtime)
+    std::env::var_os("BERTH_TEST_OCI_RUNTIME").map(PathBuf::from)
 }
 
 /// A busybox `docker save` tarball, made once under the target dir.
@@ -48,7 +45,11 @@ pub fn busybox_tar() -> Result<PathBuf> {
     if out.is_file() {
         return Ok(out);
     }
-    let tmp = out.with_extension(format!("tmp{}", std::process::id()));
+    let tmp = out.with_extension(format!(
+        "tmp{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
     let script = workspace_root().join("agent/tests/fixtures/make-busybox-tar.sh");
     let o = Command::new("bash").arg(&script).arg(&tmp).output()?;
     if !o.status.success() {
@@ -120,16 +121,25 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         // Every container the runtime knows: kill and delete.
         let oci_root = self.runtime_root.join("runtime");
-        if let (Some(bin), Ok(rd)) = (&self.runtime_bin, std::fs::read_dir(&oci_root)) {
+        if let Ok(rd) = std::fs::read_dir(&oci_root) {
             for e in rd.flatten() {
-                let id = e.file_name();
-                let _ = Command::new(bin)
-                    .arg("--root")
-                    .arg(&oci_root)
-                    .arg("delete")
-                    .arg("--force")
-                    .arg(&id)
-                    .output();
+                let id = e.file_name().to_string_lossy().to_string();
+                match &self.runtime_bin {
+                    Some(bin) => {
+                        let _ = Command::new(bin)
+                            .arg("--root")
+                            .arg(&oci_root)
+                            .arg("delete")
+                            .arg("--force")
+                            .arg(&id)
+                            .output();
+                    }
+                    None => {
+                        if let Ok(rt) = berth_runtime::Runtime::new(&oci_root) {
+                            let _ = rt.delete(&id, true);
+                        }
+                    }
+                }
             }
         }
         // Monitors of this agent (their command line names its data dir).
@@ -293,12 +303,12 @@ impl TestAgent {
         }
         .save(&config.paths().join_file())?;
 
-        let runtime = runtime_bin().context("no OCI runtime")?;
+        let runtime = runtime_bin();
         let cleanup = Cleanup {
             data: data.clone(),
             runtime_root,
             cgroup_parent,
-            runtime_bin: Some(runtime.clone()),
+            runtime_bin: runtime.clone(),
         };
         let bins = Binaries {
             monitor: PathBuf::from(env!("CARGO_BIN_EXE_berth-agent")),
@@ -424,4 +434,91 @@ impl Drop for TestAgent {
 /// base64url without padding (join tokens).
 pub fn b64(s: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}
+
+/// The agent binary (`berth-agent run`) on a data dir, for tests that kill it.
+pub struct BinAgent {
+    pub child: std::process::Child,
+    pub url: String,
+    pub client: reqwest::Client,
+}
+
+impl BinAgent {
+    /// Starts `berth-agent run` with the same dirs and key as `like` (an
+    /// in-process agent that has stopped serving), on a free port.
+    pub async fn spawn(like: &TestAgent) -> Result<Self> {
+        install_crypto();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let c = &like.config;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth-agent"));
+        if let Some(bin) = runtime_bin() {
+            cmd.env("BERTH_AGENT_OCI_RUNTIME", bin);
+        }
+        let child = cmd
+            .arg("run")
+            .arg("--data-dir")
+            .arg(&c.data_dir)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--runtime-root")
+            .arg(c.runtime_root.as_ref().context("runtime root")?)
+            .arg("--cgroup-parent")
+            .arg(&c.cgroup_parent)
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .spawn()?;
+        let fp =
+            berth_agent::tls::Identity::load_or_create(&c.paths().tls_dir(), &[])?.fingerprint();
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(PinnedCert::new(&fp).client_config()?)
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        let agent = Self {
+            child,
+            url: format!("https://127.0.0.1:{port}"),
+            client,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = agent
+                .client
+                .get(format!("{}/v1/info", agent.url))
+                .bearer_auth(like.key.token())
+                .send()
+                .await
+                && r.status() == 200
+            {
+                return Ok(agent);
+            }
+            if Instant::now() > deadline {
+                bail!("the agent binary did not come up on port {port}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn get_json(&self, key: &ServerKey, path: &str) -> Result<(u16, serde_json::Value)> {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(key.token())
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.unwrap_or(serde_json::Value::Null)))
+    }
+
+    /// SIGKILL, and reap.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for BinAgent {
+    fn drop(&mut self) {
+        self.kill9();
+    }
 }
