@@ -5,6 +5,7 @@
 #   assets/berth-<hash>.js          wasm-bindgen glue   } content-hashed names:
 #   assets/berth_bg-<hash>.wasm     the app, wasm-opt'd } the server may cache
 #   assets/app-<hash>.css           styles/*.css        } them immutably
+#   assets/{boot,theme}-<hash>.js   start-up (no inline script: CSP)
 #   vendor/xterm/...                xterm.js + fit addon (npm, tools/), loaded
 #                                   by the console when it opens
 #   vendor/swagger-ui/...           swagger-ui-dist (npm, tools/), for the
@@ -104,6 +105,21 @@ swagger_out=vendor/swagger-ui
 mkdir -p "$new/$swagger_out"
 cp "$swagger_dir"/{swagger-ui-bundle.js,swagger-ui-standalone-preset.js,swagger-ui.css,LICENSE} "$new/$swagger_out/"
 
+# No inline script: the server's Content-Security-Policy allows only this
+# origin's files. theme.js runs before the first paint (no flash of the wrong
+# theme); boot.js starts the app.
+cat >"$stage/theme.js" <<'EOF'
+try { var t = localStorage.getItem('berth-theme'); if (t) document.documentElement.setAttribute('data-theme', t); } catch (e) {}
+EOF
+theme_name=theme-$(hash_of "$stage/theme.js").js
+cp "$stage/theme.js" "$new/assets/$theme_name"
+cat >"$stage/boot.js" <<EOF
+import init from '/assets/$js_name';
+init({ module_or_path: '/assets/$wasm_name' });
+EOF
+boot_name=boot-$(hash_of "$stage/boot.js").js
+cp "$stage/boot.js" "$new/assets/$boot_name"
+
 cat >"$new/index.html" <<EOF
 <!doctype html>
 <html lang="en">
@@ -117,14 +133,11 @@ cat >"$new/index.html" <<EOF
 <link rel="stylesheet" href="/assets/$css_name">
 <link rel="modulepreload" href="/assets/$js_name">
 <link rel="preload" href="/assets/$wasm_name" as="fetch" type="application/wasm" crossorigin>
-<script>try{var t=localStorage.getItem('berth-theme');if(t)document.documentElement.setAttribute('data-theme',t)}catch(e){}</script>
+<script src="/assets/$theme_name"></script>
+<script type="module" src="/assets/$boot_name"></script>
 </head>
 <body>
 <noscript>Berth's dashboard needs JavaScript and WebAssembly.</noscript>
-<script type="module">
-import init from '/assets/$js_name';
-init({ module_or_path: '/assets/$wasm_name' });
-</script>
 </body>
 </html>
 EOF
