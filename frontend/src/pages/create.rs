@@ -95,7 +95,7 @@ pub fn CreatePage() -> impl IntoView {
     let pids = RwSignal::new(String::new());
     let ports = RwSignal::new(String::new());
     let mounts = RwSignal::new(String::new());
-    let network = RwSignal::new(String::from("bridge"));
+    let network = RwSignal::new(String::new());
     let restart = RwSignal::new(String::from("no"));
     let labels = RwSignal::new(String::new());
     let runtime = RwSignal::new(String::from("berth"));
@@ -266,6 +266,7 @@ pub fn CreatePage() -> impl IntoView {
                     <div class="field">
                         <label for="c-network">"Network"</label>
                         <select id="c-network" on:change=move |ev| network.set(event_target_value(&ev))>
+                            <option value="">"the host's default"</option>
                             <option value="bridge">"bridge"</option>
                             <option value="host">"host"</option>
                             <option value="none">"none"</option>
