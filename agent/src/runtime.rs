@@ -66,6 +66,25 @@ pub trait OciRuntime: Send + Sync {
     fn delete(&self, id: &str, force: bool) -> Result<()>;
     /// `None` when the runtime does not know the container.
     fn state(&self, id: &str) -> Result<Option<RuntimeState>>;
+    /// Runs `process` inside the running container (its namespaces, cgroup,
+    /// capabilities and seccomp) with `stdio`; `tty` when stdin is a
+    /// terminal to become the controlling one. Returns the pid of a child
+    /// of the caller, which the caller reaps; its exit status is the
+    /// process's.
+    fn exec(
+        &self,
+        id: &str,
+        process: &oci_spec::runtime::Process,
+        stdio: Stdio3,
+        tty: bool,
+    ) -> Result<ExecChild>;
+}
+
+/// A process started by [`OciRuntime::exec`].
+pub struct ExecChild {
+    pub pid: u32,
+    /// Waits for it (blocking) and answers its exit code, or 128 + signal.
+    pub wait: Box<dyn FnOnce() -> i32 + Send>,
 }
 
 /// Opens the runtime: the library when `binary` is `None`.
@@ -157,6 +176,34 @@ impl OciRuntime for LibRuntime {
             Err(berth_runtime::Error::NotFound(_)) => Ok(None),
             Err(e) => Err(lib_error("state", id, e)),
         }
+    }
+
+    fn exec(
+        &self,
+        id: &str,
+        process: &oci_spec::runtime::Process,
+        stdio: Stdio3,
+        tty: bool,
+    ) -> Result<ExecChild> {
+        let opts = berth_runtime::ExecOptions {
+            stdio: Some([stdio.stdin, stdio.stdout, stdio.stderr]),
+            stdio_tty: tty,
+            ..Default::default()
+        };
+        let pid = self
+            .rt
+            .exec(id, process, opts)
+            .map_err(|e| lib_error("exec", id, e))?;
+        let upid = u32::try_from(pid).map_err(|_| Error::Failed {
+            binary: PathBuf::from("berth-runtime (library)"),
+            op: "exec",
+            id: id.to_string(),
+            detail: format!("no pid (got {pid})"),
+        })?;
+        Ok(ExecChild {
+            pid: upid,
+            wait: Box::new(move || berth_runtime::wait(pid).unwrap_or(255)),
+        })
     }
 }
 
@@ -292,6 +339,62 @@ impl OciRuntime for CliRuntime {
             Err(Error::NotFound(_)) => Ok(()),
             r => r,
         }
+    }
+
+    fn exec(
+        &self,
+        id: &str,
+        process: &oci_spec::runtime::Process,
+        stdio: Stdio3,
+        _tty: bool,
+    ) -> Result<ExecChild> {
+        let mut process = process.clone();
+        // The binary gets the terminal as its stdio, like `runc exec` in a shell.
+        process.set_terminal(Some(false));
+        let file = self
+            .root
+            .join(format!("exec-{id}-{}.json", rand::random::<u64>()));
+        let json = serde_json::to_vec(&process).map_err(|e| Error::Failed {
+            binary: self.binary.clone(),
+            op: "exec",
+            id: id.to_string(),
+            detail: e.to_string(),
+        })?;
+        std::fs::write(&file, json).map_err(|source| Error::Spawn {
+            binary: self.binary.clone(),
+            source,
+        })?;
+        let mut c = self.command();
+        c.arg("exec")
+            .arg("--process")
+            .arg(&file)
+            .arg(id)
+            .stdin(Stdio::from(stdio.stdin))
+            .stdout(Stdio::from(stdio.stdout))
+            .stderr(Stdio::from(stdio.stderr));
+        let child = c.spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(source) => {
+                let _ = std::fs::remove_file(&file);
+                return Err(Error::Spawn {
+                    binary: self.binary.clone(),
+                    source,
+                });
+            }
+        };
+        Ok(ExecChild {
+            pid: child.id(),
+            wait: Box::new(move || {
+                use std::os::unix::process::ExitStatusExt;
+                let code = match child.wait() {
+                    Ok(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
+                    Err(_) => 255,
+                };
+                let _ = std::fs::remove_file(&file);
+                code
+            }),
+        })
     }
 
     fn state(&self, id: &str) -> Result<Option<RuntimeState>> {

@@ -155,7 +155,7 @@ async fn busybox_lifecycle_with_namespaces_and_memory_limit() -> anyhow::Result<
         assert_ne!(mine, theirs, "{n} namespace is the host's");
     }
     let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))?;
-    assert_eq!(cmdline, "sleep\0600\0");
+    assert_eq!(cmdline, "sleep\x00600\x00");
 
     // Its memory cgroup, with the limit.
     let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;

@@ -170,6 +170,6 @@ async fn policies_apply_after_a_reboot() -> anyhow::Result<()> {
     let (_, web) = agent.get_json(key, "/v1/containers/web").await?;
     let pid = web["pid"].as_u64().unwrap();
     let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))?;
-    assert_eq!(cmd, "sleep\0600\0");
+    assert_eq!(cmd, "sleep\x00600\x00");
     Ok(())
 }

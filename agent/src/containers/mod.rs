@@ -376,6 +376,59 @@ impl Containers {
         }
     }
 
+    /// The process an exec runs: the container's own process (user, env,
+    /// cwd, capabilities) with `argv`. 409 unless the container runs.
+    pub fn exec_process(
+        &self,
+        key: &str,
+        argv: Vec<String>,
+        tty: bool,
+    ) -> Result<(String, oci_spec::runtime::Process)> {
+        let (id, _) = self.running_pid(key)?;
+        let e = self.find(&id)?;
+        let spec = oci_spec::runtime::Spec::load(e.dir.join("bundle/config.json"))
+            .map_err(|err| Error::internal("read the container's config.json", err))?;
+        let mut process = spec
+            .process()
+            .clone()
+            .ok_or_else(|| Error::internal("exec", "config.json has no process"))?;
+        if argv.is_empty() || argv[0].is_empty() {
+            return Err(Error::Invalid("cmd: give the command to run".into()));
+        }
+        process.set_args(Some(argv));
+        process.set_terminal(Some(false));
+        if tty {
+            let mut env = process.env().clone().unwrap_or_default();
+            if !env.iter().any(|v| v.starts_with("TERM=")) {
+                env.push("TERM=xterm".into());
+            }
+            process.set_env(Some(env));
+        }
+        Ok((id, process))
+    }
+
+    /// Starts `process` in container `id` with `stdio`. Blocking.
+    pub fn exec_start(
+        &self,
+        id: &str,
+        process: &oci_spec::runtime::Process,
+        stdio: crate::runtime::Stdio3,
+        tty: bool,
+    ) -> Result<crate::runtime::ExecChild> {
+        self.inner
+            .runtime
+            .exec(id, process, stdio, tty)
+            .map_err(|e| match e {
+                crate::runtime::Error::NotFound(_) => {
+                    Error::Conflict(format!("container {id} is not running"))
+                }
+                crate::runtime::Error::Failed { detail, .. } if detail.contains("not running") => {
+                    Error::Conflict(format!("container {id} is not running"))
+                }
+                other => Error::Invalid(format!("exec failed: {other}")),
+            })
+    }
+
     /// Creates a container from `spec`; starts it too when `start`.
     pub async fn create(&self, spec: ContainerSpec, start: bool) -> Result<CreatedContainer> {
         validate::validate(&spec, self.inner.cfg.cpus).map_err(Error::Invalid)?;

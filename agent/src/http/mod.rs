@@ -4,6 +4,7 @@
 
 pub mod containers;
 pub mod error;
+pub mod exec;
 pub mod system;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(system::router())
         .merge(containers::router())
+        .merge(exec::router())
         .with_state(state)
         .merge(crate::images::http::router().with_state(images))
         .fallback(|| async { problem_response(StatusCode::NOT_FOUND, "no such endpoint") })

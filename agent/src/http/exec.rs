@@ -1,0 +1,289 @@
+//! `GET /v1/containers/{c}/exec` (WebSocket): a process in the container,
+//! with a real pty (`tty=true`, the default) or pipes. Binary frames carry
+//! the terminal's bytes both ways; a text frame `{"resize":[cols,rows]}`
+//! resizes the pty (TIOCSWINSZ, tty_ioctl(4)). When the process ends the
+//! agent sends `{"exit": code}` as a text frame and closes. 409 when the
+//! container is not running.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ws::{
+    Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
+};
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use berth_api::containers::ExecResize;
+use futures::{SinkExt, StreamExt};
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use tokio::io::unix::AsyncFd;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use crate::runtime::Stdio3;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/containers/{c}/exec", get(exec))
+}
+
+type Params = Query<Vec<(String, String)>>;
+
+/// `cmd` repeated gives argv; a single `cmd` with spaces is split on them.
+fn argv(q: &Params) -> Vec<String> {
+    let cmds: Vec<&str> =
+        q.0.iter()
+            .filter(|(k, _)| k == "cmd")
+            .map(|(_, v)| v.as_str())
+            .collect();
+    match cmds.as_slice() {
+        [] => vec!["/bin/sh".to_string()],
+        [one] => one.split_whitespace().map(str::to_string).collect(),
+        many => many.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+async fn exec(
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    q: Params,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    let tty = match q
+        .0
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "tty")
+        .map(|(_, v)| v.as_str())
+    {
+        None | Some("true" | "1") => true,
+        Some("false" | "0") => false,
+        Some(v) => {
+            return Err(ApiError::bad_request(format!(
+                "tty={v:?}: expected true or false"
+            )));
+        }
+    };
+    let (id, process) = s.containers.exec_process(&c, argv(&q), tty)?;
+    let ws =
+        ws.map_err(|e| ApiError::bad_request(format!("exec needs a WebSocket upgrade: {e}")))?;
+    Ok(ws.on_upgrade(move |socket| async move {
+        if let Err(e) = session(s, id, process, tty, socket).await {
+            tracing::warn!(error = %e, "exec session ended with an error");
+        }
+    }))
+}
+
+fn nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+fn async_fd(fd: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {
+    nonblocking(&fd)?;
+    // SAFETY: an OwnedFd is open until dropped and always answers the same
+    // raw fd, which is what `register` requires for the AsyncFd's life.
+    unsafe { AsyncFd::register(fd) }.map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+fn set_winsize(fd: &OwnedFd, cols: u16, rows: u16) -> std::io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: `fd` is an open pty master we own, and TIOCSWINSZ only reads
+    // a `winsize` from the pointer, which is valid for the call.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+async fn read_some(fd: &AsyncFd<OwnedFd>, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        let mut guard = fd.readable().await?;
+        match guard
+            .try_io(|f| nix::unistd::read(f.get_ref().as_fd(), buf).map_err(std::io::Error::from))
+        {
+            Ok(r) => return r,
+            Err(_would_block) => continue,
+        }
+    }
+}
+
+async fn write_all(fd: &AsyncFd<OwnedFd>, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        let mut guard = fd.writable().await?;
+        match guard.try_io(|f| nix::unistd::write(f.get_ref(), data).map_err(std::io::Error::from))
+        {
+            Ok(Ok(n)) => data = &data[n..],
+            Ok(Err(e)) => return Err(e),
+            Err(_would_block) => continue,
+        }
+    }
+    Ok(())
+}
+
+async fn session(
+    s: AppState,
+    id: String,
+    process: oci_spec::runtime::Process,
+    tty: bool,
+    socket: WebSocket,
+) -> anyhow::Result<()> {
+    let (mut tx, mut rx) = socket.split();
+    // The terminal: a pty, or three pipes.
+    let (input, outputs, stdio, master): (OwnedFd, Vec<OwnedFd>, Stdio3, Option<OwnedFd>) = if tty {
+        let winsize = nix::pty::Winsize {
+            ws_row: 24,
+            ws_col: 80,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        let pty = nix::pty::openpty(&winsize, None)?;
+        let master = pty.master;
+        let stdio = Stdio3 {
+            stdin: pty.slave.try_clone()?,
+            stdout: pty.slave.try_clone()?,
+            stderr: pty.slave,
+        };
+        (
+            master.try_clone()?,
+            vec![master.try_clone()?],
+            stdio,
+            Some(master),
+        )
+    } else {
+        let (in_r, in_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        let (out_r, out_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        let (err_r, err_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        let stdio = Stdio3 {
+            stdin: in_r,
+            stdout: out_w,
+            stderr: err_w,
+        };
+        (in_w, vec![out_r, err_r], stdio, None)
+    };
+    let containers = s.containers.clone();
+    let id2 = id.clone();
+    let started =
+        tokio::task::spawn_blocking(move || containers.exec_start(&id2, &process, stdio, tty))
+            .await?;
+    let child = match started {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = tx
+                .send(Message::Text(
+                    serde_json::json!({"error": e.to_string()})
+                        .to_string()
+                        .into(),
+                ))
+                .await;
+            let _ = tx.close().await;
+            return Ok(());
+        }
+    };
+    let pid = child.pid;
+    let mut waiter = tokio::task::spawn_blocking(child.wait);
+
+    let input = async_fd(input)?;
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+    let mut readers = Vec::new();
+    for fd in outputs {
+        let fd = async_fd(fd)?;
+        let out_tx = out_tx.clone();
+        readers.push(tokio::spawn(async move {
+            let mut buf = vec![0u8; 16 * 1024];
+            // A pty master reads EIO once every slave is closed.
+            while let Ok(n) = read_some(&fd, &mut buf).await {
+                if n == 0 || out_tx.send(buf[..n].to_vec()).await.is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+    drop(out_tx);
+
+    let mut exit: Option<i32> = None;
+    let mut client_gone = false;
+    loop {
+        tokio::select! {
+            out = out_rx.recv() => match out {
+                Some(bytes) => {
+                    if tx.send(Message::Binary(bytes.into())).await.is_err() {
+                        client_gone = true;
+                        break;
+                    }
+                }
+                None => {
+                    // Every output closed: the process is ending.
+                    if exit.is_none() {
+                        exit = Some((&mut waiter).await.unwrap_or(255));
+                    }
+                    break;
+                }
+            },
+            msg = rx.next() => match msg {
+                Some(Ok(Message::Binary(b))) => {
+                    if write_all(&input, &b).await.is_err() && exit.is_some() {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Text(t))) => {
+                    if let (Ok(r), Some(m)) = (serde_json::from_str::<ExecResize>(&t), &master) {
+                        let [cols, rows] = r.resize;
+                        let _ = set_winsize(m, cols, rows);
+                    } else if master.is_none() {
+                        let _ = write_all(&input, t.as_bytes()).await;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                    client_gone = true;
+                    break;
+                }
+                Some(Ok(_)) => {}
+            },
+            code = &mut waiter, if exit.is_none() => {
+                exit = Some(code.unwrap_or(255));
+                // Forward what the terminal still holds, until every output
+                // has closed (or a grace period for orphans holding it).
+                while let Ok(Some(bytes)) = tokio::time::timeout(Duration::from_secs(2), out_rx.recv()).await {
+                    let _ = tx.send(Message::Binary(bytes.into())).await;
+                }
+                break;
+            }
+        }
+    }
+    if client_gone && exit.is_none() {
+        // Nobody is watching: end the process (the pty's hangup first).
+        drop(master);
+        drop(input);
+        let p = nix::unistd::Pid::from_raw(pid as i32);
+        let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGHUP);
+        if tokio::time::timeout(Duration::from_secs(2), &mut waiter)
+            .await
+            .is_err()
+        {
+            let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
+            let _ = waiter.await;
+        }
+    } else {
+        let code = exit.unwrap_or(255);
+        let _ = tx
+            .send(Message::Text(
+                serde_json::json!({"exit": code}).to_string().into(),
+            ))
+            .await;
+        let _ = tx.close().await;
+    }
+    for r in readers {
+        r.abort();
+    }
+    Ok(())
+}
