@@ -44,6 +44,8 @@ pub struct FakeState {
     /// `METHOD path?query sub` of every authorized request.
     pub requests: Mutex<Vec<String>>,
     pub refused: AtomicUsize,
+    /// Peer ports seen: one per TCP connection from the server.
+    pub peers: Mutex<std::collections::HashSet<u16>>,
 }
 
 pub struct FakeAgent {
@@ -76,6 +78,9 @@ fn problem(status: u16, detail: &str) -> Response {
 }
 
 async fn auth(State(st): State<Arc<FakeState>>, req: Request, next: Next) -> Response {
+    if let Some(c) = req.extensions().get::<berth_server::server::ConnInfo>() {
+        st.peers.lock().unwrap().insert(c.remote.port());
+    }
     let token = req
         .headers()
         .get(header::AUTHORIZATION)
