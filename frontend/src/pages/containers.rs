@@ -389,7 +389,7 @@ pub fn ContainersPage() -> impl IntoView {
                 </button>
                 <span>{move || format!("Page {} of {}", page.get() + 1, pages())}</span>
                 <button
-                    disabled=move || page.get() + 1 >= pages()
+                    disabled=move || { page.get() + 1 >= pages() }
                     on:click=move |_| page.update(|p| *p += 1)
                 >
                     "Next"
