@@ -14,6 +14,7 @@ pub mod http;
 pub mod images;
 pub mod join;
 pub mod logs;
+pub mod metrics;
 pub mod monitor;
 pub mod runtime;
 pub mod server;
@@ -81,6 +82,7 @@ impl Binaries {
 pub struct Agent {
     state: http::AppState,
     identity: tls::Identity,
+    cpus: u32,
 }
 
 impl Agent {
@@ -109,17 +111,21 @@ impl Agent {
             host_resolv: PathBuf::from("/etc/resolv.conf"),
             log_limits: monitor::logfile::Limits::default(),
         };
+        let cpus = service.cpus;
         let containers = Containers::open(service, images.clone(), auth.clone())?;
         containers.adopt().await;
+        let metrics = metrics::Metrics::open(paths.metrics_dir());
         Ok(Self {
             state: http::AppState {
                 auth,
                 containers,
                 images,
+                metrics,
                 config: Arc::new(config),
                 started_at: chrono::Utc::now(),
             },
             identity,
+            cpus,
         })
     }
 
@@ -142,7 +148,14 @@ impl Agent {
     ) -> Result<(), StartError> {
         let tls = self.identity.server_config()?;
         let router = self.router();
+        let sampler = tokio::spawn(self.state.metrics.clone().run(
+            self.state.containers.clone(),
+            self.cpus,
+            shutdown.clone(),
+        ));
         server::serve(listener, tls, router, shutdown).await;
+        // The sampler saves the history when it stops.
+        let _ = sampler.await;
         Ok(())
     }
 }

@@ -364,6 +364,45 @@ impl Containers {
         self.inner.cfg.log_limits
     }
 
+    /// Running (and paused) containers: id, name, init pid.
+    pub fn running(&self) -> Vec<(String, String, u32)> {
+        self.entries()
+            .iter()
+            .filter_map(|e| match e.live() {
+                Live::Running { pid, .. } => Some((e.id.clone(), e.record().name, pid)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every container: id and name.
+    pub fn names(&self) -> Vec<(String, String)> {
+        self.entries()
+            .iter()
+            .map(|e| (e.id.clone(), e.record().name))
+            .collect()
+    }
+
+    /// The container's cgroup path inside each hierarchy.
+    pub fn cgroup_path(&self, id: &str) -> String {
+        format!("{}/{id}", self.cgroup_parent())
+    }
+
+    /// The parent cgroup of every container.
+    pub fn cgroup_parent(&self) -> String {
+        let p = self.inner.cfg.cgroup_parent.trim_end_matches('/');
+        if p.starts_with('/') {
+            p.to_string()
+        } else {
+            format!("/{p}")
+        }
+    }
+
+    /// The id of a container by id, name or prefix.
+    pub fn resolve_id(&self, key: &str) -> Result<String> {
+        Ok(self.find(key)?.id.clone())
+    }
+
     /// The pid of a running container's init, or 409.
     pub fn running_pid(&self, key: &str) -> Result<(String, u32)> {
         let e = self.find(key)?;
@@ -606,11 +645,7 @@ impl Containers {
             &self.inner.cfg.host_resolv,
         )
         .map_err(|e| Error::internal("write the container's /etc files", e))?;
-        let cgroups_path = format!(
-            "{}/{}",
-            self.inner.cfg.cgroup_parent.trim_end_matches('/'),
-            record.id
-        );
+        let cgroups_path = self.cgroup_path(&record.id);
         let spec = bundle::build(&bundle::BundleInput {
             spec: &record.spec,
             image: image_config.as_ref(),

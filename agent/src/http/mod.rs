@@ -5,6 +5,7 @@
 pub mod containers;
 pub mod error;
 pub mod exec;
+pub mod metrics;
 pub mod system;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ pub struct AppState {
     pub auth: Auth,
     pub containers: Containers,
     pub images: ImageStore,
+    pub metrics: crate::metrics::Metrics,
     pub config: Arc<crate::config::Config>,
     pub started_at: DateTime<Utc>,
 }
@@ -36,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(system::router())
         .merge(containers::router())
         .merge(exec::router())
+        .merge(metrics::router())
         .with_state(state)
         .merge(crate::images::http::router().with_state(images))
         .fallback(|| async { problem_response(StatusCode::NOT_FOUND, "no such endpoint") })

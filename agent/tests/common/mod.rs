@@ -63,6 +63,7 @@ pub fn busybox_tar() -> Result<PathBuf> {
 }
 
 /// The server side of the tests: an Ed25519 key pair and a host id.
+#[derive(Clone)]
 pub struct ServerKey {
     pub host_id: String,
     encoding: jsonwebtoken::EncodingKey,

@@ -1,0 +1,117 @@
+//! Metric history and streams: `/v1/metrics` (host), `/v1/containers/{c}/stats`,
+//! their `/stream` SSE variants, and Prometheus text at `/metrics`.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use berth_api::containers::ContainerState;
+use berth_api::metrics::{ContainerSample, HostSample, Window};
+use futures::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult, Json};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/metrics", get(host))
+        .route("/v1/metrics/stream", get(host_stream))
+        .route("/v1/containers/{c}/stats", get(stats))
+        .route("/v1/containers/{c}/stats/stream", get(stats_stream))
+        .route("/metrics", get(prometheus))
+}
+
+type Params = Query<Vec<(String, String)>>;
+
+fn window(q: &Params) -> ApiResult<Window> {
+    match q
+        .0
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "window")
+        .map(|(_, v)| v.as_str())
+    {
+        None | Some("1h") => Ok(Window::Hour),
+        Some("24h") => Ok(Window::Day),
+        Some(v) => Err(ApiError::bad_request(format!(
+            "window={v:?}: expected 1h or 24h"
+        ))),
+    }
+}
+
+async fn host(State(s): State<AppState>, q: Params) -> ApiResult<Json<Vec<HostSample>>> {
+    Ok(Json(s.metrics.host(window(&q)?)))
+}
+
+async fn host_stream(State(s): State<AppState>) -> Response {
+    let events = BroadcastStream::new(s.metrics.subscribe_host())
+        .filter_map(|r| async move { r.ok() })
+        .filter_map(|h| async move { Event::default().json_data(&h).ok() })
+        .map(Ok::<_, Infallible>);
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+async fn stats(
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    q: Params,
+) -> ApiResult<Json<Vec<ContainerSample>>> {
+    let w = window(&q)?;
+    let id = s.containers.resolve_id(&c)?;
+    Ok(Json(s.metrics.container(&id, w)))
+}
+
+async fn stats_stream(State(s): State<AppState>, Path(c): Path<String>) -> ApiResult<Response> {
+    let id = s.containers.resolve_id(&c)?;
+    let events = BroadcastStream::new(s.metrics.subscribe_containers())
+        .filter_map(move |r| {
+            let id = id.clone();
+            async move {
+                match r {
+                    Ok((cid, sample)) if cid == id => Some(sample),
+                    _ => None,
+                }
+            }
+        })
+        .filter_map(|c| async move { Event::default().json_data(&c).ok() })
+        .map(Ok::<_, Infallible>);
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
+
+async fn prometheus(State(s): State<AppState>) -> Response {
+    let (host, containers) = s.metrics.latest();
+    let list = s.containers.list(&[], None);
+    let states: Vec<(&str, usize)> = [
+        ContainerState::Created,
+        ContainerState::Running,
+        ContainerState::Paused,
+        ContainerState::Stopped,
+    ]
+    .into_iter()
+    .map(|st| (st.as_str(), list.iter().filter(|c| c.state == st).count()))
+    .collect();
+    let text = crate::metrics::prometheus::render(
+        host.as_ref(),
+        &containers,
+        &states,
+        s.metrics.last_round().as_secs_f64(),
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}

@@ -1,0 +1,177 @@
+//! The host's counters from procfs (proc(5)): /proc/stat for CPU, meminfo,
+//! loadavg, net/dev (every interface but lo) and diskstats (whole disks).
+
+use std::path::{Path, PathBuf};
+
+use berth_api::metrics::HostSample;
+use chrono::{DateTime, Utc};
+
+/// Reads host samples; keeps the previous CPU counters for the percentage.
+pub struct HostReader {
+    proc: PathBuf,
+    sys_block: PathBuf,
+    cpus: f64,
+    last_cpu: Option<(u64, u64)>,
+}
+
+impl HostReader {
+    pub fn new(proc: impl Into<PathBuf>, sys_block: impl Into<PathBuf>, cpus: u32) -> Self {
+        Self {
+            proc: proc.into(),
+            sys_block: sys_block.into(),
+            cpus: cpus.max(1) as f64,
+            last_cpu: None,
+        }
+    }
+
+    pub fn sample(&mut self, t: DateTime<Utc>) -> HostSample {
+        let cpu = read(&self.proc.join("stat")).and_then(|s| cpu_busy_total(&s));
+        let cpu_percent = match (cpu, self.last_cpu) {
+            (Some((busy, total)), Some((pb, pt))) if total > pt => {
+                (busy.saturating_sub(pb)) as f64 / (total - pt) as f64 * self.cpus * 100.0
+            }
+            _ => 0.0,
+        };
+        if cpu.is_some() {
+            self.last_cpu = cpu;
+        }
+        let mem = read(&self.proc.join("meminfo")).unwrap_or_default();
+        let field = |name: &str| -> u64 {
+            mem.lines()
+                .find_map(|l| {
+                    l.strip_prefix(name)?
+                        .trim_start_matches(':')
+                        .trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+                .unwrap_or(0)
+                * 1024
+        };
+        let total = field("MemTotal");
+        let available = field("MemAvailable");
+        let load1 = read(&self.proc.join("loadavg"))
+            .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0.0);
+        let (rx, tx, _, _) = read(&self.proc.join("net/dev"))
+            .map(|s| net_dev_totals(&s))
+            .unwrap_or_default();
+        let (dr, dw) = read(&self.proc.join("diskstats"))
+            .map(|s| disk_totals(&s, &self.sys_block))
+            .unwrap_or_default();
+        HostSample {
+            t,
+            cpu_percent: round2(cpu_percent),
+            memory_bytes: total.saturating_sub(available),
+            memory_total_bytes: total,
+            load1,
+            net_rx_bytes: rx,
+            net_tx_bytes: tx,
+            disk_read_bytes: dr,
+            disk_write_bytes: dw,
+        }
+    }
+}
+
+fn read(p: &Path) -> Option<String> {
+    std::fs::read_to_string(p).ok()
+}
+
+pub fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+/// (busy, total) jiffies from /proc/stat's `cpu` line.
+pub fn cpu_busy_total(stat: &str) -> Option<(u64, u64)> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    if v.len() < 4 {
+        return None;
+    }
+    // user nice system idle iowait irq softirq steal (guest is in user).
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v[3] + v.get(4).copied().unwrap_or(0);
+    Some((total - idle, total))
+}
+
+/// (rx bytes, tx bytes, rx packets, tx packets) of every interface but lo.
+pub fn net_dev_totals(text: &str) -> (u64, u64, u64, u64) {
+    let mut t = (0, 0, 0, 0);
+    for line in text.lines().skip(2) {
+        let Some((name, rest)) = line.split_once(':') else {
+            continue;
+        };
+        if name.trim() == "lo" {
+            continue;
+        }
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        if f.len() >= 10 {
+            t.0 += f[0];
+            t.2 += f[1];
+            t.1 += f[8];
+            t.3 += f[9];
+        }
+    }
+    t
+}
+
+/// Bytes read and written by whole disks (those under /sys/block, not
+/// loop or ram devices).
+pub fn disk_totals(text: &str, sys_block: &Path) -> (u64, u64) {
+    let mut t = (0, 0);
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 10 {
+            continue;
+        }
+        let name = f[2];
+        if name.starts_with("loop") || name.starts_with("ram") || !sys_block.join(name).exists() {
+            continue;
+        }
+        let sectors_read: u64 = f[5].parse().unwrap_or(0);
+        let sectors_written: u64 = f[9].parse().unwrap_or(0);
+        t.0 += sectors_read * 512;
+        t.1 += sectors_written * 512;
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_files() {
+        assert_eq!(
+            cpu_busy_total("cpu  10 0 5 80 5 0 0 0 0 0\ncpu0 1 2 3 4\n"),
+            Some((15, 100))
+        );
+        let dev = "Inter-|\n face |\n    lo: 100 1 0 0 0 0 0 0 100 1 0 0 0 0 0 0\n  eth0: 500 5 0 0 0 0 0 0 700 7 0 0 0 0 0 0\n";
+        assert_eq!(net_dev_totals(dev), (500, 700, 5, 7));
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("vda")).unwrap();
+        let disks = "252 0 vda 10 0 8 0 20 0 16 0 0 0 0\n252 1 vda1 10 0 8 0 20 0 16 0 0 0 0\n7 0 loop0 1 0 2 0 1 0 2 0 0 0 0\n";
+        assert_eq!(disk_totals(disks, d.path()), (8 * 512, 16 * 512));
+    }
+
+    #[test]
+    fn cpu_percent_is_of_one_core() {
+        let d = tempfile::tempdir().unwrap();
+        let stat = d.path().join("stat");
+        let mut r = HostReader::new(d.path(), d.path(), 2);
+        std::fs::write(&stat, "cpu  0 0 0 0 0 0 0 0\n").unwrap();
+        r.sample(Utc::now());
+        // One of two cores busy for the whole interval: 100 %, not 50 or 200.
+        std::fs::write(&stat, "cpu  100 0 0 100 0 0 0 0\n").unwrap();
+        assert_eq!(r.sample(Utc::now()).cpu_percent, 100.0);
+    }
+}
