@@ -289,7 +289,7 @@ fn Logs(host: Memo<String>, c: Memo<String>) -> impl IntoView {
     let lines = RwSignal::new(Ring::<(u64, LogLine)>::new(LOG_LINES));
     let seq = StoredValue::new(0u64);
     let paused = RwSignal::new(false);
-    let held = StoredValue::new(Vec::<LogLine>::new());
+    let held = RwSignal::new(Vec::<LogLine>::new());
     let search = RwSignal::new(String::new());
     let status = RwSignal::new(String::from("connecting…"));
     let error = RwSignal::new(None::<ApiError>);
@@ -313,7 +313,7 @@ fn Logs(host: Memo<String>, c: Memo<String>) -> impl IntoView {
             }
             StreamEvent::Data(l) => {
                 if paused.get_untracked() {
-                    held.update_value(|h| {
+                    held.update(|h| {
                         h.push(l);
                         let excess = h.len().saturating_sub(LOG_LINES);
                         h.drain(..excess);
@@ -342,7 +342,7 @@ fn Logs(host: Memo<String>, c: Memo<String>) -> impl IntoView {
     });
     let toggle_pause = move |_| {
         if paused.get_untracked() {
-            let waiting = held.try_update_value(std::mem::take).unwrap_or_default();
+            let waiting = held.try_update(std::mem::take).unwrap_or_default();
             for l in waiting {
                 push(l);
             }
@@ -400,7 +400,7 @@ fn Logs(host: Memo<String>, c: Memo<String>) -> impl IntoView {
             </button>
             <span class="hint" role="status" data-testid="log-status">
                 {move || {
-                    let waiting = held.with_value(Vec::len);
+                    let waiting = held.with(Vec::len);
                     if paused.get() {
                         format!("paused ({waiting} new lines waiting)")
                     } else {
