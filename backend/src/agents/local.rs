@@ -1,5 +1,6 @@
 //! `--local-agent`: runs `berth-agent` on this machine as a child, joined to
-//! this server with a join token the server makes for itself, and keeps it
+//! this server with a join token the server makes for itself (passed as
+//! `BERTH_AGENT_JOIN_TOKEN`, not on the command line), and keeps it
 //! running: a child that exits is restarted (after 1 s, backing off to 30 s
 //! while it keeps crashing). On shutdown the child gets SIGTERM; containers
 //! survive it (each has its own monitor process).
@@ -60,6 +61,7 @@ async fn needs_join(state: &AppState, dir: &Path) -> bool {
 
 async fn spawn(state: &AppState, bin: &Path, dir: &Path) -> std::io::Result<Child> {
     let mut cmd = Command::new(bin);
+    cmd.env_remove("BERTH_AGENT_JOIN_TOKEN");
     cmd.arg("run")
         .arg("--data-dir")
         .arg(dir)
@@ -74,8 +76,9 @@ async fn spawn(state: &AppState, bin: &Path, dir: &Path) -> std::io::Result<Chil
         )
         .await
         {
+            // In the environment, not argv: other users can read argv.
             Ok(t) => {
-                cmd.arg("--join-token").arg(t.token);
+                cmd.env("BERTH_AGENT_JOIN_TOKEN", t.token);
             }
             Err(e) => tracing::error!(error = %e, "local agent: could not make a join token"),
         }
