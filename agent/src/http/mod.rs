@@ -5,6 +5,7 @@
 pub mod containers;
 pub mod error;
 pub mod exec;
+pub mod inventory;
 pub mod metrics;
 pub mod system;
 
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .merge(system::router())
         .merge(containers::router())
         .merge(exec::router())
+        .merge(inventory::router())
         .merge(metrics::router())
         .with_state(state)
         .merge(crate::images::http::router().with_state(images))

@@ -1,0 +1,69 @@
+//! `/v1/namespaces`, `/v1/containers/{c}/namespaces` and `/v1/cgroups`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use axum::Router;
+use axum::extract::{Path as UrlPath, State};
+use axum::routing::get;
+use berth_api::inventory::{CgroupNode, ContainerNamespace, NamespaceEntry};
+
+use super::AppState;
+use super::error::{ApiError, ApiResult, Json};
+use crate::inventory;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/namespaces", get(namespaces))
+        .route("/v1/containers/{c}/namespaces", get(container_namespaces))
+        .route("/v1/cgroups", get(cgroups))
+}
+
+async fn namespaces(State(s): State<AppState>) -> ApiResult<Json<Vec<NamespaceEntry>>> {
+    let running: Vec<(String, u32)> = s
+        .containers
+        .running()
+        .into_iter()
+        .map(|(id, _, pid)| (id, pid))
+        .collect();
+    tokio::task::spawn_blocking(move || inventory::namespaces(Path::new("/proc"), &running))
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::internal("list namespaces", &e))
+}
+
+async fn container_namespaces(
+    State(s): State<AppState>,
+    UrlPath(c): UrlPath<String>,
+) -> ApiResult<Json<Vec<ContainerNamespace>>> {
+    let (_, pid) = s.containers.running_pid(&c).or_else(|e| match e {
+        // A paused container still has its namespaces.
+        crate::containers::Error::Conflict(_) => s
+            .containers
+            .running()
+            .into_iter()
+            .find(|(id, name, _)| *id == c || *name == c || id.starts_with(&c))
+            .map(|(id, _, pid)| (id, pid))
+            .ok_or(e),
+        other => Err(other),
+    })?;
+    let proc = Path::new("/proc");
+    let host = inventory::host_pid(proc);
+    let v = inventory::container_namespaces(proc, pid, host);
+    if v.is_empty() {
+        return Err(ApiError::conflict(format!("container {c} is not running")));
+    }
+    Ok(Json(v))
+}
+
+async fn cgroups(State(s): State<AppState>) -> ApiResult<Json<CgroupNode>> {
+    let parent = s.containers.cgroup_parent();
+    let names: HashMap<String, String> = s.containers.names().into_iter().collect();
+    tokio::task::spawn_blocking(move || {
+        let layout = berth_runtime::cgroups::CgroupLayout::detect()
+            .map_err(|e| ApiError::internal("read the cgroup layout", &e))?;
+        Ok(Json(inventory::cgroup_tree(&layout, &parent, &names)))
+    })
+    .await
+    .map_err(|e| ApiError::internal("read the cgroup tree", &e))?
+}
