@@ -583,3 +583,145 @@ async fn pull_over_http_streams_sse_progress() {
     }
     server.abort();
 }
+
+/// A registry front that wants bearer tokens, as Docker Hub does: `/v2/`
+/// answers 401 with a `Bearer realm=".../token"` challenge, `/token` trades
+/// basic credentials `alice:s3cret` for the token `tok-123`, and requests
+/// carrying that token are relayed to the (open) registry behind.
+async fn bearer_front(upstream: String) -> String {
+    use axum::body::Body;
+    use axum::extract::{Request, State};
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::{IntoResponse, Response};
+    use base64::Engine as _;
+
+    #[derive(Clone)]
+    struct Front {
+        upstream: String,
+        realm: String,
+        client: reqwest::Client,
+    }
+    async fn handle(State(front): State<Front>, req: Request) -> Response {
+        let path = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default();
+        let auth = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        if path.starts_with("/token") {
+            let good = format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode("alice:s3cret")
+            );
+            return if auth == good {
+                axum::Json(serde_json::json!({"token": "tok-123"})).into_response()
+            } else {
+                (StatusCode::UNAUTHORIZED, "bad credentials").into_response()
+            };
+        }
+        if auth != "Bearer tok-123" {
+            let mut res = (StatusCode::UNAUTHORIZED, "token required").into_response();
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_str(&format!(
+                    "Bearer realm=\"{}\",service=\"berth-test\"",
+                    front.realm
+                ))
+                .unwrap(),
+            );
+            return res;
+        }
+        let mut forward = front.client.request(
+            req.method().clone(),
+            format!("http://{}{path}", front.upstream),
+        );
+        for (name, value) in req.headers() {
+            if name != header::HOST && name != header::AUTHORIZATION {
+                forward = forward.header(name, value);
+            }
+        }
+        let upstream = forward.send().await.unwrap();
+        let mut res = Response::builder().status(upstream.status().as_u16());
+        for (name, value) in upstream.headers() {
+            res = res.header(name, value);
+        }
+        res.body(Body::from_stream(upstream.bytes_stream()))
+            .unwrap()
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let front = Front {
+        upstream,
+        realm: format!("http://{addr}/token"),
+        client: reqwest::Client::new(),
+    };
+    let app = axum::Router::new().fallback(handle).with_state(front);
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    addr
+}
+
+#[tokio::test]
+async fn bearer_token_auth_works_both_ways() {
+    if !ready("bearer_token_auth_works_both_ways") {
+        return;
+    }
+    let Some(registry) = Registry::start(None) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut t = RawTar::new();
+    t.file("hello", b"bearer");
+    let archive = tmp.path().join("b.tar");
+    fs::write(&archive, docker_save(&[t.finish()], "b:1")).unwrap();
+    registry.push(
+        &format!("docker-archive:{}", archive.display()),
+        "team/tokened:1",
+        &[],
+    );
+    let front = bearer_front(registry.addr.clone()).await;
+    let store = ImageStore::open(tmp.path().join("images")).unwrap();
+    let reference = format!("{front}/team/tokened:1");
+
+    // Anonymous: the token server refuses.
+    let (err, _) = pull(&store, &request(reference.clone())).await;
+    let err = err.unwrap_err();
+    assert!(matches!(err, Error::AuthRefused(_)), "{err}");
+
+    // A wrong token given directly.
+    let mut wrong = request(reference.clone());
+    wrong.auth = Some(RegistryAuth::Bearer {
+        token: "tok-999".into(),
+    });
+    let (err, _) = pull(&store, &wrong).await;
+    assert!(matches!(err.unwrap_err(), Error::AuthRefused(_)));
+
+    // Basic credentials traded for a token at the realm.
+    let mut basic = request(reference.clone());
+    basic.auth = Some(RegistryAuth::Basic {
+        username: "alice".into(),
+        password: "s3cret".into(),
+    });
+    let (image, _) = pull(&store, &basic).await;
+    let image = image.unwrap();
+    store.remove(&image.id).unwrap();
+
+    // The token itself.
+    let mut token = request(reference.clone());
+    token.auth = Some(RegistryAuth::Bearer {
+        token: "tok-123".into(),
+    });
+    let (image, _) = pull(&store, &token).await;
+    let resolved = store.resolve(&image.unwrap().id).unwrap();
+    assert_eq!(
+        fs::read(resolved.layers[0].join("hello")).unwrap(),
+        b"bearer"
+    );
+}
