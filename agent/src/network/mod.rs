@@ -1,0 +1,924 @@
+//! Container networking: the bridge, veth pairs, IPAM, NAT and published
+//! ports, built on the kernel's own interfaces (rtnetlink for links,
+//! addresses and routes; nftables for NAT).
+//!
+//! **Owner: the networking engineer.** The agent's container service calls
+//! this API; it never configures networking itself.
+//!
+//! # Modes (`berth_api::containers::NetworkMode`)
+//! - `bridge` (default): a veth pair from the bridge (`berth0`, subnet
+//!   10.88.0.0/16, gateway .1 by default) into the container's namespace,
+//!   where it is `eth0` with an address from IPAM, a default route via the
+//!   gateway, and loopback up. Outbound traffic is masqueraded; published
+//!   ports are DNATed (tcp and udp, from every host address and from the
+//!   host's 127.0.0.1).
+//! - `none`: a namespace with only loopback, up.
+//! - `host`: no namespace of its own.
+//! - `container:<id>`: the namespace of container `<id>`, whose network
+//!   must be attached (it runs).
+//!
+//! # API
+//! ```text
+//! Network::open(NetworkConfig) -> Result<Network>                   (async) at agent start
+//! Network::reconcile(&self, existing: &HashSet<String>) -> Result<Vec<String>>  (async) after adopting containers
+//! Network::validate(&NetworkMode, &[PortMapping]) -> Result<()>          input check only (400s)
+//! Network::reserve(&self, id, &NetworkMode, &[PortMapping]) -> Result<Reservation>  (async) at create
+//! Network::attach(&self, id, netns: Option<&Path>) -> Result<Attachment>           (async) before each start
+//! Network::detach(&self, id) -> Result<()>                              (async) after the container stopped
+//! Network::release(&self, id) -> Result<()>                             (async) at delete
+//! Network::write_etc_files(&self, dir, hostname, name, ip) -> Result<Vec<(PathBuf, &'static str)>>
+//! Network::stats(&self, pid) -> Result<NetStats>                        (metrics sampler)
+//! Network::reservation(&self, id) / reservations(&self)                 (async) inspection
+//! Network::teardown(self) -> Result<()>                                 (async) remove bridge, table, namespaces
+//! ```
+//! Errors carry their HTTP meaning ([`Error::status`]): `Invalid` 400,
+//! `Conflict`/`NotReserved` 409 (a taken host port, an exhausted pool, a
+//! `container:` peer that is not running), the rest 500.
+//!
+//! # How the container service uses it
+//! 1. create: `reserve(id, mode, ports)` for *every* container (host and
+//!    none too, so that `container:<id>` can find them). A taken host port
+//!    or a duplicate is refused here (409). The address is allocated and
+//!    fsynced before `reserve` returns. Calling it again for the same id with
+//!    the same mode and ports returns the same reservation.
+//! 2. start, before writing config.json: `attach(id, None)`. For bridge and
+//!    none it creates a persistent namespace `<netns_dir>/<id>` and sets it
+//!    up; the bundle must then *join* `attachment.netns` (a `network`
+//!    namespace entry with that path), and must not ask for a new one. For
+//!    `container:<x>` it returns x's namespace path; for host, `netns` is
+//!    `None` (no network namespace entry). The namespace outlives the
+//!    container's processes, so a restarted container keeps its address,
+//!    and containers keep their network while the agent is down.
+//!    `attach(id, Some(path))` instead configures an existing namespace, e.g.
+//!    `/proc/<pid>/ns/net` of a created-but-not-started init; the network
+//!    then dies with that namespace.
+//! 3. `write_etc_files(container_dir, hostname, name, attachment.ip)` and
+//!    bind the returned files over /etc/hostname, /etc/hosts,
+//!    /etc/resolv.conf.
+//! 4. after the container stopped (and is not restarted at once):
+//!    `detach(id)` removes its DNAT rules, its veth and its namespace; the
+//!    address and ports stay reserved. 5. delete: `release(id)` (also
+//!    detaches). 6. at agent start, after re-adopting containers:
+//!    `reconcile(&ids_of_all_known_containers)` releases everything held by
+//!    containers that no longer exist (e.g. the agent died mid-create).
+//!
+//! # Crash safety
+//! State lives in `<data>/network/` (`addresses/<ip>` owner files,
+//! `containers/<id>.json` records, a `lock` held while the agent runs).
+//! Every change is persisted before the kernel is touched (see `ipam.rs` and
+//! `state.rs`); `open` checks each recorded attachment against the kernel,
+//! deletes veths and namespace files that no record owns, and rebuilds the
+//! nftables table from the records, so no stale rule survives a crash.
+//!
+//! # Host changes (documented for operators)
+//! `net.ipv4.ip_forward=1` and `net.ipv4.conf.<bridge>.route_localnet=1`
+//! (see `sysctl.rs`); the bridge; one nftables table `ip <table>` (default
+//! `berth`; make it unique per agent when several share a kernel), never
+//! any other table. A host whose forward policy drops packets in another
+//! table (e.g. Docker's iptables FORWARD DROP) must allow the bridge there.
+
+mod error;
+pub mod etc;
+mod ipam;
+mod link;
+mod netns;
+mod nft;
+mod ports;
+mod state;
+mod stats;
+mod sysctl;
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::net::Ipv4Addr;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use berth_api::containers::{NetworkMode, PortMapping};
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use error::{Error, Result};
+pub use ipnetwork::Ipv4Network;
+pub use stats::NetStats;
+
+use ipam::Ipam;
+use link::Netlink;
+use state::{Attached, Record, Records};
+
+/// The bridge's default name.
+pub const DEFAULT_BRIDGE: &str = "berth0";
+/// The default bridge subnet.
+pub const DEFAULT_SUBNET: &str = "10.88.0.0/16";
+/// The default nftables table (`ip berth`).
+pub const DEFAULT_TABLE: &str = "berth";
+/// The name of a container's interface inside its namespace.
+pub const CONTAINER_IFNAME: &str = "eth0";
+
+/// Where the module keeps its state and what it builds.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// Persistent state: `<agent data>/network`.
+    pub state_dir: PathBuf,
+    /// Persistent namespace files: `<agent runtime root>/netns` (tmpfs, so
+    /// a reboot clears them with the namespaces they pinned).
+    pub netns_dir: PathBuf,
+    /// The bridge (at most 15 bytes).
+    pub bridge: String,
+    /// The bridge subnet; the gateway is its first host address.
+    pub subnet: Ipv4Network,
+    /// The nftables table (family `ip`).
+    pub table: String,
+    /// The `nft` binary.
+    pub nft: PathBuf,
+    /// The host resolv.conf to take DNS servers from; `None` picks
+    /// systemd-resolved's upstream list when present, else /etc/resolv.conf.
+    pub resolv_conf: Option<PathBuf>,
+}
+
+impl NetworkConfig {
+    /// The defaults for an agent with data dir `data_dir` and runtime root
+    /// `runtime_root`.
+    pub fn new(data_dir: &Path, runtime_root: &Path) -> Self {
+        Self {
+            state_dir: data_dir.join("network"),
+            netns_dir: runtime_root.join("netns"),
+            bridge: DEFAULT_BRIDGE.into(),
+            subnet: DEFAULT_SUBNET
+                .parse()
+                .unwrap_or_else(|_| Ipv4Network::from(Ipv4Addr::new(10, 88, 0, 0))),
+            table: DEFAULT_TABLE.into(),
+            nft: default_nft(),
+            resolv_conf: None,
+        }
+    }
+
+    /// Checks names and the subnet.
+    pub fn validate(&self) -> Result<()> {
+        let b = &self.bridge;
+        if b.is_empty()
+            || b.len() > 15
+            || b.chars()
+                .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
+        {
+            return Err(Error::Invalid(format!(
+                "bridge name {b:?}: 1-15 characters without '/', ':' or spaces"
+            )));
+        }
+        let t = &self.table;
+        if t.is_empty()
+            || t.len() > 64
+            || !t
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(Error::Invalid(format!(
+                "nftables table name {t:?}: 1-64 characters of letters, digits, '_' and '-'"
+            )));
+        }
+        if self.subnet.prefix() > 30 {
+            return Err(Error::Invalid(format!(
+                "subnet {}: needs at least a /30",
+                self.subnet
+            )));
+        }
+        if self.subnet.ip() != self.subnet.network() {
+            return Err(Error::Invalid(format!(
+                "subnet {}: give the network address ({}/{})",
+                self.subnet,
+                self.subnet.network(),
+                self.subnet.prefix()
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn default_nft() -> PathBuf {
+    ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("nft"))
+}
+
+/// What `reserve` set aside for a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub id: String,
+    pub mode: NetworkMode,
+    /// The container's address (bridge mode).
+    pub ip: Option<Ipv4Addr>,
+    pub ports: Vec<PortMapping>,
+}
+
+/// A container's network, up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The namespace the container must join; `None` for host networking.
+    pub netns: Option<PathBuf>,
+    /// Its address (bridge mode, or the peer's for `container:`).
+    pub ip: Option<Ipv4Addr>,
+    pub prefix_len: u8,
+    pub gateway: Option<Ipv4Addr>,
+    /// `eth0`'s hardware address.
+    pub mac: Option<String>,
+    /// The host side of its veth pair.
+    pub veth: Option<String>,
+}
+
+impl Attachment {
+    fn host() -> Self {
+        Self {
+            netns: None,
+            ip: None,
+            prefix_len: 0,
+            gateway: None,
+            mac: None,
+            veth: None,
+        }
+    }
+}
+
+/// The network of one agent. Cheap to clone; every method may be called
+/// from any task or thread.
+#[derive(Clone)]
+pub struct Network {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cfg: NetworkConfig,
+    /// The namespace the agent's network lives in (where `open` ran).
+    host_ns: OwnedFd,
+    host: Netlink,
+    bridge_index: u32,
+    ipam: Ipam,
+    records: Records,
+    state: tokio::sync::Mutex<BTreeMap<String, Record>>,
+    _lock: Flock<File>,
+}
+
+/// Persisted beside the records: what the state was made for.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct StateConfig {
+    bridge: String,
+    subnet: Ipv4Network,
+    table: String,
+}
+
+/// Container ids become file names: keep them plain.
+fn check_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "container id {id:?}: 1-128 characters of letters, digits, '_', '-' and '.'"
+        )))
+    }
+}
+
+/// The deterministic, locally administered MAC of an address (02:42:a.b.c.d
+/// in hex, as Docker does), so a reused address keeps its MAC.
+fn mac_of(ip: Ipv4Addr) -> [u8; 6] {
+    let o = ip.octets();
+    [0x02, 0x42, o[0], o[1], o[2], o[3]]
+}
+
+fn mac_string(mac: [u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+impl Network {
+    /// Opens the network of an agent: locks the state, makes sure the bridge
+    /// is there with its gateway address and the sysctls are set, checks
+    /// recorded attachments against the kernel (clearing dead ones and
+    /// removing veths and namespace files nothing owns), and rebuilds the
+    /// nftables table from the records. Runs in (and keeps using) the network
+    /// namespace of the calling thread.
+    pub async fn open(cfg: NetworkConfig) -> Result<Network> {
+        cfg.validate()?;
+        std::fs::create_dir_all(&cfg.state_dir)
+            .map_err(|e| Error::io(format!("create {}", cfg.state_dir.display()), e))?;
+        let lock_path = cfg.state_dir.join("lock");
+        let lock_file = File::create(&lock_path)
+            .map_err(|e| Error::io(format!("open {}", lock_path.display()), e))?;
+        let lock =
+            Flock::lock(lock_file, FlockArg::LockExclusiveNonblock).map_err(|_| Error::Locked {
+                path: cfg.state_dir.clone(),
+            })?;
+
+        let ipam = Ipam::open(&cfg.state_dir.join("addresses"), cfg.subnet)?;
+        let records = Records::open(&cfg.state_dir.join("containers"))?;
+        let mut map = records.load_all()?;
+        check_state_config(&cfg, &ipam, &map)?;
+
+        let host_ns = netns::current()?;
+        let host = Netlink::connect_in(&host_ns).await?;
+        let gateway = ipam.gateway();
+        let bridge_index = host
+            .ensure_bridge(&cfg.bridge, gateway, cfg.subnet.prefix())
+            .await?;
+        sysctl::set(&host_ns, "net/ipv4/ip_forward", "1").await?;
+        sysctl::set(
+            &host_ns,
+            &format!("net/ipv4/conf/{}/route_localnet", cfg.bridge),
+            "1",
+        )
+        .await?;
+        netns::ensure_shared_dir(&cfg.netns_dir)?;
+
+        let network = Network {
+            inner: Arc::new(Inner {
+                cfg,
+                host_ns,
+                host,
+                bridge_index,
+                ipam,
+                records,
+                state: tokio::sync::Mutex::new(BTreeMap::new()),
+                _lock: lock,
+            }),
+        };
+        network.recover(&mut map).await?;
+        network.apply_table(&map).await?;
+        *network.inner.state.lock().await = map;
+        Ok(network)
+    }
+
+    /// The configuration it was opened with.
+    pub fn config(&self) -> &NetworkConfig {
+        &self.inner.cfg
+    }
+
+    /// The bridge's address, the containers' default gateway.
+    pub fn gateway(&self) -> Ipv4Addr {
+        self.inner.ipam.gateway()
+    }
+
+    /// Checks that `ports` make sense for `mode` (no state consulted): only
+    /// bridge publishes, ports 1-65535, no host port twice per protocol.
+    pub fn validate(mode: &NetworkMode, ports: &[PortMapping]) -> Result<()> {
+        ports::validate(mode, ports)
+    }
+
+    /// Reserves a container's network: validates, refuses a host port that
+    /// another container reserved or a host socket holds (409), allocates
+    /// its address (bridge mode) durably, and records it all. Idempotent for
+    /// the same mode and ports.
+    pub async fn reserve(
+        &self,
+        id: &str,
+        mode: &NetworkMode,
+        ports: &[PortMapping],
+    ) -> Result<Reservation> {
+        check_id(id)?;
+        ports::validate(mode, ports)?;
+        let mut map = self.inner.state.lock().await;
+        if let Some(r) = map.get(id) {
+            if &r.mode == mode && r.ports == ports {
+                return Ok(reservation_of(r));
+            }
+            return Err(Error::Conflict(format!(
+                "container {id} already has a network reservation ({}); release it first",
+                r.mode
+            )));
+        }
+        if let NetworkMode::Container(other) = mode
+            && !map.contains_key(other)
+        {
+            return Err(Error::Invalid(format!(
+                "network \"container:{other}\": that container has no network on this agent"
+            )));
+        }
+        for p in ports {
+            let taken = map.values().find(|r| {
+                r.ports
+                    .iter()
+                    .any(|q| q.host_port == p.host_port && q.protocol == p.protocol)
+            });
+            if let Some(r) = taken {
+                return Err(Error::Conflict(format!(
+                    "host port {}/{} is already published by container {}",
+                    p.host_port, p.protocol, r.id
+                )));
+            }
+        }
+        ports::check_host_free(&self.inner.host_ns, ports).await?;
+        // Write-ahead: the address is durably ours before anything uses it.
+        let ip = match mode {
+            NetworkMode::Bridge => Some(self.inner.ipam.allocate(id)?),
+            _ => None,
+        };
+        let record = Record {
+            id: id.to_string(),
+            mode: mode.clone(),
+            ip,
+            ports: ports.to_vec(),
+            attached: None,
+        };
+        if let Err(e) = self.inner.records.save(&record) {
+            if let Some(ip) = ip {
+                let _ = self.inner.ipam.release(ip, id);
+            }
+            return Err(e);
+        }
+        let r = reservation_of(&record);
+        map.insert(id.to_string(), record);
+        Ok(r)
+    }
+
+    /// The reservation of `id`, if any.
+    pub async fn reservation(&self, id: &str) -> Option<Reservation> {
+        self.inner.state.lock().await.get(id).map(reservation_of)
+    }
+
+    /// Every reservation.
+    pub async fn reservations(&self) -> Vec<Reservation> {
+        self.inner
+            .state
+            .lock()
+            .await
+            .values()
+            .map(reservation_of)
+            .collect()
+    }
+
+    /// Brings a reserved container's network up and says which namespace it
+    /// must join. With `netns: None` the module makes (or reuses) a
+    /// persistent namespace `<netns_dir>/<id>`; with `Some(path)` it
+    /// configures that namespace (e.g. `/proc/<pid>/ns/net`). Idempotent
+    /// while the network is up.
+    pub async fn attach(&self, id: &str, netns: Option<&Path>) -> Result<Attachment> {
+        check_id(id)?;
+        let mut map = self.inner.state.lock().await;
+        let record = map
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::NotReserved(id.to_string()))?;
+        match &record.mode {
+            NetworkMode::Host => Ok(Attachment::host()),
+            NetworkMode::Container(other) => self.peer_attachment(&map, other, netns),
+            NetworkMode::None | NetworkMode::Bridge => {
+                if let Some(att) = &record.attached {
+                    if self.attachment_alive(&record, att).await? {
+                        return Ok(self.attachment_of(&record, att));
+                    }
+                    // Half-made or dead: clean it, then make it again.
+                    self.detach_locked(&mut map, id).await?;
+                }
+                self.attach_locked(&mut map, record, netns).await
+            }
+        }
+    }
+
+    /// The attachment of `container:<other>`: other's namespace.
+    fn peer_attachment(
+        &self,
+        map: &BTreeMap<String, Record>,
+        other: &str,
+        given: Option<&Path>,
+    ) -> Result<Attachment> {
+        let mut current = other.to_string();
+        for _ in 0..8 {
+            let r = map.get(&current).ok_or_else(|| {
+                Error::Conflict(format!("network container {current} no longer exists"))
+            })?;
+            match &r.mode {
+                NetworkMode::Host => return Ok(Attachment::host()),
+                NetworkMode::Container(next) => current = next.clone(),
+                NetworkMode::None | NetworkMode::Bridge => {
+                    let att = r.attached.as_ref().ok_or_else(|| {
+                        Error::Conflict(format!("network container {current} is not running"))
+                    })?;
+                    let mut a = self.attachment_of(r, att);
+                    if let Some(p) = given {
+                        a.netns = Some(p.to_path_buf());
+                    }
+                    a.veth = None;
+                    return Ok(a);
+                }
+            }
+        }
+        Err(Error::Invalid(format!(
+            "network \"container:{other}\": too many container: links in a row"
+        )))
+    }
+
+    fn attachment_of(&self, r: &Record, att: &Attached) -> Attachment {
+        let bridged = r.mode == NetworkMode::Bridge;
+        Attachment {
+            netns: Some(att.netns.clone()),
+            ip: r.ip,
+            prefix_len: if bridged {
+                self.inner.cfg.subnet.prefix()
+            } else {
+                0
+            },
+            gateway: bridged.then(|| self.gateway()),
+            mac: r.ip.filter(|_| bridged).map(|ip| mac_string(mac_of(ip))),
+            veth: att.veth.clone(),
+        }
+    }
+
+    /// Whether the kernel still has what `att` records.
+    async fn attachment_alive(&self, r: &Record, att: &Attached) -> Result<bool> {
+        if !netns::is_nsfs(&att.netns) {
+            return Ok(false);
+        }
+        match (&r.mode, &att.veth) {
+            (NetworkMode::Bridge, Some(veth)) => Ok(self.inner.host.link(veth).await?.is_some()),
+            (NetworkMode::Bridge, None) => Ok(false),
+            _ => Ok(true),
+        }
+    }
+
+    async fn attach_locked(
+        &self,
+        map: &mut BTreeMap<String, Record>,
+        mut record: Record,
+        given: Option<&Path>,
+    ) -> Result<Attachment> {
+        let id = record.id.clone();
+        let bridged = record.mode == NetworkMode::Bridge;
+        if bridged {
+            // A host process may have taken a port since `reserve`.
+            ports::check_host_free(&self.inner.host_ns, &record.ports).await?;
+        }
+        let (path, owned) = match given {
+            Some(p) => (p.to_path_buf(), false),
+            None => (self.inner.cfg.netns_dir.join(&id), true),
+        };
+        let att = Attached {
+            netns: path.clone(),
+            owned,
+            veth: bridged.then(|| veth_name(&self.inner.cfg.table, &id)),
+        };
+        // Write-ahead: a crash from here on leaves a record naming what to
+        // clean.
+        record.attached = Some(att.clone());
+        self.inner.records.save(&record)?;
+        map.insert(id.clone(), record.clone());
+        let mut result = self.bring_up(&record, &att, owned).await;
+        if result.is_ok() && !record.ports.is_empty() {
+            result = self.apply_table(map).await;
+        }
+        match result {
+            Ok(()) => Ok(self.attachment_of(&record, &att)),
+            Err(e) => {
+                if let Err(undo) = self.detach_locked(map, &id).await {
+                    tracing::warn!(%id, error = %undo, "could not undo a failed network attach");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn bring_up(&self, record: &Record, att: &Attached, owned: bool) -> Result<()> {
+        if owned && !netns::is_nsfs(&att.netns) {
+            // A leftover plain file from a crash between create and mount.
+            let _ = std::fs::remove_file(&att.netns);
+            let path = att.netns.clone();
+            tokio::task::spawn_blocking(move || netns::create_persistent(&path))
+                .await
+                .map_err(|e| Error::io("create a network namespace", std::io::Error::other(e)))??;
+        }
+        let ns = netns::open(&att.netns)?;
+        let inside_ip = match (&att.veth, record.ip) {
+            (Some(veth), Some(ip)) => {
+                self.inner
+                    .host
+                    .create_veth(
+                        veth,
+                        CONTAINER_IFNAME,
+                        mac_of(ip),
+                        &ns,
+                        self.inner.bridge_index,
+                    )
+                    .await?;
+                Some((ip, self.inner.cfg.subnet.prefix(), self.gateway()))
+            }
+            _ => None,
+        };
+        let inside = Netlink::connect_in(&ns).await?;
+        inside.configure_inside(CONTAINER_IFNAME, inside_ip).await?;
+        Ok(())
+    }
+
+    /// Takes a container's network down: its DNAT rules, its veth and the
+    /// namespace the module made. Its address and ports stay reserved.
+    /// Idempotent.
+    pub async fn detach(&self, id: &str) -> Result<()> {
+        check_id(id)?;
+        let mut map = self.inner.state.lock().await;
+        self.detach_locked(&mut map, id).await
+    }
+
+    async fn detach_locked(&self, map: &mut BTreeMap<String, Record>, id: &str) -> Result<()> {
+        let Some(record) = map.get_mut(id) else {
+            return Ok(());
+        };
+        let Some(att) = record.attached.take() else {
+            return Ok(());
+        };
+        let had_ports = !record.ports.is_empty();
+        // State first: a crash below leaves orphans that `open` sweeps.
+        self.inner.records.save(record)?;
+        if had_ports {
+            self.apply_table(map).await?;
+        }
+        if let Some(veth) = &att.veth {
+            self.inner.host.delete(veth).await?;
+        }
+        if att.owned {
+            netns::remove_persistent(&att.netns)?;
+        }
+        Ok(())
+    }
+
+    /// Frees everything of a container: detaches it, forgets its record and
+    /// releases its address. Idempotent.
+    pub async fn release(&self, id: &str) -> Result<()> {
+        check_id(id)?;
+        let mut map = self.inner.state.lock().await;
+        self.release_locked(&mut map, id).await
+    }
+
+    async fn release_locked(&self, map: &mut BTreeMap<String, Record>, id: &str) -> Result<()> {
+        self.detach_locked(map, id).await?;
+        self.inner.records.remove(id)?;
+        map.remove(id);
+        if let Some(ip) = self.inner.ipam.address_of(id)? {
+            self.inner.ipam.release(ip, id)?;
+        }
+        Ok(())
+    }
+
+    /// Releases the network of every container not in `existing` (records
+    /// and bare address claims alike, e.g. from an agent killed mid-create).
+    /// Returns the ids released.
+    pub async fn reconcile(&self, existing: &HashSet<String>) -> Result<Vec<String>> {
+        let mut map = self.inner.state.lock().await;
+        let mut ids: HashSet<String> = map.keys().cloned().collect();
+        ids.extend(
+            self.inner
+                .ipam
+                .allocations()?
+                .into_iter()
+                .map(|(_, owner)| owner),
+        );
+        let mut gone: Vec<String> = ids
+            .into_iter()
+            .filter(|id| !existing.contains(id))
+            .collect();
+        gone.sort();
+        for id in &gone {
+            self.release_locked(&mut map, id).await?;
+            tracing::info!(%id, "released the network of a container that no longer exists");
+        }
+        Ok(gone)
+    }
+
+    /// Writes `<dir>/etc/{hostname,hosts,resolv.conf}` for a container and
+    /// returns the binds (host file, path in the container).
+    pub fn write_etc_files(
+        &self,
+        dir: &Path,
+        hostname: &str,
+        name: &str,
+        ip: Option<Ipv4Addr>,
+    ) -> Result<Vec<(PathBuf, &'static str)>> {
+        let source = etc::host_resolv_source(self.inner.cfg.resolv_conf.as_deref());
+        etc::write(dir, hostname, name, ip, &source)
+    }
+
+    /// The network counters of the namespace of process `pid` (the
+    /// container's init), loopback excluded.
+    pub fn stats(&self, pid: u32) -> Result<NetStats> {
+        NetStats::of_pid(pid)
+    }
+
+    /// Removes what `open` and `attach` made in the kernel: every
+    /// attachment, the nftables table, the bridge and the namespace
+    /// directory's self-bind. Reservations stay on disk. For tests and
+    /// uninstalling; a running agent never calls it.
+    pub async fn teardown(self) -> Result<()> {
+        let mut map = self.inner.state.lock().await;
+        let ids: Vec<String> = map.keys().cloned().collect();
+        for id in ids {
+            self.detach_locked(&mut map, &id).await?;
+        }
+        nft::apply(
+            &self.inner.cfg.nft,
+            &self.inner.host_ns,
+            &nft::render_removal(&self.inner.cfg.table),
+        )
+        .await?;
+        self.inner.host.delete(&self.inner.cfg.bridge).await?;
+        netns::release_shared_dir(&self.inner.cfg.netns_dir)?;
+        Ok(())
+    }
+
+    /// Replaces the nftables table with one built from `map`.
+    async fn apply_table(&self, map: &BTreeMap<String, Record>) -> Result<()> {
+        let forwards: Vec<nft::Forward> = map
+            .values()
+            .filter(|r| r.mode == NetworkMode::Bridge && r.attached.is_some())
+            .filter_map(|r| r.ip.map(|ip| (r, ip)))
+            .flat_map(|(r, ip)| {
+                r.ports.iter().map(move |p| nft::Forward {
+                    container: r.id.clone(),
+                    protocol: p.protocol,
+                    host_port: p.host_port,
+                    ip,
+                    container_port: p.container_port,
+                })
+            })
+            .collect();
+        let cfg = &self.inner.cfg;
+        let spec = nft::TableSpec {
+            table: &cfg.table,
+            bridge: &cfg.bridge,
+            subnet: cfg.subnet,
+            forwards: &forwards,
+        };
+        nft::apply(&cfg.nft, &self.inner.host_ns, &nft::render(&spec)).await
+    }
+
+    /// At open: clears recorded attachments the kernel no longer has (after
+    /// a reboot or a crash mid-attach), and removes veths on the bridge and
+    /// namespace files that no live attachment owns.
+    async fn recover(&self, map: &mut BTreeMap<String, Record>) -> Result<()> {
+        let ids: Vec<String> = map.keys().cloned().collect();
+        for id in ids {
+            let Some(record) = map.get(&id).cloned() else {
+                continue;
+            };
+            let Some(att) = &record.attached else {
+                continue;
+            };
+            if !self.attachment_alive(&record, att).await? {
+                tracing::info!(%id, "clearing a network attachment the kernel no longer has");
+                self.detach_locked(map, &id).await?;
+            }
+        }
+        let veths: HashSet<String> = map
+            .values()
+            .filter_map(|r| r.attached.as_ref().and_then(|a| a.veth.clone()))
+            .collect();
+        for l in self.inner.host.links().await? {
+            let ours = l.controller == Some(self.inner.bridge_index)
+                && l.name.starts_with(VETH_PREFIX)
+                && l.kind == Some(rtnetlink::packet_route::link::InfoKind::Veth);
+            if ours && !veths.contains(&l.name) {
+                tracing::info!(veth = %l.name, "removing a veth no container owns");
+                self.inner.host.delete(&l.name).await?;
+            }
+        }
+        let owned: HashSet<PathBuf> = map
+            .values()
+            .filter_map(|r| {
+                r.attached
+                    .as_ref()
+                    .filter(|a| a.owned)
+                    .map(|a| a.netns.clone())
+            })
+            .collect();
+        let dir = &self.inner.cfg.netns_dir;
+        let entries =
+            std::fs::read_dir(dir).map_err(|e| Error::io(format!("list {}", dir.display()), e))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if !owned.contains(&path) {
+                tracing::info!(path = %path.display(), "removing a network namespace no container owns");
+                netns::remove_persistent(&path)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+const VETH_PREFIX: &str = "bv";
+
+/// The host-side veth of a container: `bv` + 11 hex digits of
+/// sha256(table, id), unique per agent table even when agents share a
+/// kernel, and within the 15-byte limit of interface names.
+fn veth_name(table: &str, id: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(table.as_bytes());
+    h.update([0]);
+    h.update(id.as_bytes());
+    let hex = hex::encode(h.finalize());
+    format!("{VETH_PREFIX}{}", &hex[..11])
+}
+
+fn reservation_of(r: &Record) -> Reservation {
+    Reservation {
+        id: r.id.clone(),
+        mode: r.mode.clone(),
+        ip: r.ip,
+        ports: r.ports.clone(),
+    }
+}
+
+/// Refuses to reuse a state made for another subnet, bridge or table while
+/// containers still hold it (their addresses would be wrong); records the
+/// current one otherwise.
+fn check_state_config(
+    cfg: &NetworkConfig,
+    ipam: &Ipam,
+    map: &BTreeMap<String, Record>,
+) -> Result<()> {
+    let path = cfg.state_dir.join("config.json");
+    let now = StateConfig {
+        bridge: cfg.bridge.clone(),
+        subnet: cfg.subnet,
+        table: cfg.table.clone(),
+    };
+    if let Ok(bytes) = std::fs::read(&path) {
+        let before: StateConfig = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        let in_use = !map.is_empty() || !ipam.allocations()?.is_empty();
+        if before != now && in_use {
+            return Err(Error::Invalid(format!(
+                "the network state in {} was made for bridge {} subnet {} table {}; delete its containers before changing to bridge {} subnet {} table {}",
+                cfg.state_dir.display(),
+                before.bridge,
+                before.subnet,
+                before.table,
+                now.bridge,
+                now.subnet,
+                now.table
+            )));
+        }
+        if before == now {
+            return Ok(());
+        }
+    }
+    let json = serde_json::to_vec_pretty(&now).map_err(|e| Error::Corrupt {
+        path: path.clone(),
+        detail: e.to_string(),
+    })?;
+    std::fs::write(&path, json).map_err(|e| Error::io(format!("write {}", path.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn veth_names_fit_and_differ_per_table() {
+        let a = veth_name("berth", "c1");
+        assert!(a.len() <= 15 && a.starts_with(VETH_PREFIX), "{a}");
+        assert_ne!(a, veth_name("berth2", "c1"));
+        assert_ne!(a, veth_name("berth", "c2"));
+        assert_eq!(a, veth_name("berth", "c1"));
+    }
+
+    #[test]
+    fn macs_are_local_and_follow_the_address() {
+        assert_eq!(
+            mac_string(mac_of(Ipv4Addr::new(10, 88, 0, 2))),
+            "02:42:0a:58:00:02"
+        );
+    }
+
+    #[test]
+    fn ids_must_be_plain() {
+        assert!(check_id(&"a".repeat(64)).is_ok());
+        for bad in ["", "../x", ".hidden", "a/b", "a b"] {
+            assert!(check_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn config_defaults_and_checks() {
+        let c = NetworkConfig::new(Path::new("/d"), Path::new("/r"));
+        assert_eq!(c.state_dir, PathBuf::from("/d/network"));
+        assert_eq!(c.netns_dir, PathBuf::from("/r/netns"));
+        assert_eq!(c.subnet.to_string(), DEFAULT_SUBNET);
+        assert!(c.validate().is_ok());
+        let mut bad = c.clone();
+        bad.bridge = "a-very-long-bridge-name".into();
+        assert!(bad.validate().is_err());
+        let mut bad = c.clone();
+        bad.table = "x;y".into();
+        assert!(bad.validate().is_err());
+        let mut bad = c;
+        bad.subnet = "10.88.0.5/16".parse().unwrap();
+        assert!(bad.validate().is_err());
+    }
+}

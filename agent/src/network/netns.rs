@@ -1,0 +1,231 @@
+//! Network namespaces as files and threads (namespaces(7), setns(2),
+//! unshare(2)).
+//!
+//! A network namespace is a property of a *thread*: a socket belongs to the
+//! namespace its creator was in, a child process starts in its parent
+//! thread's namespace, and `/proc/sys/net` shows the namespace of the thread
+//! that opens it. So work that must happen in a given namespace runs on a
+//! short-lived thread that first `setns`es into it ([`run_in`]); the tokio
+//! workers are never moved. The agent keeps a file descriptor of the
+//! namespace it was opened in ("the host's"), so everything it does on the
+//! host side lands there even when the caller's thread is elsewhere (tests
+//! run a whole agent inside a scratch namespace this way).
+//!
+//! A persistent namespace is one kept alive by a bind mount of its nsfs file
+//! on an ordinary file, as `ip netns add` does: [`create_persistent`] makes
+//! a fresh namespace on a thread with `unshare(CLONE_NEWNET)` and binds
+//! `/proc/thread-self/ns/net` onto `<dir>/<name>`; [`remove_persistent`]
+//! unmounts and unlinks it. Its directory is made a shared mount (like
+//! /run/netns) so that the unmount propagates into mount namespaces cloned
+//! after the bind.
+
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sched::{CloneFlags, setns, unshare};
+use nix::sys::statfs::{FsType, statfs};
+
+use super::error::{Error, Result};
+
+/// `NSFS_MAGIC` from linux/magic.h: the filesystem of namespace files.
+const NSFS_MAGIC: FsType = FsType(0x6e73_6673);
+
+/// Opens the network namespace of the calling thread.
+pub fn current() -> Result<OwnedFd> {
+    open("/proc/thread-self/ns/net")
+}
+
+/// Opens a network namespace file (`/proc/<pid>/ns/net` or a bind mount of
+/// one) and checks that it is one.
+pub fn open(path: impl AsRef<Path>) -> Result<OwnedFd> {
+    let path = path.as_ref();
+    let file = File::open(path)
+        .map_err(|e| Error::io(format!("open the network namespace {}", path.display()), e))?;
+    if !is_nsfs(path) {
+        return Err(Error::Invalid(format!(
+            "{} is not a namespace file",
+            path.display()
+        )));
+    }
+    Ok(file.into())
+}
+
+/// Whether `path` is a namespace file (an nsfs inode or a bind mount of one).
+pub fn is_nsfs(path: &Path) -> bool {
+    statfs(path)
+        .map(|s| s.filesystem_type() == NSFS_MAGIC)
+        .unwrap_or(false)
+}
+
+/// Runs `f` on a new thread that has joined the network namespace `ns`, and
+/// returns its result without blocking the async caller. The thread enters
+/// the caller's tokio runtime, so `f` may create sockets that register with
+/// it (a netlink connection bound to that namespace).
+pub async fn run_in<T, F>(ns: &OwnedFd, what: &str, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    let ns = ns
+        .try_clone()
+        .map_err(|e| Error::io(format!("{what}: duplicate the namespace descriptor"), e))?;
+    let runtime = tokio::runtime::Handle::try_current().ok();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let what_owned = what.to_string();
+    std::thread::Builder::new()
+        .name("berth-netns".into())
+        .spawn(move || {
+            let result = setns(ns.as_fd(), CloneFlags::CLONE_NEWNET)
+                .map_err(|e| Error::errno(format!("{what_owned}: join the network namespace"), e))
+                .and_then(|()| {
+                    let _enter = runtime.as_ref().map(|r| r.enter());
+                    f()
+                });
+            let _ = tx.send(result);
+        })
+        .map_err(|e| Error::io(format!("{what}: start a thread"), e))?;
+    rx.await.map_err(|_| {
+        Error::io(
+            what.to_string(),
+            std::io::Error::other("the namespace thread panicked"),
+        )
+    })?
+}
+
+/// Makes `dir` (created if missing) a shared mount point, as iproute2 does
+/// with /run/netns, so that unmounting a namespace file in it also unmounts
+/// the copies that mount namespaces cloned later hold.
+pub fn ensure_shared_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+    let make_shared = || {
+        mount(
+            None::<&str>,
+            dir,
+            None::<&str>,
+            MsFlags::MS_SHARED | MsFlags::MS_REC,
+            None::<&str>,
+        )
+    };
+    if is_mount_point(dir)? {
+        return make_shared()
+            .map_err(|e| Error::errno(format!("make {} a shared mount", dir.display()), e));
+    }
+    mount(
+        Some(dir),
+        dir,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| Error::errno(format!("bind {} onto itself", dir.display()), e))?;
+    make_shared().map_err(|e| Error::errno(format!("make {} a shared mount", dir.display()), e))
+}
+
+/// Unmounts the self-bind of [`ensure_shared_dir`] (for a full teardown).
+pub fn release_shared_dir(dir: &Path) -> Result<()> {
+    if is_mount_point(dir)? {
+        umount2(dir, MntFlags::MNT_DETACH)
+            .map_err(|e| Error::errno(format!("unmount {}", dir.display()), e))?;
+    }
+    Ok(())
+}
+
+/// Whether `path` is the mount point of some mount in this mount namespace.
+fn is_mount_point(path: &Path) -> Result<bool> {
+    let canon = path
+        .canonicalize()
+        .map_err(|e| Error::io(format!("resolve {}", path.display()), e))?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::io("read /proc/self/mountinfo", e))?;
+    Ok(info.lines().any(|line| {
+        line.split(' ')
+            .nth(4)
+            .map(|p| Path::new(&unescape_mountinfo(p)) == canon)
+            .unwrap_or(false)
+    }))
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 4 <= bytes.len() {
+            let oct = std::str::from_utf8(&bytes[i + 1..i + 4]).ok();
+            if let Some(v) = oct.and_then(|o| u8::from_str_radix(o, 8).ok()) {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Creates a new network namespace and keeps it alive as `path` (which must
+/// not exist). Blocking; a few hundred microseconds.
+pub fn create_persistent(path: &Path) -> Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| Error::io(format!("create the namespace file {}", path.display()), e))?;
+    let target: PathBuf = path.to_path_buf();
+    let made = std::thread::scope(|s| {
+        s.spawn(|| -> Result<()> {
+            // This thread alone moves into the new namespace, then ends.
+            unshare(CloneFlags::CLONE_NEWNET)
+                .map_err(|e| Error::errno("unshare a network namespace", e))?;
+            mount(
+                Some("/proc/thread-self/ns/net"),
+                &target,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(|e| Error::errno(format!("bind the new namespace on {}", target.display()), e))
+        })
+        .join()
+        .map_err(|_| {
+            Error::io(
+                "create a network namespace",
+                std::io::Error::other("thread panicked"),
+            )
+        })?
+    });
+    if made.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    made
+}
+
+/// Unmounts and removes a persistent namespace file; a missing one is fine.
+pub fn remove_persistent(path: &Path) -> Result<()> {
+    match umount2(path, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => {}
+        Err(e) => return Err(Error::errno(format!("unmount {}", path.display()), e)),
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(format!("remove {}", path.display()), e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+        assert_eq!(unescape_mountinfo("/end\\"), "/end\\");
+    }
+}
