@@ -406,3 +406,38 @@ async fn a_container_rootfs_runs_busybox_on_overlayfs() {
     assert!(!rootfs.join("bin").exists());
     store.unmount_rootfs(&container).unwrap();
 }
+
+#[tokio::test]
+async fn many_layers_with_long_paths_still_mount() {
+    if !require_root("many_layers_with_long_paths_still_mount") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // ~300-byte snapshot paths × 70 layers: far past the kernel's one page
+    // of mount options.
+    let deep = tmp.path().join("d".repeat(200));
+    let store = ImageStore::open(deep.join("images")).unwrap();
+    let layers: Vec<Vec<u8>> = (0..70)
+        .map(|i| {
+            let mut t = RawTar::new();
+            t.file(&format!("layer{i}"), format!("{i}").as_bytes())
+                .file("top", format!("{i}").as_bytes());
+            t.finish()
+        })
+        .collect();
+    store
+        .import(Cursor::new(docker_save(&layers, "tall:1")))
+        .await
+        .unwrap();
+    let container = tmp.path().join("c");
+    let rootfs = store.mount_rootfs("tall:1", &container).unwrap();
+    let seen = (
+        fs::read_to_string(rootfs.join("layer0")),
+        fs::read_to_string(rootfs.join("layer69")),
+        fs::read_to_string(rootfs.join("top")),
+    );
+    store.unmount_rootfs(&container).unwrap();
+    assert_eq!(seen.0.unwrap(), "0");
+    assert_eq!(seen.1.unwrap(), "69");
+    assert_eq!(seen.2.unwrap(), "69", "the top layer wins");
+}

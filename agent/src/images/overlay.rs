@@ -12,6 +12,7 @@
 
 use std::fs;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -47,22 +48,45 @@ pub fn mount_layers(layers: &[PathBuf], container_dir: &Path) -> Result<PathBuf>
             .map_err(|e| Error::io_path("create", &empty, e))?;
         lowers.push(&empty);
     }
-    let mut options = String::from("lowerdir=");
+    let upper_work = format!(
+        ",upperdir={},workdir={}",
+        option_path(&upper)?,
+        option_path(&work)?
+    );
+    let mut lower = String::new();
     for (i, dir) in lowers.iter().enumerate() {
         if i > 0 {
-            options.push(':');
+            lower.push(':');
         }
-        options.push_str(option_path(dir)?);
+        lower.push_str(option_path(dir)?);
     }
-    options.push_str(",upperdir=");
-    options.push_str(option_path(&upper)?);
-    options.push_str(",workdir=");
-    options.push_str(option_path(&work)?);
+    // Many layers with long paths overflow the page the kernel takes for
+    // options: name each layer by an O_PATH descriptor instead
+    // (`/proc/self/fd/N`, which overlayfs resolves at mount time).
+    let mut held = Vec::new();
+    if "lowerdir=".len() + lower.len() + upper_work.len() > MAX_OPTIONS {
+        lower.clear();
+        for (i, dir) in lowers.iter().enumerate() {
+            let fd = nix::fcntl::open(
+                *dir,
+                nix::fcntl::OFlag::O_PATH
+                    | nix::fcntl::OFlag::O_DIRECTORY
+                    | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|e| Error::io_path("open layer", dir, e))?;
+            if i > 0 {
+                lower.push(':');
+            }
+            lower.push_str(&format!("/proc/self/fd/{}", fd.as_raw_fd()));
+            held.push(fd);
+        }
+    }
+    let options = format!("lowerdir={lower}{upper_work}");
     if options.len() > MAX_OPTIONS {
         return Err(Error::Unsupported(format!(
-            "{} layers make overlay mount options of {} bytes, more than the kernel takes",
-            layers.len(),
-            options.len()
+            "{} layers are more than one overlay mount can stack",
+            layers.len()
         )));
     }
     mount(
@@ -73,6 +97,7 @@ pub fn mount_layers(layers: &[PathBuf], container_dir: &Path) -> Result<PathBuf>
         Some(options.as_str()),
     )
     .map_err(|e| Error::io_path("mount overlay on", &rootfs, e))?;
+    drop(held);
     Ok(rootfs)
 }
 
