@@ -52,9 +52,12 @@ pub struct PullRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PullProgress {
-    /// Layer digest, or empty for whole-image events.
+    /// Layer digest, or empty (or absent) for whole-image events.
+    #[serde(default)]
     pub layer: String,
+    #[serde(default)]
     pub current: u64,
+    #[serde(default)]
     pub total: u64,
     /// `resolving`, `waiting`, `downloading`, `verifying`, `extracting`,
     /// `exists`, `complete`, `done`, `error`.
