@@ -97,12 +97,21 @@ async fn import_list_delete_over_http() {
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
+    // A full reference travels URL-encoded in one path segment.
     let res = client
-        .delete(format!("{base}/v1/images/{id}"))
+        .delete(format!(
+            "{base}/v1/images/docker.io%2Flibrary%2Fbusybox:latest"
+        ))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 204);
     assert!(store.list().unwrap().is_empty());
+    let res = client
+        .delete(format!("{base}/v1/images/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
     task.abort();
 }
