@@ -441,3 +441,23 @@ async fn many_layers_with_long_paths_still_mount() {
     assert_eq!(seen.1.unwrap(), "69");
     assert_eq!(seen.2.unwrap(), "69", "the top layer wins");
 }
+
+#[test]
+fn open_clears_only_dead_processes_leftovers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("images");
+    drop(ImageStore::open(&root).unwrap());
+    // pid 2^22+1 is above the kernel's pid_max: never alive.
+    let dead = root.join("tmp/download-4194305-0");
+    let live = root.join(format!("tmp/download-{}-7", std::process::id()));
+    let odd = root.join("tmp/stray");
+    for p in [&dead, &live, &odd] {
+        fs::write(p, b"partial").unwrap();
+    }
+    fs::create_dir(root.join("tmp/snapshot-4194305-1")).unwrap();
+    let _store = ImageStore::open(&root).unwrap();
+    assert!(!dead.exists());
+    assert!(!odd.exists());
+    assert!(!root.join("tmp/snapshot-4194305-1").exists());
+    assert!(live.exists(), "a live process's work is left alone");
+}

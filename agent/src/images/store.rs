@@ -125,6 +125,8 @@ pub struct GcReport {
 }
 
 /// The image store of one agent. Cheap to clone: clones share the store.
+/// One process should open a given root at a time: the index is kept in
+/// memory and written through.
 #[derive(Clone)]
 pub struct ImageStore {
     pub(crate) inner: Arc<Inner>,
@@ -228,11 +230,18 @@ impl ImageStore {
         }
         fs::set_permissions(&root, fs::Permissions::from_mode(0o700))
             .map_err(|e| Error::io_path("chmod", &root, e))?;
-        // Leftovers of a crash: nothing in tmp/ is referenced.
+        // Leftovers of a crash: nothing in tmp/ is referenced. Entries are
+        // named `<what>-<pid>-<n>`; those of a live process (another store
+        // on the same root, which should not be, or this one) are left.
         let tmp = root.join("tmp");
         for entry in fs::read_dir(&tmp).map_err(|e| Error::io_path("read", &tmp, e))? {
             let entry = entry.map_err(|e| Error::io_path("read", &tmp, e))?;
             let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let owner = name.rsplit('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+            if owner.is_some_and(|pid| Path::new("/proc").join(pid.to_string()).exists()) {
+                continue;
+            }
             let res = if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
                 fs::remove_dir_all(&path)
             } else {
