@@ -87,6 +87,42 @@ fn dotdot_names_stay_inside() {
 }
 
 #[test]
+fn long_gnu_and_pax_names_are_cleaned_too() {
+    if !require_root("long_gnu_and_pax_names_are_cleaned_too") {
+        return;
+    }
+    let s = Scene::new();
+    let long = format!("{}{}/long", "../".repeat(40), s.abs_outside());
+    let mut t = RawTar::new();
+    // GNU long name: an `L` entry carrying the name of the next one.
+    let mut data = long.clone().into_bytes();
+    data.push(0);
+    let mut h = Header::new("././@LongLink", b'L');
+    h.size = data.len() as u64;
+    t.raw(h, &data);
+    t.file("placeholder", b"gnu");
+    // PAX: an `x` entry whose `path` record overrides the next name.
+    let record = |key: &str, value: &str| {
+        let body = format!(" {key}={value}\n");
+        let mut len = body.len() + 1;
+        while format!("{len}{body}").len() != len {
+            len += 1;
+        }
+        format!("{len}{body}")
+    };
+    let pax = record("path", &format!("../../..{}/pax", s.abs_outside()));
+    let mut h = Header::new("PaxHeaders/x", b'x');
+    h.size = pax.len() as u64;
+    t.raw(h, pax.as_bytes());
+    t.file("placeholder2", b"pax");
+    s.unpack(&t.finish()).unwrap();
+    let inside = s.snap.join(s.abs_outside().trim_start_matches('/'));
+    assert_eq!(fs::read(inside.join("long")).unwrap(), b"gnu");
+    assert_eq!(fs::read(inside.join("pax")).unwrap(), b"pax");
+    assert!(!s.outside.join("long").exists() && !s.outside.join("pax").exists());
+}
+
+#[test]
 fn absolute_names_stay_inside() {
     if !require_root("absolute_names_stay_inside") {
         return;
