@@ -146,6 +146,12 @@ fn parse_block(text: &str) -> Option<RawEvent> {
     }
 }
 
+/// Events that carry no data for the reader: `end` (the stream is over)
+/// and keep-alives.
+pub fn is_control(name: &str) -> bool {
+    matches!(name, "end" | "ping" | "keepalive" | "heartbeat")
+}
+
 /// Decodes one event: `error` events and bodies that are problems become
 /// failures; anything else must be a `T`.
 pub fn decode_event<T: DeserializeOwned>(ev: &RawEvent) -> Result<T, ApiError> {
@@ -249,6 +255,14 @@ async fn run_once<T: DeserializeOwned>(
         }
         let bytes = js_sys::Uint8Array::new(&chunk.get_value()).to_vec();
         for ev in parser.feed(&bytes) {
+            if is_control(&ev.name) {
+                if ev.name == "end" {
+                    // The server says it is done: no reconnect needed.
+                    let _ = reader.cancel();
+                    return Ok(());
+                }
+                continue;
+            }
             let decoded = decode_event::<T>(&ev);
             let mut f = cb.borrow_mut();
             match decoded {
