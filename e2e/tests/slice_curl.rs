@@ -303,7 +303,10 @@ async fn foundation_slice_with_curl() -> Result<()> {
         .json()?;
     ensure!(c["state"] == "stopped", "after stop: {c}");
     let still = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    ensure!(!still.starts_with(b"sleep\x00600"), "the container process is still alive");
+    ensure!(
+        !still.starts_with(b"sleep\x00600"),
+        "the container process is still alive"
+    );
 
     // Delete, then it is gone.
     let a = curl.call(
