@@ -424,9 +424,21 @@ fn a_taken_host_port_is_a_conflict() {
             .unwrap_err();
         assert!(matches!(e, Error::Conflict(_)), "{e}");
         drop(listener);
-        net.reserve("three", &NetworkMode::Bridge, &[tcp(18090, 80)])
-            .await
-            .expect("free again");
+        // Another test's fork may hold a copy of the socket until its exec:
+        // retry briefly.
+        let mut again = net
+            .reserve("three", &NetworkMode::Bridge, &[tcp(18090, 80)])
+            .await;
+        for _ in 0..40 {
+            if again.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            again = net
+                .reserve("three", &NetworkMode::Bridge, &[tcp(18090, 80)])
+                .await;
+        }
+        again.expect("free again");
 
         // A host process that takes the port between create and start.
         let squatter = in_ns_thread(&host, || UdpSocket::bind("0.0.0.0:18091").expect("bind"));
@@ -434,9 +446,19 @@ fn a_taken_host_port_is_a_conflict() {
             .await
             .unwrap_err();
         drop(squatter);
-        net.reserve("four", &NetworkMode::Bridge, &[udp(18091, 53)])
-            .await
-            .expect("reserve");
+        let mut again = net
+            .reserve("four", &NetworkMode::Bridge, &[udp(18091, 53)])
+            .await;
+        for _ in 0..40 {
+            if again.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            again = net
+                .reserve("four", &NetworkMode::Bridge, &[udp(18091, 53)])
+                .await;
+        }
+        again.expect("reserve");
         let squatter = in_ns_thread(&host, || UdpSocket::bind("0.0.0.0:18091").expect("bind"));
         let e = net.attach("four", None).await.unwrap_err();
         assert!(matches!(e, Error::Conflict(_)), "{e}");
@@ -447,9 +469,15 @@ fn a_taken_host_port_is_a_conflict() {
             0,
             "no veth left: {links}"
         );
-        net.attach("four", None)
-            .await
-            .expect("attach once the port is free");
+        let mut attached = net.attach("four", None).await;
+        for _ in 0..40 {
+            if attached.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            attached = net.attach("four", None).await;
+        }
+        attached.expect("attach once the port is free");
 
         for id in ["one", "two", "three", "four"] {
             net.release(id).await.expect("release");

@@ -9,6 +9,11 @@
 //! no longer exist). `O_EXCL` also keeps two processes that share the
 //! directory by mistake from taking the same address.
 //!
+//! Only claims are fsynced: a claim is the one fact that must survive even
+//! an OS crash (containers restarted after a reboot must not find their
+//! address given away). A release is not synced: a lost unlink leaves a
+//! claim whose owner is gone, which reconcile frees.
+//!
 //! Allocation is next-fit from a cursor (`<dir>/.cursor`, best effort), so a
 //! released address is not reused at once (fewer stale ARP and conntrack
 //! entries pointing at a new owner). The network address, the gateway
@@ -146,9 +151,24 @@ impl Ipam {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(Error::io(format!("read {}", path.display()), e)),
         }
-        std::fs::remove_file(&path)
-            .map_err(|e| Error::io(format!("remove {}", path.display()), e))?;
-        sync_dir(&self.dir)
+        // Not synced: if a crash loses the unlink, the address stays
+        // claimed by a container that is gone, and `reconcile` frees it.
+        std::fs::remove_file(&path).map_err(|e| Error::io(format!("remove {}", path.display()), e))
+    }
+
+    /// Makes sure `owner` holds `ip`: claims it when free; a claim by
+    /// someone else is a conflict.
+    pub fn ensure_claim(&self, ip: Ipv4Addr, owner: &str) -> Result<()> {
+        let path = self.dir.join(ip.to_string());
+        match std::fs::read_to_string(&path) {
+            Ok(o) if o.trim() == owner => Ok(()),
+            Ok(o) => Err(Error::Conflict(format!(
+                "address {ip} belongs to {}, not to {owner}",
+                o.trim()
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.claim(ip, owner),
+            Err(e) => Err(Error::io(format!("read {}", path.display()), e)),
+        }
     }
 
     fn claim(&self, ip: Ipv4Addr, owner: &str) -> Result<()> {
@@ -264,6 +284,19 @@ mod tests {
         let again = Ipam::open(d.path(), subnet).unwrap();
         assert_ne!(again.allocate("b").unwrap(), a);
         assert_eq!(again.address_of("a").unwrap(), Some(a));
+    }
+
+    #[test]
+    fn ensure_claim_reclaims_a_lost_claim_but_not_a_taken_one() {
+        let (_d, ipam) = pool("10.1.0.0/24");
+        let ip = Ipv4Addr::new(10, 1, 0, 9);
+        ipam.ensure_claim(ip, "a").unwrap();
+        ipam.ensure_claim(ip, "a").unwrap();
+        assert_eq!(ipam.address_of("a").unwrap(), Some(ip));
+        assert!(matches!(
+            ipam.ensure_claim(ip, "b"),
+            Err(Error::Conflict(_))
+        ));
     }
 
     #[test]

@@ -65,10 +65,13 @@
 //! # Crash safety
 //! State lives in `<data>/network/` (`addresses/<ip>` owner files,
 //! `containers/<id>.json` records, a `lock` held while the agent runs).
-//! Every change is persisted before the kernel is touched (see `ipam.rs` and
-//! `state.rs`); `open` checks each recorded attachment against the kernel,
-//! deletes veths and namespace files that no record owns, and rebuilds the
-//! nftables table from the records, so no stale rule survives a crash.
+//! Every change is written before the kernel is touched; only address
+//! claims are fsynced, since everything else shares the fate of the kernel
+//! objects it describes (see `ipam.rs` and `state.rs`). `open` re-claims
+//! the address of every record, checks each recorded attachment against the
+//! kernel, deletes veths and namespace files that no record owns, and
+//! rebuilds the nftables table from the records, so no stale rule survives
+//! a crash.
 //!
 //! # Host changes (documented for operators)
 //! `net.ipv4.ip_forward=1` and `net.ipv4.conf.<bridge>.route_localnet=1`
@@ -352,7 +355,7 @@ impl Network {
             }),
         };
         network.recover(&mut map).await?;
-        network.apply_table(&map).await?;
+        network.apply_table(&map, TableChange::Replace).await?;
         *network.inner.state.lock().await = map;
         Ok(network)
     }
@@ -572,7 +575,7 @@ impl Network {
         map.insert(id.clone(), record.clone());
         let mut result = self.bring_up(&record, &att, owned).await;
         if result.is_ok() && !record.ports.is_empty() {
-            result = self.apply_table(map).await;
+            result = self.apply_table(map, TableChange::Append(&id)).await;
         }
         match result {
             Ok(()) => Ok(self.attachment_of(&record, &att)),
@@ -636,7 +639,7 @@ impl Network {
         // State first: a crash below leaves orphans that `open` sweeps.
         self.inner.records.save(record)?;
         if had_ports {
-            self.apply_table(map).await?;
+            self.apply_table(map, TableChange::Refill).await?;
         }
         if let Some(veth) = &att.veth {
             self.inner.host.delete(veth).await?;
@@ -730,36 +733,55 @@ impl Network {
         Ok(())
     }
 
-    /// Replaces the nftables table with one built from `map`.
-    async fn apply_table(&self, map: &BTreeMap<String, Record>) -> Result<()> {
-        let forwards: Vec<nft::Forward> = map
-            .values()
-            .filter(|r| r.mode == NetworkMode::Bridge && r.attached.is_some())
-            .filter_map(|r| r.ip.map(|ip| (r, ip)))
-            .flat_map(|(r, ip)| {
-                r.ports.iter().map(move |p| nft::Forward {
-                    container: r.id.clone(),
-                    protocol: p.protocol,
-                    host_port: p.host_port,
-                    ip,
-                    container_port: p.container_port,
-                })
-            })
-            .collect();
+    /// Brings the nftables table in line with `map`: `Replace` rebuilds it
+    /// whole (at open), `Refill` rewrites the published ports (when a
+    /// container goes away), `Append(id)` adds the rules of `id` only (a
+    /// start: cheap, deletes nothing).
+    async fn apply_table(
+        &self,
+        map: &BTreeMap<String, Record>,
+        change: TableChange<'_>,
+    ) -> Result<()> {
         let cfg = &self.inner.cfg;
-        let spec = nft::TableSpec {
-            table: &cfg.table,
-            bridge: &cfg.bridge,
-            subnet: cfg.subnet,
-            forwards: &forwards,
+        let commands = match change {
+            TableChange::Append(id) => {
+                let forwards = forwards_of(map.values().filter(|r| r.id == id));
+                if forwards.is_empty() {
+                    return Ok(());
+                }
+                nft::render_append(&cfg.table, &forwards)
+            }
+            TableChange::Replace | TableChange::Refill => {
+                let forwards = forwards_of(map.values());
+                let spec = nft::TableSpec {
+                    table: &cfg.table,
+                    bridge: &cfg.bridge,
+                    subnet: cfg.subnet,
+                    forwards: &forwards,
+                };
+                if matches!(change, TableChange::Replace) {
+                    nft::render(&spec)
+                } else {
+                    nft::render_published(&spec)
+                }
+            }
         };
-        nft::apply(&cfg.nft, &self.inner.host_ns, &nft::render(&spec)).await
+        nft::apply(&cfg.nft, &self.inner.host_ns, &commands).await
     }
 
     /// At open: clears recorded attachments the kernel no longer has (after
     /// a reboot or a crash mid-attach), and removes veths on the bridge and
     /// namespace files that no live attachment owns.
     async fn recover(&self, map: &mut BTreeMap<String, Record>) -> Result<()> {
+        // A record outliving its claim (an OS crash between the two):
+        // claim again, so the address cannot be handed out twice.
+        for r in map.values() {
+            if let Some(ip) = r.ip
+                && let Err(e) = self.inner.ipam.ensure_claim(ip, &r.id)
+            {
+                tracing::error!(id = %r.id, %ip, error = %e, "a recorded address is claimed by another container");
+            }
+        }
         let ids: Vec<String> = map.keys().cloned().collect();
         for id in ids {
             let Some(record) = map.get(&id).cloned() else {
@@ -810,6 +832,30 @@ impl Network {
 }
 
 const VETH_PREFIX: &str = "bv";
+
+/// How `apply_table` changes the nftables table.
+enum TableChange<'a> {
+    Replace,
+    Refill,
+    Append(&'a str),
+}
+
+/// The DNAT rules of the attached bridge-mode containers among `records`.
+fn forwards_of<'a>(records: impl Iterator<Item = &'a Record>) -> Vec<nft::Forward> {
+    records
+        .filter(|r| r.mode == NetworkMode::Bridge && r.attached.is_some())
+        .filter_map(|r| r.ip.map(|ip| (r, ip)))
+        .flat_map(|(r, ip)| {
+            r.ports.iter().map(move |p| nft::Forward {
+                container: r.id.clone(),
+                protocol: p.protocol,
+                host_port: p.host_port,
+                ip,
+                container_port: p.container_port,
+            })
+        })
+        .collect()
+}
 
 /// The host-side veth of a container: `bv` + 11 hex digits of
 /// sha256(table, id), unique per agent table even when agents share a

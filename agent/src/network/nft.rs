@@ -1,13 +1,17 @@
 //! Berth's own nftables table (nft(8), libnftables-json(5)): NAT for the
 //! bridge subnet and DNAT for published ports.
 //!
-//! The whole table is a pure function of the persisted state ([`render`]),
-//! and every change replaces it in one `nft -j -f -` transaction: `add
+//! The whole table is a pure function of the persisted state ([`render`]).
+//! At agent start it is replaced in one `nft -j -f -` transaction: `add
 //! table` (so that the next command cannot fail), `delete table`, then the
 //! table again with every chain and rule. So the kernel never holds a rule
 //! for a container the state does not know, not even after a crash, and no
-//! other table is ever named. Connections already established keep their
-//! NAT bindings: those live in conntrack, not in the table.
+//! other table is ever named. A start only appends its container's rules
+//! ([`render_append`]); a container going away flushes and refills the
+//! `published` chain in one transaction ([`render_published`]), since
+//! deleting costs an RCU grace period that a start should not wait for.
+//! Connections already established keep their NAT bindings: those live in
+//! conntrack, not in the table.
 //!
 //! ```text
 //! table ip <name> {
@@ -44,7 +48,7 @@ use nftables::expr::{
     CT, Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, Payload, PayloadField,
     Prefix,
 };
-use nftables::schema::{Chain, NfCmd, NfListObject, NfObject, Nftables, Rule, Table};
+use nftables::schema::{Chain, FlushObject, NfCmd, NfListObject, NfObject, Nftables, Rule, Table};
 use nftables::stmt::{JumpTarget, Match, NAT, Operator, Statement};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
@@ -261,30 +265,58 @@ pub fn render(spec: &TableSpec<'_>) -> Nftables<'static> {
         ],
         None,
     ));
-    for f in spec.forwards {
-        let proto = match f.protocol {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-        };
-        o.push(rule(
-            t,
-            PUBLISHED,
-            vec![
-                matches(
-                    payload(proto, "dport"),
-                    Operator::EQ,
-                    Expression::Number(u32::from(f.host_port)),
-                ),
-                Statement::DNAT(Some(NAT {
-                    addr: Some(string(&f.ip.to_string())),
-                    family: None,
-                    port: Some(Expression::Number(u32::from(f.container_port))),
-                    flags: None,
-                })),
-            ],
-            Some(f.container.clone()),
-        ));
+    o.extend(spec.forwards.iter().map(|f| forward_rule(t, f)));
+    Nftables {
+        objects: Cow::Owned(o),
     }
+}
+
+fn forward_rule(table: &str, f: &Forward) -> NfObject<'static> {
+    let proto = match f.protocol {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+    };
+    rule(
+        table,
+        PUBLISHED,
+        vec![
+            matches(
+                payload(proto, "dport"),
+                Operator::EQ,
+                Expression::Number(u32::from(f.host_port)),
+            ),
+            Statement::DNAT(Some(NAT {
+                addr: Some(string(&f.ip.to_string())),
+                family: None,
+                port: Some(Expression::Number(u32::from(f.container_port))),
+                flags: None,
+            })),
+        ],
+        Some(f.container.clone()),
+    )
+}
+
+/// The commands that append `forwards` to the `published` chain: the fast
+/// path of a start (a few ms), which deletes nothing and so waits for no RCU
+/// grace period.
+pub fn render_append(table: &str, forwards: &[Forward]) -> Nftables<'static> {
+    Nftables {
+        objects: Cow::Owned(forwards.iter().map(|f| forward_rule(table, f)).collect()),
+    }
+}
+
+/// The commands that replace the content of the `published` chain with
+/// `spec.forwards` in one transaction (when a container goes away).
+pub fn render_published(spec: &TableSpec<'_>) -> Nftables<'static> {
+    let mut o = vec![NfObject::CmdObject(NfCmd::Flush(FlushObject::Chain(
+        Chain {
+            family: NfFamily::IP,
+            table: s(spec.table),
+            name: s(PUBLISHED),
+            ..Chain::default()
+        },
+    )))];
+    o.extend(spec.forwards.iter().map(|f| forward_rule(spec.table, f)));
     Nftables {
         objects: Cow::Owned(o),
     }
@@ -410,6 +442,32 @@ mod tests {
             rules[1]["expr"][0]["match"]["left"]["payload"]["protocol"],
             "udp"
         );
+    }
+
+    #[test]
+    fn a_start_appends_and_a_removal_refills_the_published_chain() {
+        let fwd = [Forward {
+            container: "c1".into(),
+            protocol: Protocol::Tcp,
+            host_port: 1,
+            ip: Ipv4Addr::new(10, 99, 0, 2),
+            container_port: 2,
+        }];
+        let add = serde_json::to_value(render_append("bt1", &fwd)).unwrap();
+        let cmds = add["nftables"].as_array().unwrap();
+        assert_eq!(cmds.len(), 1);
+        assert_eq!(cmds[0]["add"]["rule"]["chain"], PUBLISHED);
+        let spec = TableSpec {
+            table: "bt1",
+            bridge: "br-t",
+            subnet: "10.99.0.0/16".parse().unwrap(),
+            forwards: &fwd,
+        };
+        let refill = serde_json::to_value(render_published(&spec)).unwrap();
+        let cmds = refill["nftables"].as_array().unwrap();
+        assert_eq!(cmds[0]["flush"]["chain"]["name"], PUBLISHED);
+        assert_eq!(cmds[0]["flush"]["chain"]["table"], "bt1");
+        assert_eq!(cmds[1]["add"]["rule"]["comment"], "c1");
     }
 
     #[test]

@@ -1,10 +1,20 @@
 //! What the network module remembers per container, in
 //! `<state>/containers/<id>.json`: its mode, its address, its published
 //! ports and, while its network is up, where (the namespace file and the
-//! host-side veth). Files are replaced atomically (write, fsync, rename,
-//! fsync the directory), and the record of an attachment is written
-//! *before* the kernel objects are made, so whatever a crash leaves behind
-//! is named in a record that the next `open` checks and cleans.
+//! host-side veth). Files are replaced atomically (write a temporary file,
+//! rename it over), and the record of an attachment is written *before* the
+//! kernel objects are made, so whatever an agent crash leaves behind is
+//! named in a record that the next `open` checks and cleans.
+//!
+//! Records are not fsynced, on purpose: a start would pay several ms per
+//! fsync on a busy disk, and nothing needs it. An agent crash loses no
+//! written data (the page cache outlives the process). An OS crash may lose
+//! the last writes, but it also loses every veth, namespace and rule they
+//! describe, and the address claims that must survive it are fsynced by
+//! IPAM; a reservation whose record is lost is made again by calling
+//! `reserve` (which finds its owner's claimed address). A record torn by an
+//! OS crash is set aside as `<id>.json.corrupt` with a warning instead of
+//! keeping the agent from starting.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -15,7 +25,6 @@ use berth_api::containers::{NetworkMode, PortMapping};
 use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
-use super::ipam::sync_dir;
 
 /// One container's network, as persisted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,16 +89,22 @@ impl Records {
             }
             let bytes = std::fs::read(&path)
                 .map_err(|e| Error::io(format!("read {}", path.display()), e))?;
-            let record: Record = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-                path: path.clone(),
-                detail: e.to_string(),
-            })?;
-            out.insert(record.id.clone(), record);
+            match serde_json::from_slice::<Record>(&bytes) {
+                Ok(record) => {
+                    out.insert(record.id.clone(), record);
+                }
+                Err(e) => {
+                    let aside = self.dir.join(format!("{name}.corrupt"));
+                    tracing::warn!(path = %path.display(), error = %e, "setting aside an unreadable network record");
+                    std::fs::rename(&path, &aside)
+                        .map_err(|e| Error::io(format!("set aside {}", path.display()), e))?;
+                }
+            }
         }
         Ok(out)
     }
 
-    /// Writes `record` durably, replacing the old one atomically.
+    /// Writes `record`, replacing the old one atomically.
     pub fn save(&self, record: &Record) -> Result<()> {
         let path = self.path(&record.id);
         let tmp = self.dir.join(format!("{}.json.tmp", record.id));
@@ -100,18 +115,16 @@ impl Records {
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(&json)?;
-            f.sync_all()?;
             std::fs::rename(&tmp, &path)
         };
-        write().map_err(|e| Error::io(format!("write {}", path.display()), e))?;
-        sync_dir(&self.dir)
+        write().map_err(|e| Error::io(format!("write {}", path.display()), e))
     }
 
     /// Removes the record of `id`; a missing one is fine.
     pub fn remove(&self, id: &str) -> Result<()> {
         let path = self.path(id);
         match std::fs::remove_file(&path) {
-            Ok(()) => sync_dir(&self.dir),
+            Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(format!("remove {}", path.display()), e)),
         }
@@ -154,11 +167,12 @@ mod tests {
     }
 
     #[test]
-    fn a_corrupt_record_is_named() {
+    fn a_torn_record_is_set_aside() {
         let d = tempfile::tempdir().unwrap();
         let r = Records::open(d.path()).unwrap();
-        std::fs::write(d.path().join("bad.json"), "{").unwrap();
-        let e = r.load_all().unwrap_err();
-        assert!(e.to_string().contains("bad.json"), "{e}");
+        std::fs::write(d.path().join("bad.json"), "").unwrap();
+        assert!(r.load_all().unwrap().is_empty());
+        assert!(d.path().join("bad.json.corrupt").exists());
+        assert!(!d.path().join("bad.json").exists());
     }
 }
