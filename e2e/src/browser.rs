@@ -251,8 +251,20 @@ impl Browser {
         Ok(self.client().set_window_size(width, height).await?)
     }
 
-    /// Saves a screenshot as `target/e2e/<test>-<name>.png`.
+    /// Saves a screenshot as `target/e2e/<test>-<name>.png`, after checking
+    /// that no view-macro source leaked into the page as text (a mis-parsed
+    /// attribute renders as literal `on:click=move |_| ...`).
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
+        let text = self
+            .eval("return document.body ? document.body.innerText : ''")
+            .await?;
+        let text = text.as_str().unwrap_or_default();
+        for leak in ["on:click", "move |", "=move", ".get()"] {
+            anyhow::ensure!(
+                !text.contains(leak),
+                "page {name:?} shows view source as text ({leak:?}): {text}"
+            );
+        }
         let png = self.client().screenshot().await?;
         let path = artefacts_dir().join(format!("{}-{name}.png", self.test));
         std::fs::write(&path, png).with_context(|| format!("writing {}", path.display()))?;

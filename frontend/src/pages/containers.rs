@@ -132,6 +132,9 @@ pub fn ContainersPage() -> impl IntoView {
         items
     });
     let pages = move || rows.with(|r| r.len().div_ceil(PAGE)).max(1);
+    // A closure, not an inline `a >= b` attribute: the view macro would read
+    // that `>` as the end of the tag.
+    let on_last_page = move || page.get() + 1 >= pages();
     Effect::new(move |_| {
         // Keep the page in range when filters shrink the list.
         let max = pages();
@@ -388,10 +391,7 @@ pub fn ContainersPage() -> impl IntoView {
                     "Previous"
                 </button>
                 <span>{move || format!("Page {} of {}", page.get() + 1, pages())}</span>
-                <button
-                    disabled=move || { page.get() + 1 >= pages() }
-                    on:click=move |_| page.update(|p| *p += 1)
-                >
+                <button disabled=on_last_page on:click=move |_| page.update(|p| *p += 1)>
                     "Next"
                 </button>
             </nav>
