@@ -210,19 +210,6 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<()> {
             ));
         }
     }
-    for (field, list) in [
-        ("linux.maskedPaths", linux.masked_paths()),
-        ("linux.readonlyPaths", linux.readonly_paths()),
-    ] {
-        for (i, p) in list.iter().flatten().enumerate() {
-            if !p.starts_with('/') {
-                return Err(Error::config(
-                    format!("{field}[{i}]"),
-                    format!("{p:?} is not an absolute path"),
-                ));
-            }
-        }
-    }
     if let Some(hooks) = spec.hooks() {
         let stages = [
             ("hooks.prestart", hooks.prestart()),

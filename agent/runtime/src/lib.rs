@@ -115,6 +115,7 @@ mod hooks;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
+pub mod sealed;
 pub mod seccomp;
 pub mod state;
 pub mod syscall;

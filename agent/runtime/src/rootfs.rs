@@ -189,12 +189,12 @@ fn recursive_attr(opt: &str) -> Option<(u64, u64)> {
         "rexec" => (0, MOUNT_ATTR_NOEXEC),
         "rnodiratime" => (MOUNT_ATTR_NODIRATIME, 0),
         "rdiratime" => (0, MOUNT_ATTR_NODIRATIME),
-        "rrelatime" => (MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME),
-        "rnorelatime" => (0, 0),
+        // The atime modes are one field: changing it needs the whole
+        // field in attr_clr, and "clearing" a mode means relatime.
+        "rnorelatime" => (MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME),
+        "rrelatime" | "ratime" | "rnostrictatime" => (MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME),
         "rnoatime" => (MOUNT_ATTR_NOATIME, MOUNT_ATTR__ATIME),
-        "ratime" => (0, MOUNT_ATTR_NOATIME),
         "rstrictatime" => (MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME),
-        "rnostrictatime" => (0, 0),
         "rnosymfollow" => (MOUNT_ATTR_NOSYMFOLLOW, 0),
         "rsymfollow" => (0, MOUNT_ATTR_NOSYMFOLLOW),
         _ => return None,
@@ -238,6 +238,9 @@ pub(crate) struct MountPlan {
     pub propagation: Vec<c_ulong>,
     pub attr_set: u64,
     pub attr_clr: u64,
+    /// proc and sysfs must land on a real directory, never on a symlink
+    /// (CVE-2019-19921 and friends).
+    pub no_symlink: bool,
 }
 
 /// A device node to make under /dev.
@@ -309,6 +312,62 @@ fn clean(path: &Path) -> Vec<&std::ffi::OsStr> {
         }
     }
     out
+}
+
+/// Resolves `path` inside `rootfs` the way the container will see it:
+/// symlinks are followed with `rootfs` as `/` (never leaving it), `..`
+/// stops at the root, and what does not exist yet is taken literally.
+/// Answers a relative path with no symlink left in the existing part, so
+/// the init can create the missing directories one by one. (The init still
+/// opens everything with `RESOLVE_IN_ROOT`, so a rootfs changed meanwhile
+/// cannot lead out of it either.)
+pub fn resolve_in_rootfs(rootfs: &Path, path: &Path) -> Result<PathBuf> {
+    const MAX_LINKS: usize = 255;
+    let mut pending: Vec<std::ffi::OsString> = path
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut done: Vec<std::ffi::OsString> = Vec::new();
+    let mut links = 0;
+    while let Some(c) = pending.pop() {
+        if c == ".." {
+            done.pop();
+            continue;
+        }
+        let mut candidate = rootfs.to_path_buf();
+        candidate.extend(&done);
+        candidate.push(&c);
+        match std::fs::symlink_metadata(&candidate) {
+            Ok(m) if m.file_type().is_symlink() => {
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err(Error::config(
+                        "mounts",
+                        format!("{}: too many levels of symbolic links", path.display()),
+                    ));
+                }
+                let target = std::fs::read_link(&candidate)
+                    .map_err(|e| Error::io("readlink", &candidate, e))?;
+                if target.is_absolute() {
+                    done.clear();
+                }
+                for t in target.components().rev() {
+                    match t {
+                        Component::Normal(n) => pending.push(n.to_os_string()),
+                        Component::ParentDir => pending.push("..".into()),
+                        _ => {}
+                    }
+                }
+            }
+            _ => done.push(c),
+        }
+    }
+    Ok(done.iter().collect())
 }
 
 /// `rel` and its prefixes for a container path.
@@ -410,7 +469,7 @@ impl RootfsPlan {
             if clean_dest == Path::new("dev") && !opts.bind && typ != "bind" {
                 dev_is_tmpfs = true;
             }
-            let (rel, prefixes) = rel_and_prefixes(dest, &field)?;
+            let (rel, prefixes) = rel_and_prefixes(&resolve_in_rootfs(ctx.rootfs, dest)?, &field)?;
             let data = if opts.data.is_empty() {
                 None
             } else {
@@ -435,6 +494,7 @@ impl RootfsPlan {
                     )
                 })?;
                 plan.mounts.push(MountPlan {
+                    no_symlink: false,
                     label,
                     rel,
                     prefixes,
@@ -468,7 +528,21 @@ impl RootfsPlan {
                     "mqueue" => Some(c"/dev/mqueue".to_owned()),
                     _ => None,
                 };
+                let no_symlink = matches!(typ, "proc" | "sysfs");
+                if no_symlink {
+                    let literal = ctx.rootfs.join(clean_dest.as_path());
+                    if std::fs::symlink_metadata(&literal).is_ok_and(|m| !m.is_dir()) {
+                        return Err(Error::config(
+                            format!("{field}.destination"),
+                            format!(
+                                "{} is not a directory in the rootfs: {typ} must be mounted on ordinary directory",
+                                dest.display()
+                            ),
+                        ));
+                    }
+                }
                 plan.mounts.push(MountPlan {
+                    no_symlink,
                     label,
                     rel,
                     prefixes,
@@ -577,7 +651,7 @@ impl RootfsPlan {
         dest: &Path,
         opts: &MountOptions,
     ) -> Result<()> {
-        let (rel, prefixes) = rel_and_prefixes(dest, field)?;
+        let (rel, prefixes) = rel_and_prefixes(&resolve_in_rootfs(ctx.rootfs, dest)?, field)?;
         let mount = |label: String, rel, prefixes, kind, flags, data| MountPlan {
             label,
             rel,
@@ -589,6 +663,7 @@ impl RootfsPlan {
             propagation: Vec::new(),
             attr_set: 0,
             attr_clr: 0,
+            no_symlink: false,
         };
         let v2 = ctx.cgroup_dirs.len() == 1 && ctx.cgroup_dirs[0].0.is_empty();
         if v2 {
@@ -625,7 +700,7 @@ impl RootfsPlan {
         ));
         for (name, host) in &ctx.cgroup_dirs {
             let sub = dest.join(name);
-            let (srel, sprefixes) = rel_and_prefixes(&sub, field)?;
+            let (srel, sprefixes) = rel_and_prefixes(&resolve_in_rootfs(ctx.rootfs, &sub)?, field)?;
             self.mounts.push(mount(
                 format!("{label} {name}"),
                 srel,
@@ -656,9 +731,11 @@ impl RootfsPlan {
         let i = index as usize;
         let path = |v: &[CString]| v.get(i).map(|p| p.to_string_lossy().into_owned());
         match step {
-            Step::MountTarget | Step::Mount | Step::Remount | Step::Propagation => {
-                self.mounts.get(i).map(|m| m.label.clone())
-            }
+            Step::MountTarget
+            | Step::Mount
+            | Step::Remount
+            | Step::Propagation
+            | Step::NotDirectory => self.mounts.get(i).map(|m| m.label.clone()),
             Step::Device => self.devices.get(i).map(|d| d.label.clone()),
             Step::Masked => path(&self.masked),
             Step::Readonly => path(&self.readonly),
@@ -867,6 +944,23 @@ impl RootfsPlan {
         i: usize,
     ) -> Result<(), Msg> {
         let err = |step| move |e: Errno| Msg::error(step, i as u32, e);
+        if m.no_symlink {
+            match sys.openat2(rootfd, &m.rel, O_PATH_FLAGS | libc::O_NOFOLLOW, 0, IN_ROOT) {
+                Ok(fd) => {
+                    let mode = sys.stat_mode(fd, c"", libc::AT_EMPTY_PATH);
+                    let _ = sys.close(fd);
+                    match mode {
+                        Ok(m) if m & libc::S_IFMT == libc::S_IFDIR => {}
+                        Ok(_) => {
+                            return Err(Msg::error(Step::NotDirectory, i as u32, Errno::ENOTDIR));
+                        }
+                        Err(e) => return Err(Msg::error(Step::MountTarget, i as u32, e)),
+                    }
+                }
+                Err(Errno::ENOENT) => {}
+                Err(e) => return Err(Msg::error(Step::MountTarget, i as u32, e)),
+            }
+        }
         let fd = open_or_create(sys, rootfd, &m.rel, &m.prefixes, m.file_target)
             .map_err(err(Step::MountTarget))?;
         let mut buf = [0u8; 32];
@@ -1101,6 +1195,21 @@ mod tests {
             new_cgroupns: false,
             cgroup_dirs: vec![("memory".into(), "/sys/fs/cgroup/memory/berth/x".into())],
         }
+    }
+
+    #[test]
+    fn symlinks_resolve_inside_the_rootfs() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        std::fs::create_dir_all(r.join("real/sub")).unwrap();
+        std::os::unix::fs::symlink("/real", r.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../../etc", r.join("up")).unwrap();
+        std::os::unix::fs::symlink("loop", r.join("loop")).unwrap();
+        let res = |p: &str| resolve_in_rootfs(r, Path::new(p)).unwrap();
+        assert_eq!(res("/abs/sub/x"), Path::new("real/sub/x"));
+        assert_eq!(res("/up/passwd"), Path::new("etc/passwd"));
+        assert_eq!(res("/../../a/./b/../c"), Path::new("a/c"));
+        assert!(resolve_in_rootfs(r, Path::new("/loop/x")).is_err());
     }
 
     #[test]

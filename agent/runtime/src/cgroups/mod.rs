@@ -178,11 +178,16 @@ impl CgroupManager for Manager {
 /// The cgroup path for a container: `cgroups_path` if absolute, else
 /// [`BERTH_PARENT`]`/<cgroups_path or id>`.
 pub fn resolve_path(cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf> {
+    resolve_path_under(Path::new(BERTH_PARENT), cgroups_path, id)
+}
+
+/// As [`resolve_path`] with another parent for relative paths.
+pub fn resolve_path_under(parent: &Path, cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf> {
     let path = match cgroups_path {
-        Some(p) if p.as_os_str().is_empty() => Path::new(BERTH_PARENT).join(id),
+        Some(p) if p.as_os_str().is_empty() => parent.join(id),
         Some(p) if p.is_absolute() => p.to_path_buf(),
-        Some(p) => Path::new(BERTH_PARENT).join(p),
-        None => Path::new(BERTH_PARENT).join(id),
+        Some(p) => parent.join(p),
+        None => parent.join(id),
     };
     check_path(&path)?;
     Ok(path)

@@ -161,17 +161,17 @@ struct Logger {
 }
 
 impl Logger {
+    /// Logs as runc does (logrus text, or JSON with --log-format json):
+    /// tools that drive runc look for `level=error` on stderr.
     fn error(&mut self, msg: &str) {
-        eprintln!("berth-runtime: {msg}");
+        let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let text = format!("time=\"{time}\" level=error msg={msg:?}");
+        eprintln!("{text}");
         if let Some(f) = &mut self.file {
             let line = if self.json {
-                serde_json::json!({"level": "error", "msg": msg, "time": chrono::Utc::now().to_rfc3339()}).to_string()
+                serde_json::json!({"level": "error", "msg": msg, "time": time}).to_string()
             } else {
-                format!(
-                    "time=\"{}\" level=error msg=\"{}\"",
-                    chrono::Utc::now().to_rfc3339(),
-                    msg.replace('"', "\\\"")
-                )
+                text
             };
             let _ = writeln!(f, "{line}");
         }
@@ -201,8 +201,17 @@ pub fn run() -> i32 {
     }
 }
 
+/// Relative cgroupsPaths go under this cgroup instead of /berth.
+const CGROUP_PARENT_ENV: &str = "BERTH_CGROUP_PARENT";
+
 fn runtime(cli: &Cli) -> Result<Runtime> {
-    Runtime::new(&cli.root).with_context(|| format!("state root {}", cli.root.display()))
+    let mut rt =
+        Runtime::new(&cli.root).with_context(|| format!("state root {}", cli.root.display()))?;
+    if let Some(p) = std::env::var_os(CGROUP_PARENT_ENV) {
+        rt.set_cgroup_parent(std::path::PathBuf::from(p))
+            .with_context(|| format!("${CGROUP_PARENT_ENV}"))?;
+    }
+    Ok(rt)
 }
 
 fn create_options(args: &CreateArgs) -> CreateOptions {
@@ -224,6 +233,30 @@ fn dispatch(cli: Cli) -> Result<i32> {
             "--systemd-cgroup: placing cgroups through systemd is not supported; use cgroupfs paths"
         );
     }
+    // CVE-2019-5736: when the new process joins a pid namespace the
+    // container's processes can see, run from a sealed copy of this binary.
+    let shared_pidns = |args: &CreateArgs| {
+        berth_runtime::config::load(&args.bundle).is_ok_and(|spec| {
+            !spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.namespaces().as_ref())
+                .is_some_and(|ns| {
+                    ns.iter().any(|n| {
+                        n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid
+                            && n.path().as_ref().is_none_or(|p| p.as_os_str().is_empty())
+                    })
+                })
+        })
+    };
+    let needs_seal = match &cli.cmd {
+        Command::Exec(_) => true,
+        Command::Create { args, .. } | Command::Run { args, .. } => shared_pidns(args),
+        _ => false,
+    };
+    if needs_seal {
+        berth_runtime::sealed::reexec_sealed().context("re-run from a sealed copy")?;
+    }
     match &cli.cmd {
         Command::Create { id, args } => {
             let rt = runtime(&cli)?;
@@ -241,11 +274,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Delete { id, force } => {
-            let rt = runtime(&cli)?;
-            match rt.delete(id, *force) {
-                Err(berth_runtime::Error::NotFound(_)) if *force => Ok(0),
-                other => other.map(|()| 0).map_err(Into::into),
-            }
+            runtime(&cli)?.delete(id, *force)?;
+            Ok(0)
         }
         Command::Run {
             id,

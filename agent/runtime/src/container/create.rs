@@ -76,7 +76,11 @@ fn mkfifo(path: &Path) -> Result<()> {
     if unsafe { libc::mkfifo(c.as_ptr(), 0o622) } < 0 {
         return Err(Error::io("mkfifo", path, std::io::Error::last_os_error()));
     }
-    Ok(())
+    // Writable by the container's user whatever the umask: the init opens
+    // it after switching to that user.
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o622))
+        .map_err(|e| Error::io("chmod", path, e))
 }
 
 fn open_path_dir(path: &Path) -> Result<OwnedFd> {
@@ -84,6 +88,16 @@ fn open_path_dir(path: &Path) -> Result<OwnedFd> {
     let f = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| Error::io("open", path, e))?;
+    Ok(f.into())
+}
+
+fn open_path(path: &Path) -> Result<OwnedFd> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| Error::io("open", path, e))?;
     Ok(f.into())
@@ -125,6 +139,14 @@ fn hook_plans(hooks: &[oci_spec::runtime::Hook], stage: &str) -> Result<Vec<Hook
             })
         })
         .collect()
+}
+
+/// `personality(2)` value for `linux.personality`.
+pub(crate) fn personality(linux: &oci_spec::runtime::Linux) -> Option<libc::c_ulong> {
+    linux.personality().as_ref().map(|p| match p.domain() {
+        LinuxPersonalityDomain::PerLinux => 0x0000,
+        LinuxPersonalityDomain::PerLinux32 => 0x0008,
+    })
 }
 
 /// Whether the host runs AppArmor.
@@ -169,6 +191,9 @@ pub(crate) fn init_error(
             .get(msg.b as usize)
             .map(|(p, _)| format!(" {}", p.to_string_lossy())),
         Step::Rlimit => Some(format!(" {process_field}.rlimits[{}]", msg.b)),
+        Step::PivotRoot if errno == crate::syscall::Errno::EINVAL => {
+            Some(" (the root is not a mount point pivot_root can leave, e.g. an initramfs: use --no-pivot)".to_string())
+        }
         _ => rootfs
             .map(|r| r.describe(step, msg.b))
             .filter(|d| !d.is_empty())
@@ -314,7 +339,8 @@ impl Runtime {
         };
 
         mkfifo(&dir.join(EXEC_FIFO))?;
-        let cgroup_path = cgroups::resolve_path(linux.cgroups_path().as_deref(), id)?;
+        let cgroup_path =
+            cgroups::resolve_path_under(&self.cgroup_parent, linux.cgroups_path().as_deref(), id)?;
         let cgroup = Manager::new(&self.layout, &cgroup_path)?;
         cgroup.create()?;
         cleanup.cgroup = Some(cgroup.clone());
@@ -397,6 +423,7 @@ impl Runtime {
 
         let (parent_sock, child_sock) = sync_pair()?;
         let fifo_dir = open_path_dir(dir)?;
+        let fifo = open_path(&dir.join(EXEC_FIFO))?;
         let stdio_raw = opts
             .stdio
             .as_ref()
@@ -434,6 +461,7 @@ impl Runtime {
             sysctl,
             process: pplan,
             fifo_dir: Some(fifo_dir.as_raw_fd()),
+            fifo: Some(fifo.as_raw_fd()),
             preserve_fds: opts.preserve_fds,
             runtime_hooks: !runtime_hooks.is_empty(),
             create_container_hooks: hook_plans(
@@ -444,10 +472,12 @@ impl Runtime {
                 hooks.start_container().as_deref().unwrap_or(&[]),
                 "startContainer",
             )?,
-            personality: linux.personality().as_ref().map(|p| match p.domain() {
-                LinuxPersonalityDomain::PerLinux => 0x0000,
-                LinuxPersonalityDomain::PerLinux32 => 0x0008,
-            }),
+            personality: personality(linux),
+            mempolicy: linux
+                .memory_policy()
+                .as_ref()
+                .map(crate::process::init::mempolicy)
+                .transpose()?,
             time_offsets: time_offsets
                 .map(|t| cstring(t.as_bytes(), "linux.timeOffsets"))
                 .transpose()?,

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use oci_spec::runtime::{ContainerState, LinuxNamespaceType, Process};
 
-use super::create::{forward_seccomp_fd, init_error, write_pid_file};
+use super::create::{forward_seccomp_fd, init_error, personality, write_pid_file};
 use super::{Runtime, reap, recv, send, spawn_init, sync_pair, wait_status};
 use crate::cgroups::{CgroupManager, Manager};
 use crate::config;
@@ -131,11 +131,15 @@ impl Runtime {
             sysctl: Vec::new(),
             process: pplan,
             fifo_dir: None,
+            fifo: None,
             preserve_fds: opts.preserve_fds,
             runtime_hooks: false,
             create_container_hooks: Vec::new(),
             start_container_hooks: Vec::new(),
-            personality: None,
+            // As runc: the container's personality holds for exec'd
+            // processes too.
+            personality: rec.config.linux().as_ref().and_then(personality),
+            mempolicy: None,
             time_offsets: None,
         };
         let cgroup_fd = if cgroup.exists() {

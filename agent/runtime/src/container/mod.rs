@@ -31,6 +31,7 @@ pub const DEFAULT_ROOT: &str = "/run/berth/runtime";
 pub struct Runtime {
     root: PathBuf,
     layout: CgroupLayout,
+    cgroup_parent: PathBuf,
 }
 
 impl Runtime {
@@ -47,7 +48,25 @@ impl Runtime {
         std::fs::create_dir_all(&root).map_err(|e| Error::io("create", &root, e))?;
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700));
-        Ok(Runtime { root, layout })
+        Ok(Runtime {
+            root,
+            layout,
+            cgroup_parent: PathBuf::from(crate::cgroups::BERTH_PARENT),
+        })
+    }
+
+    /// Puts containers with a relative (or no) `cgroupsPath` under
+    /// `parent` instead of [`crate::cgroups::BERTH_PARENT`].
+    pub fn set_cgroup_parent(&mut self, parent: impl Into<PathBuf>) -> Result<()> {
+        let parent = parent.into();
+        if !parent.is_absolute() {
+            return Err(Error::Unsupported(format!(
+                "cgroup parent {} must be an absolute cgroup path",
+                parent.display()
+            )));
+        }
+        self.cgroup_parent = parent;
+        Ok(())
     }
 
     /// The state root.

@@ -65,6 +65,10 @@ pub(crate) struct InitPlan {
     pub process: ProcessPlan,
     /// The state directory, holding `exec.fifo` (create only).
     pub fifo_dir: Option<RawFd>,
+    /// An `O_PATH` fd of the exec fifo itself: reopened for writing through
+    /// `/proc/self/fd`, which needs no search permission on the state
+    /// directory (the process may no longer be root by then).
+    pub fifo: Option<RawFd>,
     /// Keep fds 3..3+n open for the process (`--preserve-fds`).
     pub preserve_fds: u32,
     /// Ask the runtime to run prestart/createRuntime hooks before pivot_root.
@@ -73,6 +77,8 @@ pub(crate) struct InitPlan {
     pub start_container_hooks: Vec<HookPlan>,
     /// `personality(2)` value.
     pub personality: Option<libc::c_ulong>,
+    /// `set_mempolicy(2)`: mode with flags, and the node mask.
+    pub mempolicy: Option<(c_int, Vec<u64>)>,
     /// Join the time namespace's offsets: `unshare(CLONE_NEWTIME)` then
     /// write them (the process enters it at execve).
     pub time_offsets: Option<CString>,
@@ -133,6 +139,66 @@ impl SchedPlan {
     }
 }
 
+/// `set_mempolicy(2)` arguments for `linux.memoryPolicy`.
+pub(crate) fn mempolicy(mp: &oci_spec::runtime::LinuxMemoryPolicy) -> Result<(c_int, Vec<u64>)> {
+    use oci_spec::runtime::{MemoryPolicyFlagType as F, MemoryPolicyModeType as M};
+    /// Linux's MAX_NUMNODES is at most 1 << 10.
+    const MAX_NODES: u64 = 1 << 10;
+    let field = "linux.memoryPolicy";
+    let mut mode = match mp.mode() {
+        M::MpolDefault => 0,
+        M::MpolPreferred => 1,
+        M::MpolBind => 2,
+        M::MpolInterleave => 3,
+        M::MpolLocal => 4,
+        M::MpolPreferredMany => 5,
+        M::MpolWeightedInterleave => 6,
+    };
+    for f in mp.flags().iter().flatten() {
+        mode |= match f {
+            F::MpolFNumaBalancing => 1 << 13,
+            F::MpolFRelativeNodes => 1 << 14,
+            F::MpolFStaticNodes => 1 << 15,
+        };
+    }
+    let mut mask: Vec<u64> = Vec::new();
+    let nodes = mp.nodes().as_deref().unwrap_or("").trim();
+    if !nodes.is_empty() {
+        for part in nodes.split(',') {
+            let bad = || {
+                Error::config(
+                    format!("{field}.nodes"),
+                    format!("{nodes:?} is not a node list like 0-3,7"),
+                )
+            };
+            let (a, b) = match part.trim().split_once('-') {
+                Some((a, b)) => (
+                    a.parse::<u64>().map_err(|_| bad())?,
+                    b.parse::<u64>().map_err(|_| bad())?,
+                ),
+                None => {
+                    let n = part.trim().parse::<u64>().map_err(|_| bad())?;
+                    (n, n)
+                }
+            };
+            if a > b || b >= MAX_NODES {
+                return Err(Error::config(
+                    format!("{field}.nodes"),
+                    format!("{part:?}: nodes go from 0 to {}", MAX_NODES - 1),
+                ));
+            }
+            for n in a..=b {
+                let word = (n / 64) as usize;
+                if mask.len() <= word {
+                    mask.resize(word + 1, 0);
+                }
+                mask[word] |= 1 << (n % 64);
+            }
+        }
+    }
+    Ok((mode, mask))
+}
+
 /// `ioprio_set(2)` value for the spec's ioPriority.
 pub(crate) fn io_priority_value(io: &LinuxIOPriority, field: &str) -> Result<c_int> {
     let class = match io.class() {
@@ -150,6 +216,7 @@ pub(crate) fn io_priority_value(io: &LinuxIOPriority, field: &str) -> Result<c_i
 }
 
 const PR_SET_NO_NEW_PRIVS: c_int = 38;
+const PR_SET_DUMPABLE: c_int = 4;
 const PR_CAPBSET_DROP: c_int = 24;
 const PR_SET_KEEPCAPS: c_int = 8;
 const PR_CAP_AMBIENT: c_int = 47;
@@ -215,6 +282,10 @@ fn write_file<S: Syscall>(sys: &S, path: &CStr, value: &[u8]) -> Result<(), Errn
 
 fn steps<S: Syscall>(sys: &S, plan: &InitPlan, scratch: &mut [u8]) -> Result<(), Msg> {
     let p = &plan.process;
+    // Until execve this process is a copy of the runtime: keep container
+    // processes away from its /proc files (CVE-2019-5736, see crate::sealed).
+    sys.prctl(PR_SET_DUMPABLE, 0, 0)
+        .map_err(fail(Step::Sync, 2))?;
     wait_go(sys, plan.sync_fd)?;
     if !plan.create_container_hooks.is_empty() || !plan.start_container_hooks.is_empty() {
         // The state JSON for the hooks, NUL-terminated in the zeroed buffer.
@@ -279,6 +350,19 @@ fn steps<S: Syscall>(sys: &S, plan: &InitPlan, scratch: &mut [u8]) -> Result<(),
     for (i, (res, soft, hard)) in p.rlimits.iter().enumerate() {
         sys.setrlimit(*res, *soft, *hard)
             .map_err(fail(Step::Rlimit, i))?;
+    }
+    if let Some((mode, mask)) = &plan.mempolicy {
+        let ptr = if mask.is_empty() {
+            std::ptr::null()
+        } else {
+            mask.as_ptr()
+        };
+        // SAFETY: `mask` outlives the call and holds `len * 64` bits.
+        let ret =
+            unsafe { libc::syscall(libc::SYS_set_mempolicy, *mode, ptr, mask.len() as u64 * 64) };
+        if ret < 0 {
+            return Err(Msg::error(Step::MemoryPolicy, 0, Errno::last()));
+        }
     }
     if let Some(pers) = plan.personality {
         sys.personality(pers).map_err(fail(Step::Personality, 0))?;
@@ -352,13 +436,35 @@ fn steps<S: Syscall>(sys: &S, plan: &InitPlan, scratch: &mut [u8]) -> Result<(),
     let _ = sys.close(plan.sync_fd);
 
     if let Some(dir) = plan.fifo_dir {
+        // A non-dumpable process cannot open its own /proc/self/fd once it
+        // is no longer root; the process is the container's user by now.
+        sys.prctl(PR_SET_DUMPABLE, 1, 0)
+            .map_err(fail(Step::Fifo, 2))?;
         // Blocks until `start` opens the fifo for reading.
-        let fd = sys
-            .openat(dir, c"exec.fifo", libc::O_WRONLY | libc::O_CLOEXEC, 0)
-            .map_err(fail(Step::Fifo, 0))?;
+        let mut buf = [0u8; 32];
+        let via_proc = match plan.fifo {
+            Some(f) => sys.openat(
+                libc::AT_FDCWD,
+                fd_path(f, &mut buf),
+                libc::O_WRONLY | libc::O_CLOEXEC,
+                0,
+            ),
+            None => Err(Errno::ENOENT),
+        };
+        let fd = match via_proc {
+            Ok(fd) => fd,
+            // No /proc in the container: through the directory.
+            Err(Errno::ENOENT) => sys
+                .openat(dir, c"exec.fifo", libc::O_WRONLY | libc::O_CLOEXEC, 0)
+                .map_err(fail(Step::Fifo, 0))?,
+            Err(e) => return Err(Msg::error(Step::Fifo, 0, e)),
+        };
         sys.write(fd, b"0").map_err(fail(Step::Fifo, 1))?;
         let _ = sys.close(fd);
         let _ = sys.close(dir);
+        if let Some(f) = plan.fifo {
+            let _ = sys.close(f);
+        }
     }
     run_hooks(sys, &plan.start_container_hooks, scratch)?;
 
@@ -462,6 +568,7 @@ fn close_inherited_fds<S: Syscall>(
     keep[0] = plan.sync_fd;
     keep[1] = plan.fifo_dir.unwrap_or(-1);
     keep[2] = console.unwrap_or(-1);
+    keep[3] = plan.fifo.unwrap_or(-1);
     keep.sort_unstable();
     let mut first: u32 = 3 + plan.preserve_fds;
     for &k in keep.iter().filter(|&&k| k >= 0) {

@@ -53,12 +53,14 @@ pub enum Step {
     Scheduler,
     IoPriority,
     Exec,
+    NotDirectory,
+    MemoryPolicy,
 }
 
 impl Step {
     fn from_u32(v: u32) -> Option<Step> {
         use Step::*;
-        const ALL: [Step; 42] = [
+        const ALL: [Step; 44] = [
             Sync,
             Setns,
             Unshare,
@@ -101,6 +103,8 @@ impl Step {
             Scheduler,
             IoPriority,
             Exec,
+            NotDirectory,
+            MemoryPolicy,
         ];
         ALL.into_iter().find(|s| *s as u32 == v)
     }
@@ -152,6 +156,8 @@ impl fmt::Display for Step {
             Scheduler => "set scheduler",
             IoPriority => "set I/O priority",
             Exec => "execve",
+            NotDirectory => "mount target must be mounted on ordinary directory, not a symlink",
+            MemoryPolicy => "set memory policy",
         })
     }
 }
