@@ -80,6 +80,8 @@
 //! any other table. A host whose forward policy drops packets in another
 //! table (e.g. Docker's iptables FORWARD DROP) must allow the bridge there.
 
+mod attach;
+mod config;
 mod error;
 pub mod etc;
 mod ipam;
@@ -87,6 +89,7 @@ mod link;
 mod netns;
 mod nft;
 mod ports;
+mod recover;
 mod state;
 mod stats;
 mod sysctl;
@@ -101,111 +104,15 @@ use std::sync::Arc;
 use berth_api::containers::{NetworkMode, PortMapping};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+pub use config::{CONTAINER_IFNAME, DEFAULT_BRIDGE, DEFAULT_SUBNET, DEFAULT_TABLE, NetworkConfig};
 pub use error::{Error, Result};
 pub use ipnetwork::Ipv4Network;
 pub use stats::NetStats;
 
 use ipam::Ipam;
 use link::Netlink;
-use state::{Attached, Record, Records};
-
-/// The bridge's default name.
-pub const DEFAULT_BRIDGE: &str = "berth0";
-/// The default bridge subnet.
-pub const DEFAULT_SUBNET: &str = "10.88.0.0/16";
-/// The default nftables table (`ip berth`).
-pub const DEFAULT_TABLE: &str = "berth";
-/// The name of a container's interface inside its namespace.
-pub const CONTAINER_IFNAME: &str = "eth0";
-
-/// Where the module keeps its state and what it builds.
-#[derive(Debug, Clone)]
-pub struct NetworkConfig {
-    /// Persistent state: `<agent data>/network`.
-    pub state_dir: PathBuf,
-    /// Persistent namespace files: `<agent runtime root>/netns` (tmpfs, so
-    /// a reboot clears them with the namespaces they pinned).
-    pub netns_dir: PathBuf,
-    /// The bridge (at most 15 bytes).
-    pub bridge: String,
-    /// The bridge subnet; the gateway is its first host address.
-    pub subnet: Ipv4Network,
-    /// The nftables table (family `ip`).
-    pub table: String,
-    /// The `nft` binary.
-    pub nft: PathBuf,
-    /// The host resolv.conf to take DNS servers from; `None` picks
-    /// systemd-resolved's upstream list when present, else /etc/resolv.conf.
-    pub resolv_conf: Option<PathBuf>,
-}
-
-impl NetworkConfig {
-    /// The defaults for an agent with data dir `data_dir` and runtime root
-    /// `runtime_root`.
-    pub fn new(data_dir: &Path, runtime_root: &Path) -> Self {
-        Self {
-            state_dir: data_dir.join("network"),
-            netns_dir: runtime_root.join("netns"),
-            bridge: DEFAULT_BRIDGE.into(),
-            subnet: DEFAULT_SUBNET
-                .parse()
-                .unwrap_or_else(|_| Ipv4Network::from(Ipv4Addr::new(10, 88, 0, 0))),
-            table: DEFAULT_TABLE.into(),
-            nft: default_nft(),
-            resolv_conf: None,
-        }
-    }
-
-    /// Checks names and the subnet.
-    pub fn validate(&self) -> Result<()> {
-        let b = &self.bridge;
-        if b.is_empty()
-            || b.len() > 15
-            || b.chars()
-                .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
-        {
-            return Err(Error::Invalid(format!(
-                "bridge name {b:?}: 1-15 characters without '/', ':' or spaces"
-            )));
-        }
-        let t = &self.table;
-        if t.is_empty()
-            || t.len() > 64
-            || !t
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            return Err(Error::Invalid(format!(
-                "nftables table name {t:?}: 1-64 characters of letters, digits, '_' and '-'"
-            )));
-        }
-        if self.subnet.prefix() > 30 {
-            return Err(Error::Invalid(format!(
-                "subnet {}: needs at least a /30",
-                self.subnet
-            )));
-        }
-        if self.subnet.ip() != self.subnet.network() {
-            return Err(Error::Invalid(format!(
-                "subnet {}: give the network address ({}/{})",
-                self.subnet,
-                self.subnet.network(),
-                self.subnet.prefix()
-            )));
-        }
-        Ok(())
-    }
-}
-
-fn default_nft() -> PathBuf {
-    ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from("nft"))
-}
+use state::{Record, Records};
 
 /// What `reserve` set aside for a container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -264,14 +171,6 @@ struct Inner {
     _lock: Flock<File>,
 }
 
-/// Persisted beside the records: what the state was made for.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-struct StateConfig {
-    bridge: String,
-    subnet: Ipv4Network,
-    table: String,
-}
-
 /// Container ids become file names: keep them plain.
 fn check_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
@@ -287,20 +186,6 @@ fn check_id(id: &str) -> Result<()> {
             "container id {id:?}: 1-128 characters of letters, digits, '_', '-' and '.'"
         )))
     }
-}
-
-/// The deterministic, locally administered MAC of an address (02:42:a.b.c.d
-/// in hex, as Docker does), so a reused address keeps its MAC.
-fn mac_of(ip: Ipv4Addr) -> [u8; 6] {
-    let o = ip.octets();
-    [0x02, 0x42, o[0], o[1], o[2], o[3]]
-}
-
-fn mac_string(mac: [u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 impl Network {
@@ -325,7 +210,7 @@ impl Network {
         let ipam = Ipam::open(&cfg.state_dir.join("addresses"), cfg.subnet)?;
         let records = Records::open(&cfg.state_dir.join("containers"))?;
         let mut map = records.load_all()?;
-        check_state_config(&cfg, &ipam, &map)?;
+        config::check_state_config(&cfg, &ipam, &map)?;
 
         let host_ns = netns::current()?;
         let host = Netlink::connect_in(&host_ns).await?;
@@ -456,167 +341,6 @@ impl Network {
             .values()
             .map(reservation_of)
             .collect()
-    }
-
-    /// Brings a reserved container's network up and says which namespace it
-    /// must join. With `netns: None` the module makes (or reuses) a
-    /// persistent namespace `<netns_dir>/<id>`; with `Some(path)` it
-    /// configures that namespace (e.g. `/proc/<pid>/ns/net`). Idempotent
-    /// while the network is up.
-    pub async fn attach(&self, id: &str, netns: Option<&Path>) -> Result<Attachment> {
-        check_id(id)?;
-        let mut map = self.inner.state.lock().await;
-        let record = map
-            .get(id)
-            .cloned()
-            .ok_or_else(|| Error::NotReserved(id.to_string()))?;
-        match &record.mode {
-            NetworkMode::Host => Ok(Attachment::host()),
-            NetworkMode::Container(other) => self.peer_attachment(&map, other, netns),
-            NetworkMode::None | NetworkMode::Bridge => {
-                if let Some(att) = &record.attached {
-                    if self.attachment_alive(&record, att).await? {
-                        return Ok(self.attachment_of(&record, att));
-                    }
-                    // Half-made or dead: clean it, then make it again.
-                    self.detach_locked(&mut map, id).await?;
-                }
-                self.attach_locked(&mut map, record, netns).await
-            }
-        }
-    }
-
-    /// The attachment of `container:<other>`: other's namespace.
-    fn peer_attachment(
-        &self,
-        map: &BTreeMap<String, Record>,
-        other: &str,
-        given: Option<&Path>,
-    ) -> Result<Attachment> {
-        let mut current = other.to_string();
-        for _ in 0..8 {
-            let r = map.get(&current).ok_or_else(|| {
-                Error::Conflict(format!("network container {current} no longer exists"))
-            })?;
-            match &r.mode {
-                NetworkMode::Host => return Ok(Attachment::host()),
-                NetworkMode::Container(next) => current = next.clone(),
-                NetworkMode::None | NetworkMode::Bridge => {
-                    let att = r.attached.as_ref().ok_or_else(|| {
-                        Error::Conflict(format!("network container {current} is not running"))
-                    })?;
-                    let mut a = self.attachment_of(r, att);
-                    if let Some(p) = given {
-                        a.netns = Some(p.to_path_buf());
-                    }
-                    a.veth = None;
-                    return Ok(a);
-                }
-            }
-        }
-        Err(Error::Invalid(format!(
-            "network \"container:{other}\": too many container: links in a row"
-        )))
-    }
-
-    fn attachment_of(&self, r: &Record, att: &Attached) -> Attachment {
-        let bridged = r.mode == NetworkMode::Bridge;
-        Attachment {
-            netns: Some(att.netns.clone()),
-            ip: r.ip,
-            prefix_len: if bridged {
-                self.inner.cfg.subnet.prefix()
-            } else {
-                0
-            },
-            gateway: bridged.then(|| self.gateway()),
-            mac: r.ip.filter(|_| bridged).map(|ip| mac_string(mac_of(ip))),
-            veth: att.veth.clone(),
-        }
-    }
-
-    /// Whether the kernel still has what `att` records.
-    async fn attachment_alive(&self, r: &Record, att: &Attached) -> Result<bool> {
-        if !netns::is_nsfs(&att.netns) {
-            return Ok(false);
-        }
-        match (&r.mode, &att.veth) {
-            (NetworkMode::Bridge, Some(veth)) => Ok(self.inner.host.link(veth).await?.is_some()),
-            (NetworkMode::Bridge, None) => Ok(false),
-            _ => Ok(true),
-        }
-    }
-
-    async fn attach_locked(
-        &self,
-        map: &mut BTreeMap<String, Record>,
-        mut record: Record,
-        given: Option<&Path>,
-    ) -> Result<Attachment> {
-        let id = record.id.clone();
-        let bridged = record.mode == NetworkMode::Bridge;
-        if bridged {
-            // A host process may have taken a port since `reserve`.
-            ports::check_host_free(&self.inner.host_ns, &record.ports).await?;
-        }
-        let (path, owned) = match given {
-            Some(p) => (p.to_path_buf(), false),
-            None => (self.inner.cfg.netns_dir.join(&id), true),
-        };
-        let att = Attached {
-            netns: path.clone(),
-            owned,
-            veth: bridged.then(|| veth_name(&self.inner.cfg.table, &id)),
-        };
-        // Write-ahead: a crash from here on leaves a record naming what to
-        // clean.
-        record.attached = Some(att.clone());
-        self.inner.records.save(&record)?;
-        map.insert(id.clone(), record.clone());
-        let mut result = self.bring_up(&record, &att, owned).await;
-        if result.is_ok() && !record.ports.is_empty() {
-            result = self.apply_table(map, TableChange::Append(&id)).await;
-        }
-        match result {
-            Ok(()) => Ok(self.attachment_of(&record, &att)),
-            Err(e) => {
-                if let Err(undo) = self.detach_locked(map, &id).await {
-                    tracing::warn!(%id, error = %undo, "could not undo a failed network attach");
-                }
-                Err(e)
-            }
-        }
-    }
-
-    async fn bring_up(&self, record: &Record, att: &Attached, owned: bool) -> Result<()> {
-        if owned && !netns::is_nsfs(&att.netns) {
-            // A leftover plain file from a crash between create and mount.
-            let _ = std::fs::remove_file(&att.netns);
-            let path = att.netns.clone();
-            tokio::task::spawn_blocking(move || netns::create_persistent(&path))
-                .await
-                .map_err(|e| Error::io("create a network namespace", std::io::Error::other(e)))??;
-        }
-        let ns = netns::open(&att.netns)?;
-        let inside_ip = match (&att.veth, record.ip) {
-            (Some(veth), Some(ip)) => {
-                self.inner
-                    .host
-                    .create_veth(
-                        veth,
-                        CONTAINER_IFNAME,
-                        mac_of(ip),
-                        &ns,
-                        self.inner.bridge_index,
-                    )
-                    .await?;
-                Some((ip, self.inner.cfg.subnet.prefix(), self.gateway()))
-            }
-            _ => None,
-        };
-        let inside = Netlink::connect_in(&ns).await?;
-        inside.configure_inside(CONTAINER_IFNAME, inside_ip).await?;
-        Ok(())
     }
 
     /// Takes a container's network down: its DNAT rules, its veth and the
@@ -768,70 +492,7 @@ impl Network {
         };
         nft::apply(&cfg.nft, &self.inner.host_ns, &commands).await
     }
-
-    /// At open: clears recorded attachments the kernel no longer has (after
-    /// a reboot or a crash mid-attach), and removes veths on the bridge and
-    /// namespace files that no live attachment owns.
-    async fn recover(&self, map: &mut BTreeMap<String, Record>) -> Result<()> {
-        // A record outliving its claim (an OS crash between the two):
-        // claim again, so the address cannot be handed out twice.
-        for r in map.values() {
-            if let Some(ip) = r.ip
-                && let Err(e) = self.inner.ipam.ensure_claim(ip, &r.id)
-            {
-                tracing::error!(id = %r.id, %ip, error = %e, "a recorded address is claimed by another container");
-            }
-        }
-        let ids: Vec<String> = map.keys().cloned().collect();
-        for id in ids {
-            let Some(record) = map.get(&id).cloned() else {
-                continue;
-            };
-            let Some(att) = &record.attached else {
-                continue;
-            };
-            if !self.attachment_alive(&record, att).await? {
-                tracing::info!(%id, "clearing a network attachment the kernel no longer has");
-                self.detach_locked(map, &id).await?;
-            }
-        }
-        let veths: HashSet<String> = map
-            .values()
-            .filter_map(|r| r.attached.as_ref().and_then(|a| a.veth.clone()))
-            .collect();
-        for l in self.inner.host.links().await? {
-            let ours = l.controller == Some(self.inner.bridge_index)
-                && l.name.starts_with(VETH_PREFIX)
-                && l.kind == Some(rtnetlink::packet_route::link::InfoKind::Veth);
-            if ours && !veths.contains(&l.name) {
-                tracing::info!(veth = %l.name, "removing a veth no container owns");
-                self.inner.host.delete(&l.name).await?;
-            }
-        }
-        let owned: HashSet<PathBuf> = map
-            .values()
-            .filter_map(|r| {
-                r.attached
-                    .as_ref()
-                    .filter(|a| a.owned)
-                    .map(|a| a.netns.clone())
-            })
-            .collect();
-        let dir = &self.inner.cfg.netns_dir;
-        let entries =
-            std::fs::read_dir(dir).map_err(|e| Error::io(format!("list {}", dir.display()), e))?;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if !owned.contains(&path) {
-                tracing::info!(path = %path.display(), "removing a network namespace no container owns");
-                netns::remove_persistent(&path)?;
-            }
-        }
-        Ok(())
-    }
 }
-
-const VETH_PREFIX: &str = "bv";
 
 /// How `apply_table` changes the nftables table.
 enum TableChange<'a> {
@@ -857,18 +518,6 @@ fn forwards_of<'a>(records: impl Iterator<Item = &'a Record>) -> Vec<nft::Forwar
         .collect()
 }
 
-/// The host-side veth of a container: `bv` + 11 hex digits of
-/// sha256(table, id), unique per agent table even when agents share a
-/// kernel, and within the 15-byte limit of interface names.
-fn veth_name(table: &str, id: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(table.as_bytes());
-    h.update([0]);
-    h.update(id.as_bytes());
-    let hex = hex::encode(h.finalize());
-    format!("{VETH_PREFIX}{}", &hex[..11])
-}
-
 fn reservation_of(r: &Record) -> Reservation {
     Reservation {
         id: r.id.clone(),
@@ -878,69 +527,9 @@ fn reservation_of(r: &Record) -> Reservation {
     }
 }
 
-/// Refuses to reuse a state made for another subnet, bridge or table while
-/// containers still hold it (their addresses would be wrong); records the
-/// current one otherwise.
-fn check_state_config(
-    cfg: &NetworkConfig,
-    ipam: &Ipam,
-    map: &BTreeMap<String, Record>,
-) -> Result<()> {
-    let path = cfg.state_dir.join("config.json");
-    let now = StateConfig {
-        bridge: cfg.bridge.clone(),
-        subnet: cfg.subnet,
-        table: cfg.table.clone(),
-    };
-    if let Ok(bytes) = std::fs::read(&path) {
-        let before: StateConfig = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-            path: path.clone(),
-            detail: e.to_string(),
-        })?;
-        let in_use = !map.is_empty() || !ipam.allocations()?.is_empty();
-        if before != now && in_use {
-            return Err(Error::Invalid(format!(
-                "the network state in {} was made for bridge {} subnet {} table {}; delete its containers before changing to bridge {} subnet {} table {}",
-                cfg.state_dir.display(),
-                before.bridge,
-                before.subnet,
-                before.table,
-                now.bridge,
-                now.subnet,
-                now.table
-            )));
-        }
-        if before == now {
-            return Ok(());
-        }
-    }
-    let json = serde_json::to_vec_pretty(&now).map_err(|e| Error::Corrupt {
-        path: path.clone(),
-        detail: e.to_string(),
-    })?;
-    std::fs::write(&path, json).map_err(|e| Error::io(format!("write {}", path.display()), e))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn veth_names_fit_and_differ_per_table() {
-        let a = veth_name("berth", "c1");
-        assert!(a.len() <= 15 && a.starts_with(VETH_PREFIX), "{a}");
-        assert_ne!(a, veth_name("berth2", "c1"));
-        assert_ne!(a, veth_name("berth", "c2"));
-        assert_eq!(a, veth_name("berth", "c1"));
-    }
-
-    #[test]
-    fn macs_are_local_and_follow_the_address() {
-        assert_eq!(
-            mac_string(mac_of(Ipv4Addr::new(10, 88, 0, 2))),
-            "02:42:0a:58:00:02"
-        );
-    }
 
     #[test]
     fn ids_must_be_plain() {
@@ -948,23 +537,5 @@ mod tests {
         for bad in ["", "../x", ".hidden", "a/b", "a b"] {
             assert!(check_id(bad).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn config_defaults_and_checks() {
-        let c = NetworkConfig::new(Path::new("/d"), Path::new("/r"));
-        assert_eq!(c.state_dir, PathBuf::from("/d/network"));
-        assert_eq!(c.netns_dir, PathBuf::from("/r/netns"));
-        assert_eq!(c.subnet.to_string(), DEFAULT_SUBNET);
-        assert!(c.validate().is_ok());
-        let mut bad = c.clone();
-        bad.bridge = "a-very-long-bridge-name".into();
-        assert!(bad.validate().is_err());
-        let mut bad = c.clone();
-        bad.table = "x;y".into();
-        assert!(bad.validate().is_err());
-        let mut bad = c;
-        bad.subnet = "10.88.0.5/16".parse().unwrap();
-        assert!(bad.validate().is_err());
     }
 }
