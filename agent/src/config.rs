@@ -37,6 +37,13 @@ pub struct Config {
     /// Parent cgroup of the containers (relative to each hierarchy's root).
     #[arg(long, env = "BERTH_AGENT_CGROUP_PARENT", default_value = "/berth")]
     pub cgroup_parent: String,
+    /// A Docker engine's socket: when it answers, its containers show too.
+    #[arg(
+        long,
+        env = "BERTH_AGENT_DOCKER_SOCKET",
+        default_value = "/var/run/docker.sock"
+    )]
+    pub docker_socket: PathBuf,
 }
 
 impl Config {
@@ -49,6 +56,7 @@ impl Config {
             name: None,
             runtime_root: None,
             cgroup_parent: "/berth".to_string(),
+            docker_socket: PathBuf::from("/var/run/docker.sock"),
         }
     }
 

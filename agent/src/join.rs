@@ -116,7 +116,7 @@ pub async fn join(config: &Config, token: &str) -> Result<JoinState> {
         name: config.host_name(),
         address: advertise,
         facts: crate::facts::host_facts(),
-        runtimes: crate::runtimes_available(),
+        runtimes: crate::runtimes_available(&config.docker_socket).await,
         certificate_pem: identity.cert_pem.clone(),
         agent_version: berth_api::VERSION.to_string(),
     };

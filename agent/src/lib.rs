@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod config;
 pub mod containers;
+pub mod docker;
 pub mod facts;
 pub mod fsutil;
 pub mod http;
@@ -17,7 +18,6 @@ pub mod join;
 pub mod logs;
 pub mod metrics;
 pub mod monitor;
-pub mod network;
 pub mod runtime;
 pub mod server;
 pub mod tls;
@@ -31,9 +31,14 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::containers::{Containers, ServiceConfig};
 
-/// The runtimes this agent offers.
-pub fn runtimes_available() -> Vec<String> {
-    vec!["berth".to_string()]
+/// The runtimes this agent offers: Berth's, and Docker's when its engine
+/// answers on `docker_socket`.
+pub async fn runtimes_available(docker_socket: &std::path::Path) -> Vec<String> {
+    let mut v = vec!["berth".to_string()];
+    if docker::DockerBridge::connect(docker_socket).await.is_some() {
+        v.push("docker".to_string());
+    }
+    v
 }
 
 /// Why the agent could not start.
@@ -117,12 +122,24 @@ impl Agent {
         let containers = Containers::open(service, images.clone(), auth.clone())?;
         containers.adopt().await;
         let metrics = metrics::Metrics::open(paths.metrics_dir());
+        let docker: Option<Arc<dyn docker::Engine>> = match docker::DockerBridge::connect(
+            &config.docker_socket,
+        )
+        .await
+        {
+            Some(d) => {
+                tracing::info!(socket = %config.docker_socket.display(), "Docker engine found: its containers are bridged");
+                Some(Arc::new(d))
+            }
+            None => None,
+        };
         Ok(Self {
             state: http::AppState {
                 auth,
                 containers,
                 images,
                 metrics,
+                docker,
                 config: Arc::new(config),
                 started_at: chrono::Utc::now(),
             },

@@ -31,6 +31,24 @@ pub fn router() -> Router<AppState> {
         .route("/v1/containers/{c}/{action}", post(action))
 }
 
+impl From<crate::docker::Error> for ApiError {
+    fn from(e: crate::docker::Error) -> Self {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_GATEWAY);
+        ApiError::new(status, e.to_string())
+    }
+}
+
+/// The Docker engine, when the container is not one of Berth's.
+fn docker_for(
+    s: &AppState,
+    e: containers::Error,
+) -> ApiResult<std::sync::Arc<dyn crate::docker::Engine>> {
+    match (e, &s.docker) {
+        (containers::Error::NotFound(_), Some(d)) => Ok(d.clone()),
+        (e, _) => Err(e.into()),
+    }
+}
+
 impl From<containers::Error> for ApiError {
     fn from(e: containers::Error) -> Self {
         use containers::Error as E;
@@ -115,7 +133,18 @@ async fn list(State(s): State<AppState>, q: Params) -> ApiResult<Json<Vec<Contai
             _ => {}
         }
     }
-    Ok(Json(s.containers.list(&labels, state)))
+    let mut all = s.containers.list(&labels, state);
+    if let Some(d) = &s.docker {
+        match d.list(&s.auth.host_id().unwrap_or_default()).await {
+            Ok(v) => all.extend(
+                v.into_iter()
+                    .filter(|c| labels.iter().all(|(k, val)| c.labels.get(k) == Some(val)))
+                    .filter(|c| state.is_none_or(|st| c.state == st)),
+            ),
+            Err(e) => tracing::warn!(error = %e, "listing Docker's containers failed"),
+        }
+    }
+    Ok(Json(all))
 }
 
 async fn create(
@@ -124,12 +153,25 @@ async fn create(
     Json(spec): Json<ContainerSpec>,
 ) -> ApiResult<Response> {
     let start = bool_param(&q, "start")?;
-    let created: CreatedContainer = s.containers.create(spec, start).await?;
+    let created: CreatedContainer = match (&spec.runtime, &s.docker) {
+        (Some(berth_api::containers::RuntimeKind::Docker), Some(d)) => {
+            d.create(spec, start).await?
+        }
+        _ => s.containers.create(spec, start).await?,
+    };
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
 async fn inspect(State(s): State<AppState>, Path(c): Path<String>) -> ApiResult<Json<Container>> {
-    Ok(Json(s.containers.get(&c)?))
+    match s.containers.get(&c) {
+        Ok(v) => Ok(Json(v)),
+        Err(e) => {
+            let d = docker_for(&s, e)?;
+            Ok(Json(
+                d.get(&c, &s.auth.host_id().unwrap_or_default()).await?,
+            ))
+        }
+    }
 }
 
 async fn remove(
@@ -138,7 +180,10 @@ async fn remove(
     q: Params,
 ) -> ApiResult<StatusCode> {
     let force = bool_param(&q, "force")?;
-    s.containers.delete(&c, force).await?;
+    match s.containers.delete(&c, force).await {
+        Ok(()) => {}
+        Err(e) => docker_for(&s, e)?.remove(&c, force).await?,
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -149,6 +194,18 @@ async fn action(
 ) -> ApiResult<Json<Container>> {
     let action: ContainerAction = action.parse().map_err(ApiError::not_found)?;
     let timeout = Duration::from_secs(u64_param(&q, "timeout")?.unwrap_or(DEFAULT_STOP_TIMEOUT));
+    if let (Err(e), Some(_)) = (s.containers.resolve_id(&c), &s.docker) {
+        let d = docker_for(&s, e)?;
+        let sig = match action {
+            ContainerAction::Kill => parse_signal(param(&q, "signal").unwrap_or("KILL"))
+                .map_err(ApiError::bad_request)?,
+            _ => libc::SIGKILL,
+        };
+        d.action(&c, action, timeout, sig).await?;
+        return Ok(Json(
+            d.get(&c, &s.auth.host_id().unwrap_or_default()).await?,
+        ));
+    }
     let view = match action {
         ContainerAction::Start => s.containers.start(&c).await?,
         ContainerAction::Stop => s.containers.stop(&c, timeout).await?,
@@ -170,7 +227,30 @@ async fn logs(State(s): State<AppState>, Path(c): Path<String>, q: Params) -> Ap
         since: time_param(&q, "since")?,
     };
     let follow = bool_param(&q, "follow")?;
-    let (_, dir, live) = s.containers.log_source(&c)?;
+    let (_, dir, live) = match s.containers.log_source(&c) {
+        Ok(v) => v,
+        Err(e) => {
+            let d = docker_for(&s, e)?;
+            // Check it exists first: a 404 is an answer, not a stream.
+            d.get(&c, "").await?;
+            let lines = d.logs(&c, query.tail, query.since.map(|t| t.timestamp()), follow);
+            if !follow {
+                let v: Vec<_> = lines.filter_map(|l| async move { l.ok() }).collect().await;
+                return Ok(Json(v).into_response());
+            }
+            let events = lines
+                .filter_map(|l| async move { l.ok() })
+                .map(|l| Event::default().json_data(&l))
+                .filter_map(|e| async move { e.ok() })
+                .chain(futures::stream::once(async {
+                    Event::default().event("end").data("{}")
+                }))
+                .map(Ok::<_, Infallible>);
+            return Ok(Sse::new(events)
+                .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+                .into_response());
+        }
+    };
     let max_files = s.containers.log_limits().max_files;
     let read_dir = dir.clone();
     let (lines, pos) = tokio::task::spawn_blocking(move || logs::read(&read_dir, max_files, query))

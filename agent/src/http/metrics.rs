@@ -65,8 +65,14 @@ async fn stats(
     q: Params,
 ) -> ApiResult<Json<Vec<ContainerSample>>> {
     let w = window(&q)?;
-    let id = s.containers.resolve_id(&c)?;
-    Ok(Json(s.metrics.container(&id, w)))
+    match s.containers.resolve_id(&c) {
+        Ok(id) => Ok(Json(s.metrics.container(&id, w))),
+        Err(e) => match (e, &s.docker) {
+            // Docker keeps no history: the sample of now.
+            (crate::containers::Error::NotFound(_), Some(d)) => Ok(Json(vec![d.stats(&c).await?])),
+            (e, _) => Err(e.into()),
+        },
+    }
 }
 
 async fn stats_stream(State(s): State<AppState>, Path(c): Path<String>) -> ApiResult<Response> {

@@ -27,6 +27,8 @@ pub struct AppState {
     pub containers: Containers,
     pub images: ImageStore,
     pub metrics: crate::metrics::Metrics,
+    /// The Docker engine on this host, when one answers.
+    pub docker: Option<Arc<dyn crate::docker::Engine>>,
     pub config: Arc<crate::config::Config>,
     pub started_at: DateTime<Utc>,
 }

@@ -20,7 +20,11 @@ async fn info(State(s): State<AppState>) -> Json<AgentInfo> {
         host_id: s.auth.host_id().unwrap_or_default(),
         version: berth_api::VERSION.to_string(),
         facts: crate::facts::host_facts(),
-        runtimes: crate::runtimes_available(),
+        runtimes: if s.docker.is_some() {
+            vec!["berth".into(), "docker".into()]
+        } else {
+            vec!["berth".into()]
+        },
         started_at: s.started_at,
     })
 }

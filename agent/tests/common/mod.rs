@@ -281,6 +281,16 @@ impl TestAgent {
         tmp: Arc<tempfile::TempDir>,
         reuse: Option<(ServerKey, String)>,
     ) -> Result<Self> {
+        Self::start_with(tag, tmp, reuse, |_| {}).await
+    }
+
+    /// As [`TestAgent::start_in`], with a change to the config.
+    pub async fn start_with(
+        tag: &str,
+        tmp: Arc<tempfile::TempDir>,
+        reuse: Option<(ServerKey, String)>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Result<Self> {
         install_crypto();
         let data = tmp.path().join("data");
         let runtime_root = tmp.path().join("run");
@@ -295,6 +305,9 @@ impl TestAgent {
         config.listen = "127.0.0.1:0".parse()?;
         config.runtime_root = Some(runtime_root.clone());
         config.cgroup_parent = cgroup_parent.clone();
+        // No Docker engine unless a test brings its own.
+        config.docker_socket = tmp.path().join("no-docker.sock");
+        tweak(&mut config);
         std::fs::create_dir_all(&data)?;
         JoinState {
             host_id: key.host_id.clone(),

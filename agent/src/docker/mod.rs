@@ -1,0 +1,316 @@
+//! The Docker bridge: when a Docker engine answers on the host's socket,
+//! its containers appear in the agent's API with `runtime: "docker"`, and
+//! the same actions, logs, stats and creates work on them, through bollard
+//! (the Docker Engine API).
+//!
+//! The bridge is optional: [`DockerBridge::connect`] answers `None` when no
+//! engine answers, and the agent then shows nothing of Docker. The rest of
+//! the agent sees it through the [`Engine`] trait.
+
+mod convert;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::pin::Pin;
+use std::time::Duration;
+
+use berth_api::containers::{Container, ContainerAction, ContainerSpec, CreatedContainer, LogLine};
+use berth_api::metrics::ContainerSample;
+use bollard::Docker;
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder,
+    ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RestartContainerOptionsBuilder, StartContainerOptions, StatsOptionsBuilder,
+    StopContainerOptionsBuilder,
+};
+use futures::{Stream, StreamExt};
+
+/// Errors of the bridge, with their HTTP meaning.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no such container: {0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the Docker engine failed: {0}")]
+    Engine(String),
+}
+
+impl Error {
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::NotFound(_) => 404,
+            Error::Conflict(_) => 409,
+            Error::Invalid(_) => 422,
+            Error::Engine(_) => 502,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn engine_error(e: bollard::errors::Error, key: &str) -> Error {
+    match e {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code,
+            message,
+        } => match status_code {
+            404 => Error::NotFound(key.to_string()),
+            304 | 409 => Error::Conflict(message),
+            400 => Error::Invalid(message),
+            _ => Error::Engine(message),
+        },
+        other => Error::Engine(other.to_string()),
+    }
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+type BoxStream<T> = Pin<Box<dyn Stream<Item = T> + Send>>;
+
+/// A container engine other than Berth's own, as the API drives it.
+pub trait Engine: Send + Sync {
+    fn list(&self, host: &str) -> BoxFuture<'_, Result<Vec<Container>>>;
+    /// By id, id prefix or name.
+    fn get<'a>(&'a self, key: &'a str, host: &'a str) -> BoxFuture<'a, Result<Container>>;
+    fn create(&self, spec: ContainerSpec, start: bool) -> BoxFuture<'_, Result<CreatedContainer>>;
+    fn action<'a>(
+        &'a self,
+        key: &'a str,
+        action: ContainerAction,
+        timeout: Duration,
+        signal: i32,
+    ) -> BoxFuture<'a, Result<()>>;
+    fn remove<'a>(&'a self, key: &'a str, force: bool) -> BoxFuture<'a, Result<()>>;
+    /// Log lines; with `follow`, a stream that ends when the container stops.
+    fn logs(
+        &self,
+        key: &str,
+        tail: Option<usize>,
+        since: Option<i64>,
+        follow: bool,
+    ) -> BoxStream<Result<LogLine>>;
+    fn stats<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ContainerSample>>;
+}
+
+/// The bridge to one dockerd.
+#[derive(Clone)]
+pub struct DockerBridge {
+    docker: Docker,
+}
+
+impl DockerBridge {
+    /// Connects to the engine on `socket`; `None` when nothing answers.
+    pub async fn connect(socket: &Path) -> Option<Self> {
+        if !socket.exists() {
+            return None;
+        }
+        let docker =
+            Docker::connect_with_unix(&socket.to_string_lossy(), 30, bollard::API_DEFAULT_VERSION)
+                .ok()?;
+        match tokio::time::timeout(Duration::from_secs(3), docker.ping()).await {
+            Ok(Ok(_)) => Some(Self { docker }),
+            _ => None,
+        }
+    }
+
+    async fn inspect(&self, key: &str) -> Result<bollard::models::ContainerInspectResponse> {
+        self.docker
+            .inspect_container(key, None::<InspectContainerOptions>)
+            .await
+            .map_err(|e| engine_error(e, key))
+    }
+}
+
+impl Engine for DockerBridge {
+    fn list(&self, host: &str) -> BoxFuture<'_, Result<Vec<Container>>> {
+        let host = host.to_string();
+        Box::pin(async move {
+            let opts = ListContainersOptionsBuilder::default().all(true).build();
+            let summaries = self
+                .docker
+                .list_containers(Some(opts))
+                .await
+                .map_err(|e| engine_error(e, "list"))?;
+            let mut out = Vec::new();
+            for s in summaries {
+                let Some(id) = s.id else { continue };
+                // A container removed between list and inspect is skipped.
+                if let Ok(i) = self.inspect(&id).await {
+                    out.push(convert::container(&i, &host));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn get<'a>(&'a self, key: &'a str, host: &'a str) -> BoxFuture<'a, Result<Container>> {
+        Box::pin(async move { Ok(convert::container(&self.inspect(key).await?, host)) })
+    }
+
+    fn create(&self, spec: ContainerSpec, start: bool) -> BoxFuture<'_, Result<CreatedContainer>> {
+        Box::pin(async move {
+            let body = convert::create_body(&spec)?;
+            let mut opts = CreateContainerOptionsBuilder::default();
+            if let Some(n) = &spec.name {
+                opts = opts.name(n);
+            }
+            let created = self
+                .docker
+                .create_container(Some(opts.build()), body)
+                .await
+                .map_err(|e| match engine_error(e, &spec.image) {
+                    Error::NotFound(_) => Error::Invalid(format!(
+                        "image {:?} is not in the Docker engine: load or pull it there first",
+                        spec.image
+                    )),
+                    other => other,
+                })?;
+            if start {
+                self.docker
+                    .start_container(&created.id, None::<StartContainerOptions>)
+                    .await
+                    .map_err(|e| engine_error(e, &created.id))?;
+            }
+            let name = self
+                .inspect(&created.id)
+                .await
+                .map(|i| {
+                    i.name
+                        .unwrap_or_default()
+                        .trim_start_matches('/')
+                        .to_string()
+                })
+                .unwrap_or_default();
+            Ok(CreatedContainer {
+                id: created.id,
+                name,
+            })
+        })
+    }
+
+    fn action<'a>(
+        &'a self,
+        key: &'a str,
+        action: ContainerAction,
+        timeout: Duration,
+        signal: i32,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let state = self.inspect(key).await?.state.unwrap_or_default();
+            let running = state.running.unwrap_or(false);
+            let paused = state.paused.unwrap_or(false);
+            let d = &self.docker;
+            let r = match action {
+                ContainerAction::Start if running => {
+                    return Err(Error::Conflict(format!(
+                        "container {key} is already running"
+                    )));
+                }
+                ContainerAction::Start => {
+                    d.start_container(key, None::<StartContainerOptions>).await
+                }
+                ContainerAction::Stop | ContainerAction::Kill if !running => {
+                    return Err(Error::Conflict(format!("container {key} is not running")));
+                }
+                ContainerAction::Stop => {
+                    let o = StopContainerOptionsBuilder::default()
+                        .t(timeout.as_secs() as i32)
+                        .build();
+                    d.stop_container(key, Some(o)).await
+                }
+                ContainerAction::Restart => {
+                    let o = RestartContainerOptionsBuilder::default()
+                        .t(timeout.as_secs() as i32)
+                        .build();
+                    d.restart_container(key, Some(o)).await
+                }
+                ContainerAction::Kill => {
+                    let o = KillContainerOptionsBuilder::default()
+                        .signal(&signal.to_string())
+                        .build();
+                    d.kill_container(key, Some(o)).await
+                }
+                ContainerAction::Pause if !running || paused => {
+                    return Err(Error::Conflict(format!(
+                        "container {key} is not running (or is paused already)"
+                    )));
+                }
+                ContainerAction::Pause => d.pause_container(key).await,
+                ContainerAction::Unpause if !paused => {
+                    return Err(Error::Conflict(format!("container {key} is not paused")));
+                }
+                ContainerAction::Unpause => d.unpause_container(key).await,
+            };
+            r.map_err(|e| engine_error(e, key))
+        })
+    }
+
+    fn remove<'a>(&'a self, key: &'a str, force: bool) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let state = self.inspect(key).await?.state.unwrap_or_default();
+            if state.running.unwrap_or(false) && !force {
+                return Err(Error::Conflict(format!(
+                    "container {key} is running: stop it first or delete with force=true"
+                )));
+            }
+            let o = RemoveContainerOptionsBuilder::default()
+                .force(force)
+                .build();
+            self.docker
+                .remove_container(key, Some(o))
+                .await
+                .map_err(|e| engine_error(e, key))
+        })
+    }
+
+    fn logs(
+        &self,
+        key: &str,
+        tail: Option<usize>,
+        since: Option<i64>,
+        follow: bool,
+    ) -> BoxStream<Result<LogLine>> {
+        let mut o = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .follow(follow)
+            .tail(&tail.map(|t| t.to_string()).unwrap_or_else(|| "all".into()));
+        if let Some(s) = since {
+            o = o.since(s as i32);
+        }
+        let key2 = key.to_string();
+        Box::pin(self.docker.logs(key, Some(o.build())).flat_map(move |r| {
+            let lines: Vec<Result<LogLine>> = match r {
+                Ok(out) => convert::log_lines(out).into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(engine_error(e, &key2))],
+            };
+            futures::stream::iter(lines)
+        }))
+    }
+
+    fn stats<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ContainerSample>> {
+        Box::pin(async move {
+            let o = StatsOptionsBuilder::default()
+                .stream(false)
+                .one_shot(false)
+                .build();
+            let mut s = self.docker.stats(key, Some(o));
+            match s.next().await {
+                Some(Ok(st)) => Ok(convert::sample(&st)),
+                Some(Err(e)) => Err(engine_error(e, key)),
+                None => Err(Error::Engine(format!("no stats for {key}"))),
+            }
+        })
+    }
+}
+
+/// Labels Berth sets on the containers it creates in Docker.
+pub fn berth_labels() -> HashMap<String, String> {
+    HashMap::from([(
+        "org.berth.created-by".to_string(),
+        "berth-agent".to_string(),
+    )])
+}
