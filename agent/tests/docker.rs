@@ -247,6 +247,31 @@ async fn docker_containers_through_the_same_api() -> anyhow::Result<()> {
     assert_eq!(st["memory_limit_bytes"], 64u64 << 20, "{st}");
     assert!(st["pids"].as_u64().unwrap() >= 1, "{st}");
 
+    // Exec, with and without a tty.
+    {
+        use futures::SinkExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let mut ws = agent
+            .ws("/v1/containers/dk/exec?cmd=sh&cmd=-c&cmd=echo%20in-docker%3B%20exit%203&tty=false")
+            .await?;
+        let (out, exit) = common::exec_output(&mut ws).await?;
+        assert!(out.contains("in-docker"), "{out:?}");
+        assert_eq!(exit, Some(3), "{out:?}");
+        let mut ws = agent
+            .ws("/v1/containers/dk/exec?cmd=/bin/sh&tty=true")
+            .await?;
+        ws.send(Message::Text(
+            json!({"resize": [90, 30]}).to_string().into(),
+        ))
+        .await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        ws.send(Message::Binary(b"stty size; exit 4\n".to_vec().into()))
+            .await?;
+        let (out, exit) = common::exec_output(&mut ws).await?;
+        assert!(out.contains("30 90"), "{out:?}");
+        assert_eq!(exit, Some(4), "{out:?}");
+    }
+
     // Actions and their state rules.
     assert_eq!(agent.post("/v1/containers/dk/start").await?.0, 409);
     let (s, v) = agent.post("/v1/containers/dk/pause").await?;

@@ -4,38 +4,12 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{TestAgent, is_root, skip};
 use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-async fn connect(
-    agent: &TestAgent,
-    path: &str,
-) -> anyhow::Result<
-    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
-> {
-    let addr = agent.url.trim_start_matches("https://").to_string();
-    let tcp = tokio::net::TcpStream::connect(&addr).await?;
-    let fp = berth_agent::tls::Identity::load_or_create(&agent.config.paths().tls_dir(), &[])?
-        .fingerprint();
-    let mut cfg = berth_agent::tls::PinnedCert::new(&fp).client_config()?;
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
-        .connect("localhost".try_into()?, tcp)
-        .await?;
-    let mut req = format!("wss://{addr}{path}").into_client_request()?;
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", agent.key.token()).parse()?,
-    );
-    let (ws, _) = tokio_tungstenite::client_async(req, tls).await?;
-    Ok(ws)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_gets_a_pty_inside_the_container() -> anyhow::Result<()> {
@@ -55,7 +29,9 @@ async fn exec_gets_a_pty_inside_the_container() -> anyhow::Result<()> {
     assert_eq!(s, 201, "{c}");
     let id = c["id"].as_str().unwrap().to_string();
 
-    let mut ws = connect(&agent, "/v1/containers/target/exec?cmd=/bin/sh&tty=true").await?;
+    let mut ws = agent
+        .ws("/v1/containers/target/exec?cmd=/bin/sh&tty=true")
+        .await?;
     ws.send(Message::Text(
         json!({"resize": [100, 40]}).to_string().into(),
     ))
@@ -97,11 +73,9 @@ async fn exec_gets_a_pty_inside_the_container() -> anyhow::Result<()> {
     assert!(text.contains("end-of-output"), "output cut: {text:?}");
 
     // Without a tty: pipes, and the output of a one-shot command.
-    let mut ws = connect(
-        &agent,
-        "/v1/containers/target/exec?cmd=echo&cmd=piped&tty=false",
-    )
-    .await?;
+    let mut ws = agent
+        .ws("/v1/containers/target/exec?cmd=echo&cmd=piped&tty=false")
+        .await?;
     let mut out = Vec::new();
     let mut exit = None;
     while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(10), ws.next()).await {

@@ -12,6 +12,7 @@ mod convert;
 use std::collections::HashMap;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use berth_api::containers::{Container, ContainerAction, ContainerSpec, CreatedContainer, LogLine};
@@ -92,6 +93,63 @@ pub trait Engine: Send + Sync {
         follow: bool,
     ) -> BoxStream<Result<LogLine>>;
     fn stats<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ContainerSample>>;
+    /// Starts `argv` in a running container, attached (with a tty when asked).
+    fn exec<'a>(
+        &'a self,
+        key: &'a str,
+        argv: Vec<String>,
+        tty: bool,
+    ) -> BoxFuture<'a, Result<ExecSession>>;
+}
+
+/// An attached exec in another engine.
+pub struct ExecSession {
+    /// The terminal's output (stdout and stderr).
+    pub output: BoxStream<Result<Vec<u8>>>,
+    pub input: Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    pub control: Arc<dyn ExecControl>,
+}
+
+/// Resize and exit status of an [`ExecSession`].
+pub trait ExecControl: Send + Sync {
+    fn resize(&self, cols: u16, rows: u16) -> BoxFuture<'_, ()>;
+    /// The exit code once it has ended.
+    fn exit_code(&self) -> BoxFuture<'_, Option<i32>>;
+}
+
+struct DockerExec {
+    docker: Docker,
+    id: String,
+}
+
+impl ExecControl for DockerExec {
+    fn resize(&self, cols: u16, rows: u16) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let _ = self
+                .docker
+                .resize_exec(
+                    &self.id,
+                    bollard::exec::ResizeExecOptions {
+                        height: rows,
+                        width: cols,
+                    },
+                )
+                .await;
+        })
+    }
+
+    fn exit_code(&self) -> BoxFuture<'_, Option<i32>> {
+        Box::pin(async move {
+            for _ in 0..50 {
+                match self.docker.inspect_exec(&self.id).await {
+                    Ok(i) if i.running == Some(false) => return i.exit_code.map(|c| c as i32),
+                    Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                    Err(_) => return None,
+                }
+            }
+            None
+        })
+    }
 }
 
 /// The bridge to one dockerd.
@@ -289,6 +347,63 @@ impl Engine for DockerBridge {
             };
             futures::stream::iter(lines)
         }))
+    }
+
+    fn exec<'a>(
+        &'a self,
+        key: &'a str,
+        argv: Vec<String>,
+        tty: bool,
+    ) -> BoxFuture<'a, Result<ExecSession>> {
+        Box::pin(async move {
+            let state = self.inspect(key).await?.state.unwrap_or_default();
+            if !state.running.unwrap_or(false) || state.paused.unwrap_or(false) {
+                return Err(Error::Conflict(format!("container {key} is not running")));
+            }
+            let created = self
+                .docker
+                .create_exec(
+                    key,
+                    bollard::exec::CreateExecOptions {
+                        attach_stdin: Some(true),
+                        attach_stdout: Some(true),
+                        attach_stderr: Some(true),
+                        tty: Some(tty),
+                        cmd: Some(argv),
+                        env: tty.then(|| vec!["TERM=xterm".to_string()]),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(|e| engine_error(e, key))?;
+            let started = self
+                .docker
+                .start_exec(
+                    &created.id,
+                    Some(bollard::exec::StartExecOptions {
+                        detach: false,
+                        tty,
+                        output_capacity: None,
+                    }),
+                )
+                .await
+                .map_err(|e| engine_error(e, key))?;
+            let bollard::exec::StartExecResults::Attached { output, input } = started else {
+                return Err(Error::Engine("the exec did not attach".into()));
+            };
+            let key2 = key.to_string();
+            Ok(ExecSession {
+                output: Box::pin(output.map(move |r| {
+                    r.map(|o| o.into_bytes().to_vec())
+                        .map_err(|e| engine_error(e, &key2))
+                })),
+                input,
+                control: Arc::new(DockerExec {
+                    docker: self.docker.clone(),
+                    id: created.id,
+                }),
+            })
+        })
     }
 
     fn stats<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ContainerSample>> {

@@ -65,9 +65,22 @@ async fn exec(
             )));
         }
     };
-    let (id, process) = s.containers.exec_process(&c, argv(&q), tty)?;
-    let ws =
-        ws.map_err(|e| ApiError::bad_request(format!("exec needs a WebSocket upgrade: {e}")))?;
+    let upgrade_error = |e: WebSocketUpgradeRejection| {
+        ApiError::bad_request(format!("exec needs a WebSocket upgrade: {e}"))
+    };
+    let (id, process) = match s.containers.exec_process(&c, argv(&q), tty) {
+        Ok(v) => v,
+        Err(crate::containers::Error::NotFound(_)) if s.docker.is_some() => {
+            let Some(d) = s.docker.clone() else {
+                return Err(ApiError::not_found(format!("no such container: {c}")));
+            };
+            let session = d.exec(&c, argv(&q), tty).await?;
+            let ws = ws.map_err(upgrade_error)?;
+            return Ok(ws.on_upgrade(move |socket| docker_session(session, socket)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let ws = ws.map_err(upgrade_error)?;
     Ok(ws.on_upgrade(move |socket| async move {
         if let Err(e) = session(s, id, process, tty, socket).await {
             tracing::warn!(error = %e, "exec session ended with an error");
@@ -286,4 +299,50 @@ async fn session(
         r.abort();
     }
     Ok(())
+}
+
+/// Bridges a Docker exec to the WebSocket, with the same frames.
+async fn docker_session(session: crate::docker::ExecSession, socket: WebSocket) {
+    use tokio::io::AsyncWriteExt;
+    let (mut tx, mut rx) = socket.split();
+    let crate::docker::ExecSession {
+        mut output,
+        mut input,
+        control,
+    } = session;
+    loop {
+        tokio::select! {
+            out = output.next() => match out {
+                Some(Ok(bytes)) => {
+                    if tx.send(Message::Binary(bytes.into())).await.is_err() {
+                        return;
+                    }
+                }
+                _ => break,
+            },
+            msg = rx.next() => match msg {
+                Some(Ok(Message::Binary(b))) => {
+                    let _ = input.write_all(&b).await;
+                }
+                Some(Ok(Message::Text(t))) => match serde_json::from_str::<ExecResize>(&t) {
+                    Ok(r) => control.resize(r.resize[0], r.resize[1]).await,
+                    Err(_) => {
+                        let _ = input.write_all(t.as_bytes()).await;
+                    }
+                },
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                    let _ = input.shutdown().await;
+                    return;
+                }
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    let code = control.exit_code().await.unwrap_or(255);
+    let _ = tx
+        .send(Message::Text(
+            serde_json::json!({"exit": code}).to_string().into(),
+        ))
+        .await;
+    let _ = tx.close().await;
 }

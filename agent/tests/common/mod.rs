@@ -536,3 +536,54 @@ impl Drop for BinAgent {
         self.kill9();
     }
 }
+
+/// A WebSocket to the agent (exec), over TLS pinned to its certificate.
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+impl TestAgent {
+    pub async fn ws(&self, path: &str) -> Result<Ws> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let addr = self.url.trim_start_matches("https://").to_string();
+        let tcp = tokio::net::TcpStream::connect(&addr).await?;
+        let fp = berth_agent::tls::Identity::load_or_create(&self.config.paths().tls_dir(), &[])?
+            .fingerprint();
+        let cfg = PinnedCert::new(&fp).client_config()?;
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+            .connect("localhost".try_into()?, tcp)
+            .await?;
+        let mut req = format!("wss://{addr}{path}").into_client_request()?;
+        req.headers_mut().insert(
+            "authorization",
+            format!("Bearer {}", self.key.token()).parse()?,
+        );
+        let (ws, _) = tokio_tungstenite::client_async(req, tls).await?;
+        Ok(ws)
+    }
+}
+
+/// Reads an exec session to its end: (terminal bytes, exit code).
+pub async fn exec_output(ws: &mut Ws) -> Result<(String, Option<i64>)> {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut out = Vec::new();
+    let mut exit = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, ws.next()).await {
+        match msg? {
+            Message::Binary(b) => out.extend_from_slice(&b),
+            Message::Text(t) => {
+                let v: serde_json::Value = serde_json::from_str(&t)?;
+                exit = v.get("exit").and_then(|e| e.as_i64()).or(exit);
+            }
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    Ok((
+        String::from_utf8_lossy(&out)
+            .replace('\r', "")
+            .replace('\0', " "),
+        exit,
+    ))
+}
