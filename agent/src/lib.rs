@@ -18,6 +18,7 @@ pub mod join;
 pub mod logs;
 pub mod metrics;
 pub mod monitor;
+pub mod network;
 pub mod runtime;
 pub mod server;
 pub mod tls;
