@@ -36,7 +36,7 @@ HERE=$(cd "$(dirname "$0")/.." && pwd)
 CONTEST_DIR=$(cd "$CONTEST_DIR" && pwd)
 RUNTIMES=${RUNTIMES:-runc crun youki berth}
 OUT=${OUT:-$HERE/target/conformance}
-GROUP_TIMEOUT=${GROUP_TIMEOUT:-900}
+GROUP_TIMEOUT=${GROUP_TIMEOUT:-300}
 
 [ "$(id -u)" = 0 ] || { echo "bench/conformance.sh: run as root" >&2; exit 1; }
 for f in contest runtimetest bundle.tar.gz; do
@@ -112,7 +112,8 @@ cleanup() {
     [ -n "$NS_READY" ] && { umount "$NS/mnt" 2>/dev/null; umount "$NS" 2>/dev/null; }
     rm -rf "$W"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 awk '{print $5}' /proc/self/mountinfo | grep '^/tmp/' | sort > "$W/mounts.before" || true
 
 # --- wrappers ---------------------------------------------------------------

@@ -47,7 +47,8 @@ cleanup() {
     done
     rm -rf "$T"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # The bundle: busybox with its applets as links.
 mkdir -p "$T/bundle/rootfs/bin" "$T/bundle/rootfs/proc" "$T/bundle/rootfs/dev" "$T/bundle/rootfs/sys" "$T/bundle/rootfs/tmp"

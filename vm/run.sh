@@ -88,7 +88,8 @@ cleanup() {
     [ -n "$QEMU_PID" ] && kill "$QEMU_PID" 2>/dev/null
     rm -rf "$W"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 mkdir -p "$W/share/bin" "$W/share/results" "$W/root"
 
 say "building test binaries"

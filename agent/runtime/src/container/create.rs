@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use oci_spec::runtime::{ContainerState, LinuxNamespaceType, LinuxPersonalityDomain, Spec};
 
-use super::{Runtime, reap, recv, recv_fd, send, send_fd, spawn_init, sync_pair, wait_status};
+use super::{Runtime, reap, recv, send, send_fd, spawn_init, sync_pair, wait_status};
 use crate::cgroups::{self, CgroupManager, Manager};
 use crate::config;
 use crate::error::{Error, Result};
@@ -217,13 +217,12 @@ pub(crate) fn init_error(
 /// Sends the seccomp listener fd to the spec's listener socket, with the
 /// container state, as config-linux.md "Seccomp" describes.
 pub(crate) fn forward_seccomp_fd(
-    sock: &OwnedFd,
+    fd: Option<OwnedFd>,
     listener: &Path,
     metadata: Option<&str>,
     state: &State,
 ) -> Result<()> {
-    let fd = recv_fd(sock.as_raw_fd())?
-        .ok_or_else(|| Error::Seccomp("the init sent no listener fd".into()))?;
+    let fd = fd.ok_or_else(|| Error::Seccomp("the init sent no listener fd".into()))?;
     let stream = UnixStream::connect(listener).map_err(|e| {
         Error::Seccomp(format!(
             "connect to the listener {}: {e}",
@@ -437,6 +436,7 @@ impl Runtime {
         let plan = InitPlan {
             sync_fd: child_sock.as_raw_fd(),
             join,
+            userns_root: userns,
             unshare_cgroupns: ns.new_cgroupns,
             hostname: spec
                 .hostname()
@@ -533,8 +533,8 @@ impl Runtime {
         }
         loop {
             match recv(&parent_sock)? {
-                Some(m) if m.kind == Msg::READY => break,
-                Some(m) if m.kind == Msg::HOOKS => {
+                Some((m, _)) if m.kind == Msg::READY => break,
+                Some((m, _)) if m.kind == Msg::HOOKS => {
                     hooks::run(
                         "createRuntime",
                         &runtime_hooks,
@@ -542,23 +542,18 @@ impl Runtime {
                     )?;
                     send(&parent_sock, Msg::new(Msg::GO))?;
                 }
-                Some(m) if m.kind == Msg::SECCOMP_FD => {
+                Some((m, fd)) if m.kind == Msg::SECCOMP_FD => {
                     if let Some(s) = &plan.process.seccomp
                         && let Some(listener) = &s.listener_path
                     {
                         let st = record.to_state(ContainerState::Creating, false);
-                        forward_seccomp_fd(
-                            &parent_sock,
-                            listener,
-                            s.listener_metadata.as_deref(),
-                            &st,
-                        )?;
+                        forward_seccomp_fd(fd, listener, s.listener_metadata.as_deref(), &st)?;
                     }
                 }
-                Some(m) if m.kind == Msg::ERROR => {
+                Some((m, _)) if m.kind == Msg::ERROR => {
                     return Err(init_error(m, plan.rootfs.as_ref(), "process", &plan));
                 }
-                Some(m) => {
+                Some((m, _)) => {
                     return Err(Error::InitDied {
                         detail: format!(": unexpected message {}", m.kind),
                     });

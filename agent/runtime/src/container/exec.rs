@@ -117,6 +117,7 @@ impl Runtime {
         let plan = InitPlan {
             sync_fd: child_sock.as_raw_fd(),
             join,
+            userns_root: join_fds.iter().any(|(t, _)| *t == LinuxNamespaceType::User),
             unshare_cgroupns: false,
             hostname: None,
             domainname: None,
@@ -164,24 +165,19 @@ impl Runtime {
             send(&parent_sock, Msg::new(Msg::GO))?;
             loop {
                 match recv(&parent_sock)? {
-                    Some(m) if m.kind == Msg::READY => return Ok(()),
-                    Some(m) if m.kind == Msg::SECCOMP_FD => {
+                    Some((m, _)) if m.kind == Msg::READY => return Ok(()),
+                    Some((m, fd)) if m.kind == Msg::SECCOMP_FD => {
                         if let Some(s) = &plan.process.seccomp
                             && let Some(listener) = &s.listener_path
                         {
                             let st = rec.to_state(ContainerState::Running, false);
-                            forward_seccomp_fd(
-                                &parent_sock,
-                                listener,
-                                s.listener_metadata.as_deref(),
-                                &st,
-                            )?;
+                            forward_seccomp_fd(fd, listener, s.listener_metadata.as_deref(), &st)?;
                         }
                     }
-                    Some(m) if m.kind == Msg::ERROR => {
+                    Some((m, _)) if m.kind == Msg::ERROR => {
                         return Err(init_error(m, None, "process", &plan));
                     }
-                    Some(m) => {
+                    Some((m, _)) => {
                         return Err(Error::InitDied {
                             detail: format!(": unexpected message {}", m.kind),
                         });

@@ -173,8 +173,9 @@ pub(crate) fn wait_status(pid: i32) -> String {
     }
 }
 
-/// Receives a message with an fd attached (`SCM_RIGHTS`).
-pub(crate) fn recv_fd(sock: RawFd) -> Result<Option<OwnedFd>> {
+/// Receives one message from the init, with the fd it may carry
+/// (`SCM_RIGHTS`); `None` when the init closed its end.
+pub(crate) fn recv_with_fd(sock: RawFd) -> Result<Option<(Msg, Option<OwnedFd>)>> {
     let mut data = [0u8; 16];
     let mut iov = libc::iovec {
         iov_base: data.as_mut_ptr().cast(),
@@ -197,16 +198,29 @@ pub(crate) fn recv_fd(sock: RawFd) -> Result<Option<OwnedFd>> {
         msg.msg_iovlen = 1;
         msg.msg_control = control.buf.as_mut_ptr().cast();
         msg.msg_controllen = control.buf.len();
-        let n = libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC);
+        let n = loop {
+            let n = libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC);
+            if n >= 0 || Errno::last() != Errno::EINTR {
+                break n;
+            }
+        };
         if n < 0 {
-            return Err(Error::sys("receive an fd", Errno::last()));
+            return Err(Error::sys("read from the container init", Errno::last()));
         }
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        if cmsg.is_null() || (*cmsg).cmsg_type != libc::SCM_RIGHTS {
+        if n == 0 {
             return Ok(None);
         }
-        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
-        Ok(Some(OwnedFd::from_raw_fd(fd)))
+        if n != 16 {
+            return Err(Error::sys("read from the container init", Errno::EIO));
+        }
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        let fd = if cmsg.is_null() || (*cmsg).cmsg_type != libc::SCM_RIGHTS {
+            None
+        } else {
+            let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
+            Some(OwnedFd::from_raw_fd(fd))
+        };
+        Ok(Some((Msg::from_bytes(&data), fd)))
     }
 }
 
@@ -217,9 +231,9 @@ pub(crate) fn send_fd(sock: &OwnedFd, fd: RawFd, payload: &[u8]) -> Result<()> {
         .map_err(|e| Error::sys("send an fd", e))
 }
 
-/// Reads the next message from the init.
-pub(crate) fn recv(sock: &OwnedFd) -> Result<Option<Msg>> {
-    sync::recv(&Linux, sock.as_raw_fd()).map_err(|e| Error::sys("read from the container init", e))
+/// Reads the next message from the init, with the fd it may carry.
+pub(crate) fn recv(sock: &OwnedFd) -> Result<Option<(Msg, Option<OwnedFd>)>> {
+    recv_with_fd(sock.as_raw_fd())
 }
 
 /// Sends a message to the init.

@@ -52,6 +52,9 @@ pub(crate) struct InitPlan {
     /// Namespaces to join, in order (fd, CLONE_NEW* flag).
     pub join: Vec<(RawFd, c_int)>,
     pub unshare_cgroupns: bool,
+    /// In a user namespace (new or joined): become its root first, so that
+    /// files the init makes (mount targets, device nodes) get a mapped owner.
+    pub userns_root: bool,
     pub hostname: Option<CString>,
     pub domainname: Option<CString>,
     pub rootfs: Option<RootfsPlan>,
@@ -305,6 +308,10 @@ fn steps<S: Syscall>(sys: &S, plan: &InitPlan, scratch: &mut [u8]) -> Result<(),
         sys.setns(*fd, *nstype).map_err(fail(Step::Setns, i))?;
         let _ = sys.close(*fd);
     }
+    if plan.userns_root {
+        sys.setresgid(0).map_err(fail(Step::Setgid, 1))?;
+        sys.setresuid(0).map_err(fail(Step::Setuid, 1))?;
+    }
     if plan.unshare_cgroupns {
         sys.unshare(libc::CLONE_NEWCGROUP)
             .map_err(fail(Step::Unshare, 0))?;
@@ -339,13 +346,16 @@ fn steps<S: Syscall>(sys: &S, plan: &InitPlan, scratch: &mut [u8]) -> Result<(),
         }
         run_hooks(sys, &plan.create_container_hooks, scratch)?;
         rootfs.pivot(sys, rootfd)?;
-        rootfs.finish(sys)?;
     } else if let Some(c) = &plan.console {
         console_slave = Some(setup_console(sys, libc::AT_FDCWD, c, p.console_size)?);
     }
 
+    // Before the read-only paths: /proc/sys is usually one of them.
     for (i, (path, value)) in plan.sysctl.iter().enumerate() {
         write_file(sys, path, value.as_bytes()).map_err(fail(Step::Sysctl, i))?;
+    }
+    if let Some(rootfs) = &plan.rootfs {
+        rootfs.finish(sys)?;
     }
     for (i, (res, soft, hard)) in p.rlimits.iter().enumerate() {
         sys.setrlimit(*res, *soft, *hard)
@@ -395,6 +405,18 @@ fn steps<S: Syscall>(sys: &S, plan: &InitPlan, scratch: &mut [u8]) -> Result<(),
 
     close_inherited_fds(sys, plan, console_slave)?;
 
+    // With every inherited fd closed, a cwd through /proc/self/fd can only
+    // reach what is left, and getcwd shows whether it is outside the root
+    // (CVE-2024-21626). Done before seccomp: the filter may trap getcwd.
+    sys.chdir(&p.cwd).map_err(fail(Step::Chdir, 0))?;
+    let mut cwd_buf = [0u8; 512];
+    match sys.getcwd(&mut cwd_buf) {
+        Ok(cwd) if cwd.first() == Some(&b'/') => {}
+        Ok(_) => return Err(Msg::error(Step::CwdOutsideRoot, 0, Errno::EPERM)),
+        Err(Errno::ERANGE) => {}
+        Err(e) => return Err(Msg::error(Step::CwdOutsideRoot, 0, e)),
+    }
+
     if let Some(label) = &p.selinux {
         write_file(sys, c"/proc/self/attr/exec", label.as_bytes())
             .map_err(fail(Step::Selinux, 0))?;
@@ -412,15 +434,6 @@ fn steps<S: Syscall>(sys: &S, plan: &InitPlan, scratch: &mut [u8]) -> Result<(),
         load_seccomp(sys, plan)?;
     }
     set_credentials(sys, p)?;
-
-    sys.chdir(&p.cwd).map_err(fail(Step::Chdir, 0))?;
-    let mut cwd_buf = [0u8; 512];
-    match sys.getcwd(&mut cwd_buf) {
-        Ok(cwd) if cwd.first() == Some(&b'/') => {}
-        Ok(_) => return Err(Msg::error(Step::CwdOutsideRoot, 0, Errno::EPERM)),
-        Err(Errno::ERANGE) => {}
-        Err(e) => return Err(Msg::error(Step::CwdOutsideRoot, 0, e)),
-    }
 
     if p.no_new_privs {
         sys.prctl(PR_SET_NO_NEW_PRIVS, 1, 0)
@@ -640,7 +653,7 @@ fn load_seccomp<S: Syscall>(sys: &S, plan: &InitPlan) -> Result<(), Msg> {
         .seccomp_filter(prog.flags, &prog.filter)
         .map_err(fail(Step::Seccomp, 0))?;
     if prog.notify {
-        sys.send_fd(plan.sync_fd, fd, &[Msg::SECCOMP_FD as u8])
+        sys.send_fd(plan.sync_fd, fd, &Msg::new(Msg::SECCOMP_FD).to_bytes())
             .map_err(fail(Step::Seccomp, 1))?;
         let _ = sys.close(fd);
     }

@@ -211,7 +211,7 @@ impl Msg {
         Step::from_u32(self.a)
     }
 
-    fn to_bytes(self) -> [u8; 16] {
+    pub(crate) fn to_bytes(self) -> [u8; 16] {
         let mut b = [0u8; 16];
         b[0..4].copy_from_slice(&self.kind.to_ne_bytes());
         b[4..8].copy_from_slice(&self.a.to_ne_bytes());
@@ -220,7 +220,7 @@ impl Msg {
         b
     }
 
-    fn from_bytes(b: &[u8; 16]) -> Msg {
+    pub(crate) fn from_bytes(b: &[u8; 16]) -> Msg {
         let u = |i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         Msg {
             kind: u(0),
