@@ -37,6 +37,20 @@ pub struct Config {
     /// Parent cgroup of the containers (relative to each hierarchy's root).
     #[arg(long, env = "BERTH_AGENT_CGROUP_PARENT", default_value = "/berth")]
     pub cgroup_parent: String,
+    /// The bridge containers in `bridge` mode attach to.
+    #[arg(long, env = "BERTH_AGENT_BRIDGE", default_value = crate::network::DEFAULT_BRIDGE)]
+    pub bridge: String,
+    /// The bridge's subnet (the gateway is its first address).
+    #[arg(long, env = "BERTH_AGENT_SUBNET", default_value = crate::network::DEFAULT_SUBNET)]
+    pub subnet: String,
+    /// Berth's own nftables table (family ip); unique per agent on one kernel.
+    #[arg(long, env = "BERTH_AGENT_NFT_TABLE", default_value = crate::network::DEFAULT_TABLE)]
+    pub nft_table: String,
+    /// Build container networking inside this network namespace (a path such
+    /// as /run/netns/NAME) instead of the agent's own: for several agents on
+    /// one machine, and tests.
+    #[arg(long, env = "BERTH_AGENT_NETWORK_NETNS")]
+    pub network_netns: Option<PathBuf>,
     /// A Docker engine's socket: when it answers, its containers show too.
     #[arg(
         long,
@@ -57,6 +71,10 @@ impl Config {
             runtime_root: None,
             cgroup_parent: "/berth".to_string(),
             docker_socket: PathBuf::from("/var/run/docker.sock"),
+            bridge: crate::network::DEFAULT_BRIDGE.to_string(),
+            subnet: crate::network::DEFAULT_SUBNET.to_string(),
+            nft_table: crate::network::DEFAULT_TABLE.to_string(),
+            network_netns: None,
         }
     }
 

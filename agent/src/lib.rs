@@ -120,7 +120,8 @@ impl Agent {
             log_limits: monitor::logfile::Limits::default(),
         };
         let cpus = service.cpus;
-        let containers = Containers::open(service, images.clone(), auth.clone())?;
+        let network = open_network(&config, &paths).await;
+        let containers = Containers::open(service, images.clone(), network, auth.clone())?;
         containers.adopt().await;
         let metrics = metrics::Metrics::open(paths.metrics_dir());
         let docker: Option<Arc<dyn docker::Engine>> = match docker::DockerBridge::connect(
@@ -178,4 +179,56 @@ impl Agent {
         let _ = sampler.await;
         Ok(())
     }
+}
+
+/// Opens container networking; `None` (logged) when the host cannot have
+/// it, so that the rest of the agent still runs.
+async fn open_network(config: &Config, paths: &config::Paths) -> Option<network::Network> {
+    let mut cfg = network::NetworkConfig::new(&paths.data, &paths.runtime_root);
+    cfg.bridge = config.bridge.clone();
+    cfg.table = config.nft_table.clone();
+    match config.subnet.parse() {
+        Ok(s) => cfg.subnet = s,
+        Err(e) => {
+            tracing::error!(subnet = %config.subnet, error = %e, "bad --subnet: container networking is off");
+            return None;
+        }
+    }
+    let opened = match &config.network_netns {
+        None => network::Network::open(cfg).await,
+        Some(path) => open_network_in(path, cfg),
+    };
+    match opened {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::error!(error = %e, "container networking is off: only none and host work");
+            None
+        }
+    }
+}
+
+/// `Network::open` takes the namespace of the thread that calls it: run it,
+/// to completion, on this thread moved into `path` for the time.
+fn open_network_in(
+    path: &std::path::Path,
+    cfg: network::NetworkConfig,
+) -> network::Result<network::Network> {
+    use nix::sched::{CloneFlags, setns};
+    let io = |what: &str, e: std::io::Error| network::Error::Invalid(format!("{what}: {e}"));
+    let target =
+        std::fs::File::open(path).map_err(|e| io(&format!("open {}", path.display()), e))?;
+    let own =
+        std::fs::File::open("/proc/thread-self/ns/net").map_err(|e| io("open the own netns", e))?;
+    tokio::task::block_in_place(|| {
+        setns(&target, CloneFlags::CLONE_NEWNET)
+            .map_err(|e| io(&format!("enter {}", path.display()), e.into()))?;
+        let r = tokio::runtime::Handle::current().block_on(network::Network::open(cfg));
+        let back = setns(&own, CloneFlags::CLONE_NEWNET);
+        if let Err(e) = back {
+            // A worker thread left in another namespace would be wrong for
+            // every later task on it: better to stop.
+            panic!("could not return to the agent's network namespace: {e}");
+        }
+        r
+    })
 }

@@ -424,9 +424,9 @@ async fn bad_input_is_a_clear_problem() -> anyhow::Result<()> {
             "invalid container name",
         ),
         (
-            json!({"image": "busybox", "network": "bridge"}),
+            json!({"image": "busybox", "network": "container:nosuch"}),
             422,
-            "bridge",
+            "no such container",
         ),
         (
             json!({"image": "busybox", "ports": [{"host_port": 8080, "container_port": 80}], "network": "none"}),

@@ -19,7 +19,6 @@
 //! applies the restart policies.
 
 pub mod bundle;
-pub mod etc;
 pub mod record;
 pub mod user;
 pub mod validate;
@@ -43,6 +42,7 @@ use crate::auth::Auth;
 use crate::config::Paths;
 use crate::images::ImageStore;
 use crate::monitor::{self, MonitorArgs, logfile, status};
+use crate::network::Network;
 use crate::runtime::OciRuntime;
 use bundle::NetNs;
 use record::{RECORD_FILE, Record};
@@ -58,6 +58,8 @@ pub enum Error {
     Invalid(String),
     #[error("{0}")]
     Image(#[from] crate::images::Error),
+    #[error("{0}")]
+    Network(#[from] crate::network::Error),
     #[error("{what}: {cause}")]
     Internal { what: String, cause: String },
 }
@@ -135,6 +137,9 @@ struct Inner {
     cfg: ServiceConfig,
     images: ImageStore,
     runtime: Box<dyn OciRuntime>,
+    /// Container networking; `None` when it could not be set up (then only
+    /// `none` and `host` work, without loopback set up in `none`).
+    network: Option<Network>,
     auth: Auth,
     entries: Mutex<BTreeMap<String, Arc<Entry>>>,
     /// Serialises creates, so names stay unique.
@@ -149,7 +154,12 @@ pub struct Containers {
 
 impl Containers {
     /// Loads every persisted container. Call [`Containers::adopt`] next.
-    pub fn open(cfg: ServiceConfig, images: ImageStore, auth: Auth) -> Result<Self> {
+    pub fn open(
+        cfg: ServiceConfig,
+        images: ImageStore,
+        network: Option<Network>,
+        auth: Auth,
+    ) -> Result<Self> {
         let dir = cfg.paths.containers_dir();
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::internal(format!("create {}", dir.display()), e))?;
@@ -203,6 +213,7 @@ impl Containers {
                 cfg,
                 images,
                 runtime,
+                network,
                 auth,
                 entries: Mutex::new(entries),
                 create_lock: tokio::sync::Mutex::new(()),
@@ -254,6 +265,20 @@ impl Containers {
                     }
                     self.after_exit(entry.clone()).await;
                 }
+            }
+        }
+        if let Some(n) = &self.inner.network {
+            let ids: std::collections::HashSet<String> =
+                self.entries().iter().map(|e| e.id.clone()).collect();
+            match n.reconcile(&ids).await {
+                Ok(gone) if !gone.is_empty() => {
+                    tracing::info!(
+                        count = gone.len(),
+                        "released the network of containers that no longer exist"
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "network reconcile failed"),
             }
         }
     }
@@ -346,7 +371,7 @@ impl Containers {
             restart_count: r.restart_count,
             cmd: r.cmd.clone(),
             network: r.network.clone(),
-            ip_address: None,
+            ip_address: r.ip_address.clone(),
             restart: r.spec.restart.unwrap_or_default(),
             spec: Some(r.spec.clone()),
         }
@@ -476,11 +501,14 @@ impl Containers {
                 "runtime \"docker\": no Docker engine is bridged on this agent".into(),
             ));
         }
+        let has_network = self.inner.network.is_some();
         let network = match spec.network.clone() {
+            None if has_network => NetworkMode::Bridge,
             None | Some(NetworkMode::None) => NetworkMode::None,
+            Some(NetworkMode::Bridge) if has_network => NetworkMode::Bridge,
             Some(NetworkMode::Bridge) => {
                 return Err(Error::Invalid(
-                    "network \"bridge\" is not available on this agent yet: use \"none\" (the default for now) or \"host\"".into(),
+                    "network \"bridge\": container networking could not be set up on this host (see the agent's log); use \"none\" or \"host\"".into(),
                 ));
             }
             Some(NetworkMode::Host) => NetworkMode::Host,
@@ -491,11 +519,7 @@ impl Containers {
                 NetworkMode::Container(other.id.clone())
             }
         };
-        if !spec.ports.is_empty() && network != NetworkMode::Host {
-            return Err(Error::Invalid(format!(
-                "ports: publishing needs bridge networking, which this agent does not provide yet (network is {network})"
-            )));
-        }
+        Network::validate(&network, &spec.ports).map_err(|e| Error::Invalid(e.to_string()))?;
 
         let _guard = self.inner.create_lock.lock().await;
         let name = match &spec.name {
@@ -528,7 +552,15 @@ impl Containers {
             .config()
             .as_ref()
             .and_then(|c| c.stop_signal().clone());
+        let reservation = match &self.inner.network {
+            Some(n) => Some(n.reserve(&id, &network, &spec.ports).await?),
+            None => None,
+        };
         let record = Record {
+            ip_address: reservation
+                .as_ref()
+                .and_then(|r| r.ip)
+                .map(|ip| ip.to_string()),
             id: id.clone(),
             name: name.clone(),
             cmd: bundle::command(&spec, image.config.config().as_ref()),
@@ -545,6 +577,7 @@ impl Containers {
             should_run: false,
         };
         if record.cmd.is_empty() {
+            self.release_network(&id).await;
             return Err(Error::Invalid(
                 "cmd: the image has no command, so the spec must give one".into(),
             ));
@@ -559,6 +592,7 @@ impl Containers {
             let this = self.clone();
             let (id2, dir2, image_id) = (id.clone(), dir.clone(), record.image_id.clone());
             let _ = blocking(move || this.remove_files(&id2, &dir2, &image_id)).await;
+            self.release_network(&id).await;
             return Err(e);
         }
         let entry = Arc::new(Entry {
@@ -596,12 +630,18 @@ impl Containers {
         crate::fsutil::write_json(&dir.join(RECORD_FILE), record, 0o600)
             .map_err(|e| Error::internal("save the container record", e))?;
         // Check now what would fail at start: the user and the bundle.
-        self.write_bundle(record, dir)?;
+        self.write_bundle(record, dir, None)?;
         Ok(())
     }
 
-    /// (Re)writes `bundle/config.json` from the record. Blocking.
-    fn write_bundle(&self, record: &Record, dir: &Path) -> Result<()> {
+    /// (Re)writes `bundle/config.json` from the record, joining the network
+    /// namespace of `net` when attached. Blocking.
+    fn write_bundle(
+        &self,
+        record: &Record,
+        dir: &Path,
+        net: Option<&crate::network::Attachment>,
+    ) -> Result<()> {
         let image = self.inner.images.resolve(&record.image_id)?;
         let image_config = image.config.config().clone();
         let rootfs_dir = dir.join("rootfs");
@@ -617,9 +657,13 @@ impl Containers {
             .hostname
             .clone()
             .unwrap_or_else(|| record.id[..12].to_string());
-        let netns = match &record.network {
-            NetworkMode::Host => NetNs::Host,
-            NetworkMode::Container(other) => {
+        let netns = match (net, &record.network) {
+            (Some(att), _) => match &att.netns {
+                Some(path) => NetNs::Join(path.clone()),
+                None => NetNs::Host,
+            },
+            (None, NetworkMode::Host) => NetNs::Host,
+            (None, NetworkMode::Container(other)) => {
                 let e = self.find(other).map_err(|_| {
                     Error::Conflict(format!("network container {other} no longer exists"))
                 })?;
@@ -637,14 +681,12 @@ impl Containers {
             }
             _ => NetNs::New,
         };
-        let etc_files = etc::write(
-            dir,
-            &hostname,
-            &record.name,
-            None,
-            &self.inner.cfg.host_resolv,
-        )
-        .map_err(|e| Error::internal("write the container's /etc files", e))?;
+        let resolv = match &self.inner.network {
+            Some(n) => crate::network::etc::host_resolv_source(n.config().resolv_conf.as_deref()),
+            None => self.inner.cfg.host_resolv.clone(),
+        };
+        let ip = net.and_then(|a| a.ip);
+        let etc_files = crate::network::etc::write(dir, &hostname, &record.name, ip, &resolv)?;
         let cgroups_path = self.cgroup_path(&record.id);
         let spec = bundle::build(&bundle::BundleInput {
             spec: &record.spec,
@@ -696,14 +738,18 @@ impl Containers {
             )));
         }
         let record = entry.record();
+        let attachment = match &self.inner.network {
+            Some(n) => Some(n.attach(&entry.id, None).await?),
+            None => None,
+        };
         let this = self.clone();
         let dir = entry.dir.clone();
         let args = self.monitor_args(entry);
         let bin = self.inner.cfg.monitor_bin.clone();
-        let pid = blocking(move || -> Result<u32> {
+        let started = blocking(move || -> Result<u32> {
             // After a reboot the rootfs is not mounted any more.
             this.inner.images.mount_rootfs(&record.image_id, &dir)?;
-            this.write_bundle(&record, &dir)?;
+            this.write_bundle(&record, &dir, attachment.as_ref())?;
             // Stale runtime state of a run that did not end cleanly.
             let _ = this.inner.runtime.delete(&record.id, true);
             status::clear(&dir);
@@ -714,7 +760,14 @@ impl Containers {
                 other => Error::internal("start the container's monitor", other),
             })
         })
-        .await??;
+        .await?;
+        let pid = match started {
+            Ok(pid) => pid,
+            Err(e) => {
+                self.detach_network(&entry.id).await;
+                return Err(e);
+            }
+        };
         let started_at = status::read_started(&entry.dir)
             .map(|s| s.started_at)
             .unwrap_or_else(Utc::now);
@@ -776,6 +829,8 @@ impl Containers {
             };
         if !restart {
             let _ = entry.update(|r| r.should_run = false);
+            // Its address and ports stay reserved; the veth and rules go.
+            self.detach_network(&entry.id).await;
             return;
         }
         // Docker's back-off: 100 ms doubling up to a minute; a run of 10 s
@@ -952,6 +1007,7 @@ impl Containers {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&e.id);
         e.generation.fetch_add(1, Ordering::SeqCst);
+        self.release_network(&e.id).await;
         let this = self.clone();
         let (id, dir, image_id) = (e.id.clone(), e.dir.clone(), e.record().image_id);
         blocking(move || this.remove_files(&id, &dir, &image_id)).await??;
@@ -972,6 +1028,22 @@ impl Containers {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::internal(format!("remove {}", dir.display()), e)),
+        }
+    }
+
+    async fn detach_network(&self, id: &str) {
+        if let Some(n) = &self.inner.network
+            && let Err(e) = n.detach(id).await
+        {
+            tracing::warn!(%id, error = %e, "could not take the container's network down");
+        }
+    }
+
+    async fn release_network(&self, id: &str) {
+        if let Some(n) = &self.inner.network
+            && let Err(e) = n.release(id).await
+        {
+            tracing::warn!(%id, error = %e, "could not release the container's network");
         }
     }
 

@@ -20,6 +20,9 @@ pub struct Record {
     pub cmd: Vec<String>,
     /// The network it really has.
     pub network: NetworkMode,
+    /// Its address on the bridge.
+    #[serde(default)]
+    pub ip_address: Option<String>,
     /// The image's stop signal (`SIGTERM` unless the image says otherwise).
     #[serde(default)]
     pub stop_signal: Option<String>,

@@ -65,6 +65,17 @@ impl From<containers::Error> for ApiError {
                 }
                 ApiError::new(status, p.detail)
             }
+            E::Network(n) => {
+                let status =
+                    StatusCode::from_u16(n.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                if status.is_server_error() {
+                    ApiError::internal("container networking", &n)
+                } else if status == StatusCode::BAD_REQUEST {
+                    ApiError::unprocessable(n.to_string())
+                } else {
+                    ApiError::new(status, n.to_string())
+                }
+            }
             E::Internal { what, cause } => ApiError::internal(&what, &cause),
         }
     }

@@ -110,8 +110,13 @@ impl ServerKey {
     }
 }
 
-/// Removes containers, mounts and cgroups of one test agent on drop.
+/// Removes containers, mounts, cgroups and the scratch network namespace
+/// of one test agent on drop.
 pub struct Cleanup {
+    /// Everything of the agent lives below this dir.
+    pub root: PathBuf,
+    /// The scratch network namespace (`ip netns` name) its networking uses.
+    pub netns: Option<String>,
     pub data: PathBuf,
     pub runtime_root: PathBuf,
     pub cgroup_parent: String,
@@ -145,9 +150,9 @@ impl Drop for Cleanup {
         }
         // Monitors of this agent (their command line names its data dir).
         kill_processes_mentioning(&self.data.to_string_lossy());
-        // Mounts below the data dir, deepest first.
+        // Mounts below the agent's dirs, deepest first.
         if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {
-            let data = self.data.to_string_lossy().to_string();
+            let data = self.root.to_string_lossy().to_string();
             let mut mps: Vec<String> = info
                 .lines()
                 .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
@@ -160,6 +165,9 @@ impl Drop for Cleanup {
         }
         remove_cgroups(&self.cgroup_parent);
         let _ = std::fs::remove_dir_all(&self.runtime_root);
+        if let Some(ns) = &self.netns {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
     }
 }
 
@@ -307,6 +315,25 @@ impl TestAgent {
         config.cgroup_parent = cgroup_parent.clone();
         // No Docker engine unless a test brings its own.
         config.docker_socket = tmp.path().join("no-docker.sock");
+        // Container networking in a scratch namespace of its own (bridge,
+        // veths, nftables table), never the machine's.
+        let netns = match &config.network_netns {
+            Some(p) => p.file_name().map(|n| n.to_string_lossy().to_string()),
+            None => {
+                let name = format!("bt{}", rand::random::<u32>());
+                let out = Command::new("ip").args(["netns", "add", &name]).output()?;
+                anyhow::ensure!(
+                    out.status.success(),
+                    "ip netns add: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let _ = Command::new("ip")
+                    .args(["-n", &name, "link", "set", "lo", "up"])
+                    .output();
+                config.network_netns = Some(PathBuf::from("/run/netns").join(&name));
+                Some(name)
+            }
+        };
         tweak(&mut config);
         std::fs::create_dir_all(&data)?;
         JoinState {
@@ -319,6 +346,8 @@ impl TestAgent {
 
         let runtime = runtime_bin();
         let cleanup = Cleanup {
+            root: tmp.path().to_path_buf(),
+            netns,
             data: data.clone(),
             runtime_root,
             cgroup_parent,
@@ -480,6 +509,11 @@ impl BinAgent {
             .arg(c.runtime_root.as_ref().context("runtime root")?)
             .arg("--cgroup-parent")
             .arg(&c.cgroup_parent)
+            .args(
+                c.network_netns
+                    .iter()
+                    .flat_map(|p| [std::ffi::OsStr::new("--network-netns"), p.as_os_str()]),
+            )
             .env("RUST_LOG", "warn")
             .stdin(std::process::Stdio::null())
             .spawn()?;
