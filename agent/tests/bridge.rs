@@ -35,6 +35,13 @@ async fn bridge_ports_and_none() -> anyhow::Result<()> {
         .unwrap()
         .to_string_lossy()
         .to_string();
+    // The scratch "host" needs its loopback for 127.0.0.1.
+    let out = in_netns(&host_ns, &["ip", "link", "set", "lo", "up"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let (s, web) = agent
         .post_json(

@@ -115,8 +115,6 @@ impl ServerKey {
 pub struct Cleanup {
     /// Everything of the agent lives below this dir.
     pub root: PathBuf,
-    /// The scratch network namespace (`ip netns` name) its networking uses.
-    pub netns: Option<String>,
     pub data: PathBuf,
     pub runtime_root: PathBuf,
     pub cgroup_parent: String,
@@ -165,9 +163,6 @@ impl Drop for Cleanup {
         }
         remove_cgroups(&self.cgroup_parent);
         let _ = std::fs::remove_dir_all(&self.runtime_root);
-        if let Some(ns) = &self.netns {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
     }
 }
 
@@ -241,6 +236,29 @@ fn remove_cgroup_tree(dir: &Path) {
     while std::fs::remove_dir(dir).is_err() && dir.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A new, empty network namespace pinned at a file in `dir` (the cleanup's
+/// unmount of everything below the temp dir releases it, and with it the
+/// bridge, veths and nftables table the agent made there).
+pub fn scratch_netns(dir: &Path) -> Result<PathBuf> {
+    let path = dir.join(format!("netns-host-{}", rand::random::<u32>()));
+    std::fs::File::create(&path)?;
+    let p = path.clone();
+    std::thread::spawn(move || -> Result<()> {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
+        nix::mount::mount(
+            Some("/proc/thread-self/ns/net"),
+            &p,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )?;
+        Ok(())
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the netns thread panicked"))??;
+    Ok(path)
 }
 
 /// A unique cgroup parent for one test.
@@ -317,23 +335,9 @@ impl TestAgent {
         config.docker_socket = tmp.path().join("no-docker.sock");
         // Container networking in a scratch namespace of its own (bridge,
         // veths, nftables table), never the machine's.
-        let netns = match &config.network_netns {
-            Some(p) => p.file_name().map(|n| n.to_string_lossy().to_string()),
-            None => {
-                let name = format!("bt{}", rand::random::<u32>());
-                let out = Command::new("ip").args(["netns", "add", &name]).output()?;
-                anyhow::ensure!(
-                    out.status.success(),
-                    "ip netns add: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                let _ = Command::new("ip")
-                    .args(["-n", &name, "link", "set", "lo", "up"])
-                    .output();
-                config.network_netns = Some(PathBuf::from("/run/netns").join(&name));
-                Some(name)
-            }
-        };
+        if config.network_netns.is_none() {
+            config.network_netns = Some(scratch_netns(tmp.path())?);
+        }
         tweak(&mut config);
         std::fs::create_dir_all(&data)?;
         JoinState {
@@ -347,7 +351,6 @@ impl TestAgent {
         let runtime = runtime_bin();
         let cleanup = Cleanup {
             root: tmp.path().to_path_buf(),
-            netns,
             data: data.clone(),
             runtime_root,
             cgroup_parent,
