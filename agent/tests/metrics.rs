@@ -69,8 +69,10 @@ async fn cpu_percent_of_a_container_burning_one_core() -> anyhow::Result<()> {
         .collect();
     let mean = recent.iter().sum::<f64>() / recent.len() as f64;
     eprintln!("agent says {recent:?} (mean {mean:.1} %), the cgroup counter says {truth:.1} %");
+    // Sampling jitter moves single samples by a few percent (more in the
+    // emulated v2 guest); what must never happen is the 1000 % class of bug.
     assert!(
-        recent.iter().all(|v| *v <= 110.0),
+        recent.iter().all(|v| *v <= 125.0),
         "more than one core: {recent:?}"
     );
     assert!(

@@ -356,8 +356,11 @@ impl Sampler {
         now: DateTime<Utc>,
     ) -> Option<ContainerSample> {
         let layout = self.layout.as_ref()?;
+        let before = Instant::now();
         let stats = Manager::new(layout, path).ok()?.stats().ok()?;
-        let at = Instant::now();
+        // The counters were read somewhere in between: the midpoint halves
+        // the error a slow read adds to the interval.
+        let at = before + before.elapsed() / 2;
         let cpu_percent = match self.prev.get(id) {
             Some(p) if stats.cpu.usage_ns >= p.usage_ns => {
                 let wall = at.duration_since(p.at).as_nanos() as f64;
