@@ -98,6 +98,28 @@ pub fn busybox_tarball() -> Result<PathBuf> {
     Ok(out)
 }
 
+/// A new, empty network namespace pinned at a file in `dir`.
+pub fn scratch_netns(dir: &Path) -> Result<PathBuf> {
+    let path = dir.join("netns");
+    fs::File::create(&path)?;
+    let p = path.clone();
+    std::thread::spawn(move || -> Result<()> {
+        // The unshare affects only this short-lived thread.
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
+        nix::mount::mount(
+            Some("/proc/thread-self/ns/net"),
+            &p,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )?;
+        Ok(())
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the netns thread panicked"))??;
+    Ok(path)
+}
+
 fn install_crypto_provider() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -159,6 +181,10 @@ impl Stack {
         );
         let cgroup_parent = format!("/berth/{unique}");
         let dashboard = workspace_root().join("frontend/dist");
+        // Container networking (bridge, veths, nftables table) is built in a
+        // namespace of the stack's own, so stacks never touch the host's
+        // berth0 or each other; unmounting it at teardown frees it all.
+        let netns = scratch_netns(tmp.path())?;
 
         let mut cmd = Command::new(&server_bin);
         cmd.arg("--listen")
@@ -174,6 +200,7 @@ impl Stack {
             .arg(&dashboard)
             .env("BERTH_AGENT_CGROUP_PARENT", &cgroup_parent)
             .env("BERTH_AGENT_RUNTIME_ROOT", tmp.path().join("runtime"))
+            .env("BERTH_AGENT_NETWORK_NETNS", &netns)
             .env("RUST_LOG", "info")
             .env_remove("DATABASE_URL")
             .stdin(Stdio::null())
