@@ -52,6 +52,8 @@ fn main() {
         .init();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Each blocking thread may get its own malloc arena: keep them few.
+        .max_blocking_threads(16)
         .enable_all()
         .build()
     {

@@ -26,6 +26,12 @@ async fn bridge_ports_and_none() -> anyhow::Result<()> {
         skip("needs root (network namespaces, nftables)");
         return Ok(());
     }
+    for tool in ["nft", "nsenter", "curl", "ip"] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            skip(&format!("{tool} is not installed"));
+            return Ok(());
+        }
+    }
     let agent = TestAgent::start("bridge").await?;
     agent.import_busybox().await?;
     let host_ns = agent

@@ -318,10 +318,45 @@ impl Metrics {
     }
 }
 
-/// The previous CPU reading of one container.
+/// The previous reading of one container.
 struct Prev {
     usage_ns: u64,
     at: Instant,
+    /// The last full sample and when it was taken.
+    full: ContainerSample,
+    full_at: Instant,
+}
+
+/// How often an idle container (no CPU used since the last look) gets a
+/// full read of its cgroup; in between, one file (its CPU counter) tells
+/// that nothing ran, so nothing else can have changed much.
+const IDLE_FULL_EVERY: Duration = Duration::from_secs(10);
+
+/// The CPU time of a cgroup in ns, from the one file that has it
+/// (cpuacct.usage on v1, cpu.stat's usage_usec on v2).
+fn cpu_usage_ns(layout: &CgroupLayout, path: &str) -> Option<u64> {
+    let rel = path.trim_start_matches('/');
+    match layout.mode {
+        berth_runtime::cgroups::CgroupMode::Unified => {
+            let text = std::fs::read_to_string(layout.unified.as_ref()?.join(rel).join("cpu.stat"))
+                .ok()?;
+            text.lines()
+                .find_map(|l| l.strip_prefix("usage_usec "))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|us| us * 1000)
+        }
+        _ => {
+            let h = layout
+                .v1
+                .iter()
+                .find(|h| h.controllers.iter().any(|c| c == "cpuacct"))?;
+            std::fs::read_to_string(h.mountpoint.join(rel).join("cpuacct.usage"))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        }
+    }
 }
 
 struct Sampler {
@@ -356,6 +391,17 @@ impl Sampler {
         now: DateTime<Utc>,
     ) -> Option<ContainerSample> {
         let layout = self.layout.as_ref()?;
+        // Idle since the last look: the last full sample still holds.
+        if let Some(p) = self.prev.get_mut(id)
+            && p.full_at.elapsed() < IDLE_FULL_EVERY
+            && cpu_usage_ns(layout, path) == Some(p.usage_ns)
+        {
+            p.at = Instant::now();
+            let mut s = p.full.clone();
+            s.t = now;
+            s.cpu_percent = 0.0;
+            return Some(s);
+        }
         let before = Instant::now();
         let stats = Manager::new(layout, path).ok()?.stats().ok()?;
         // The counters were read somewhere in between: the midpoint halves
@@ -372,13 +418,6 @@ impl Sampler {
             }
             _ => 0.0,
         };
-        self.prev.insert(
-            id.to_string(),
-            Prev {
-                usage_ns: stats.cpu.usage_ns,
-                at,
-            },
-        );
         let (rx, tx, rxp, txp) = std::fs::read_to_string(format!("/proc/{pid}/net/dev"))
             .map(|s| host::net_dev_totals(&s))
             .unwrap_or_default();
@@ -387,7 +426,7 @@ impl Sampler {
             memory: p.memory.as_ref().map(|x| x.some.avg10),
             io: p.io.as_ref().map(|x| x.some.avg10),
         });
-        Some(ContainerSample {
+        let sample = ContainerSample {
             t: now,
             cpu_percent: round2(cpu_percent),
             cpu_throttled_usec: stats.cpu.throttled_ns / 1000,
@@ -401,6 +440,16 @@ impl Sampler {
             blk_read_bytes: stats.blkio.read_bytes,
             blk_write_bytes: stats.blkio.write_bytes,
             pressure,
-        })
+        };
+        self.prev.insert(
+            id.to_string(),
+            Prev {
+                usage_ns: stats.cpu.usage_ns,
+                at,
+                full: sample.clone(),
+                full_at: at,
+            },
+        );
+        Some(sample)
     }
 }
