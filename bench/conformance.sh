@@ -83,11 +83,13 @@ hierarchies() {
 
 # What a group may leave behind: the runtime's own /berth/conformance/<rt>
 # subtree (runc, crun and youki put relative cgroupsPaths under their
-# caller's cgroup; berth is told to by $BERTH_CGROUP_PARENT) and contest's
+# caller's cgroup; berth is told to use <rt>-containers beside it by
+# $BERTH_CGROUP_PARENT, a cgroup without processes) and contest's
 # own /runtime-test.
 clean_cgroups() {
     for base in $(hierarchies); do
         clean_tree "$base/berth/conformance/$1" keep
+        clean_tree "$base/berth/conformance/$1-containers"
         clean_tree "$base/runtime-test"
     done
     return 0
@@ -120,7 +122,8 @@ awk '{print $5}' /proc/self/mountinfo | grep '^/tmp/' | sort > "$W/mounts.before
 wrapper() {
     case $1 in
         runc) echo "$(command -v runc)" ;;
-        berth) echo "$BERTH" ;;
+        # A copy: a rebuild during the run must not swap the binary.
+        berth) cp "$BERTH" "$W/berth-runtime" && echo "$W/berth-runtime" ;;
         youki)
             cat > "$W/youki" <<EOF
 #!/bin/sh
@@ -210,7 +213,7 @@ for rt in $RUNTIMES; do
     echo "== $rt ($bin)" >&2
     for g in $GROUPS_TO_RUN; do
         # One process per group: a panic in one group must not end the others.
-        RUNTIME_KIND=$kind BERTH_CGROUP_PARENT=/berth/conformance/berth "$W/enter" "$rt" timeout -s KILL "$GROUP_TIMEOUT" \
+        RUNTIME_KIND=$kind BERTH_CGROUP_PARENT=/berth/conformance/berth-containers "$W/enter" "$rt" timeout -s KILL "$GROUP_TIMEOUT" \
             ./contest run --runtime "$bin" --runtimetest ./runtimetest -t "$g" > "$OUT/$rt/$g.log" 2>&1 || true
         clean_cgroups "$rt"
         clean_mounts
@@ -276,7 +279,7 @@ if [ -n "${RUNTIME_TOOLS_DIR:-}" ]; then
         pass=0; files=0; ok=0; nok=0
         for t in validation/*/*.t; do
             files=$((files + 1))
-            BERTH_CGROUP_PARENT=/berth/conformance/berth "$W/enter" "$rt" timeout -s KILL 120 env RUNTIME="$bin" "$t" > "$OUT/$rt-$(basename "$t").tap" 2>&1 || true
+            BERTH_CGROUP_PARENT=/berth/conformance/berth-containers "$W/enter" "$rt" timeout -s KILL 120 env RUNTIME="$bin" "$t" > "$OUT/$rt-$(basename "$t").tap" 2>&1 || true
             o=$(grep -c '^ok' "$OUT/$rt-$(basename "$t").tap" || true)
             n=$(grep -c '^not ok' "$OUT/$rt-$(basename "$t").tap" || true)
             ok=$((ok + o)); nok=$((nok + n))

@@ -241,3 +241,26 @@ fn missing_program_fails_create_and_leaves_nothing() {
             .exists()
     );
 }
+
+#[test]
+fn update_changes_limits_of_a_running_container() {
+    if !can_run() {
+        return;
+    }
+    let f = Fixture::new();
+    let mut cfg = f.config("up", &["sleep", "600"]);
+    cfg["linux"]["resources"]["memory"] = serde_json::json!({"limit": 67108864});
+    let (pid, _out) = f.create_captured("up", &cfg).unwrap();
+    f.rt.start("up").unwrap();
+    let res: oci_spec::runtime::LinuxResources = serde_json::from_value(
+        serde_json::json!({"memory": {"limit": 134217728}, "pids": {"limit": 7}}),
+    )
+    .unwrap();
+    f.rt.update("up", &res).unwrap();
+    let s = f.rt.stats("up").unwrap();
+    assert_eq!(s.memory.limit, Some(134217728));
+    assert_eq!(s.pids.limit, Some(7));
+    f.rt.delete("up", true).unwrap();
+    assert_eq!(berth_runtime::wait(pid).unwrap(), 128 + 9);
+    assert!(f.rt.update("up", &res).is_err());
+}

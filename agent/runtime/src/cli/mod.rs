@@ -70,6 +70,37 @@ pub(crate) struct CreateArgs {
     preserve_fds: u32,
 }
 
+#[derive(Args, Debug)]
+pub(crate) struct UpdateArgs {
+    id: String,
+    /// A JSON file (or - for stdin) with linux.resources.
+    #[arg(long, short = 'r')]
+    resources: Option<PathBuf>,
+    /// Memory limit in bytes (-1 for none).
+    #[arg(long)]
+    memory: Option<i64>,
+    /// Memory reservation in bytes.
+    #[arg(long)]
+    memory_reservation: Option<i64>,
+    /// Memory plus swap in bytes (-1 for none).
+    #[arg(long)]
+    memory_swap: Option<i64>,
+    #[arg(long)]
+    pids_limit: Option<i64>,
+    #[arg(long)]
+    cpu_shares: Option<u64>,
+    #[arg(long)]
+    cpu_quota: Option<i64>,
+    #[arg(long)]
+    cpu_period: Option<u64>,
+    #[arg(long)]
+    cpuset_cpus: Option<String>,
+    #[arg(long)]
+    cpuset_mems: Option<String>,
+    #[arg(long)]
+    blkio_weight: Option<u16>,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Create a container (it waits for `start`).
@@ -122,6 +153,8 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
+    /// Change the resource limits of a container.
+    Update(Box<UpdateArgs>),
     /// Freeze a container.
     Pause { id: String },
     /// Thaw a paused container.
@@ -289,6 +322,11 @@ fn dispatch(cli: Cli) -> Result<i32> {
             format,
             ps_args,
         } => info::ps(&runtime(&cli)?, id, format, ps_args),
+        Command::Update(a) => {
+            let res = update_resources(a)?;
+            runtime(&cli)?.update(&a.id, &res)?;
+            Ok(0)
+        }
         Command::Pause { id } => {
             runtime(&cli)?.pause(id)?;
             Ok(0)
@@ -306,4 +344,52 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Features => info::features(),
         Command::List { format, quiet } => info::list(&runtime(&cli)?, format, *quiet),
     }
+}
+
+/// The resources `update` asks for: the -r file, then the flags on top.
+fn update_resources(a: &UpdateArgs) -> Result<oci_spec::runtime::LinuxResources> {
+    let mut v: serde_json::Value = match &a.resources {
+        Some(p) if p.as_os_str() == "-" => {
+            serde_json::from_reader(std::io::stdin()).context("read resources from stdin")?
+        }
+        Some(p) => {
+            let bytes = std::fs::read(p).with_context(|| format!("read {}", p.display()))?;
+            serde_json::from_slice(&bytes).with_context(|| format!("parse {}", p.display()))?
+        }
+        None => serde_json::json!({}),
+    };
+    let mut set = |section: &str, key: &str, value: serde_json::Value| {
+        v[section][key] = value;
+    };
+    if let Some(m) = a.memory {
+        set("memory", "limit", m.into());
+    }
+    if let Some(m) = a.memory_reservation {
+        set("memory", "reservation", m.into());
+    }
+    if let Some(m) = a.memory_swap {
+        set("memory", "swap", m.into());
+    }
+    if let Some(p) = a.pids_limit {
+        set("pids", "limit", p.into());
+    }
+    if let Some(c) = a.cpu_shares {
+        set("cpu", "shares", c.into());
+    }
+    if let Some(c) = a.cpu_quota {
+        set("cpu", "quota", c.into());
+    }
+    if let Some(c) = a.cpu_period {
+        set("cpu", "period", c.into());
+    }
+    if let Some(c) = &a.cpuset_cpus {
+        set("cpu", "cpus", c.clone().into());
+    }
+    if let Some(c) = &a.cpuset_mems {
+        set("cpu", "mems", c.clone().into());
+    }
+    if let Some(w) = a.blkio_weight {
+        set("blockIO", "weight", w.into());
+    }
+    Ok(serde_json::from_value(v).context("resources")?)
 }

@@ -19,6 +19,7 @@ mod kill;
 mod pause;
 mod query;
 mod start;
+mod update;
 
 pub use create::CreateOptions;
 pub use exec::ExecOptions;

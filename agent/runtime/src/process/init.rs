@@ -427,23 +427,26 @@ fn steps<S: Syscall>(sys: &S, plan: &InitPlan, scratch: &mut [u8]) -> Result<(),
         res.map_err(fail(Step::Apparmor, 0))?;
     }
 
+    // The program is looked up before any seccomp filter exists (a profile
+    // may refuse faccessat), as the process's own user when no_new_privs
+    // lets the filter wait until after the switch.
     // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it
     // while the init still has it (the filter must then allow the few
     // calls that follow, as with runc).
-    if !p.no_new_privs {
-        load_seccomp(sys, plan)?;
-    }
-    set_credentials(sys, p)?;
-
-    if p.no_new_privs {
+    let exe = if p.no_new_privs {
+        set_credentials(sys, p)?;
         sys.prctl(PR_SET_NO_NEW_PRIVS, 1, 0)
             .map_err(fail(Step::NoNewPrivs, 0))?;
-    }
-    let exe = find_executable(sys, p)?;
-    sys.umask(p.umask);
-    if p.no_new_privs {
+        let exe = find_executable(sys, p)?;
         load_seccomp(sys, plan)?;
-    }
+        exe
+    } else {
+        let exe = find_executable(sys, p)?;
+        load_seccomp(sys, plan)?;
+        set_credentials(sys, p)?;
+        exe
+    };
+    sys.umask(p.umask);
 
     sync::send(sys, plan.sync_fd, Msg::new(Msg::READY)).map_err(fail(Step::Sync, 0))?;
     let _ = sys.close(plan.sync_fd);

@@ -99,7 +99,10 @@ impl CgroupManager for V1Manager {
             }
         }
         if let Some(u) = &self.unified {
-            u.create()?;
+            // Membership only (for PSI): controllers are enabled there when
+            // a limit needs one (hugetlb), so a parent holding processes
+            // does not fail every create.
+            u.create_dir()?;
         }
         Ok(())
     }

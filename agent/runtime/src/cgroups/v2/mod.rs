@@ -83,6 +83,11 @@ impl V2Manager {
         Ok(())
     }
 
+    /// Makes the directory (and parents) without enabling controllers.
+    pub fn create_dir(&self) -> Result<()> {
+        files::create_dirs(&self.dir).map(drop)
+    }
+
     /// Writes `linux.resources.unified`: file name → value.
     pub fn apply_unified(&self, unified: &HashMap<String, String>) -> Result<()> {
         for (key, value) in unified {
