@@ -191,8 +191,9 @@ fn recursive_attr(opt: &str) -> Option<(u64, u64)> {
         "rdiratime" => (0, MOUNT_ATTR_NODIRATIME),
         // The atime modes are one field: changing it needs the whole
         // field in attr_clr, and "clearing" a mode means relatime.
-        "rnorelatime" => (MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME),
-        "rrelatime" | "ratime" | "rnostrictatime" => (MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME),
+        "rrelatime" | "ratime" | "rnostrictatime" | "rnorelatime" => {
+            (MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME)
+        }
         "rnoatime" => (MOUNT_ATTR_NOATIME, MOUNT_ATTR__ATIME),
         "rstrictatime" => (MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME),
         "rnosymfollow" => (MOUNT_ATTR_NOSYMFOLLOW, 0),
@@ -278,6 +279,10 @@ pub(crate) struct RootfsPlan {
     pub readonly: Vec<CString>,
     pub readonly_root: bool,
     pub no_pivot: bool,
+    /// No mount namespace of its own: the mounts are made in the caller's
+    /// namespace (visible on the host, as with runc) and the init only
+    /// chroots; "/" is left alone.
+    pub host_mntns: bool,
 }
 
 /// The default devices of config-linux.md "Default Devices".
@@ -426,6 +431,7 @@ impl RootfsPlan {
             readonly: Vec::new(),
             readonly_root: root_readonly,
             no_pivot,
+            host_mntns: false,
         };
         if let Some(p) = rootfs_propagation.filter(|p| !p.is_empty()) {
             let flag = match p {
@@ -444,9 +450,10 @@ impl RootfsPlan {
                     ));
                 }
             };
-            // Shared propagation is set on the new root after pivot_root;
-            // the host side must stay at most slave so no mount escapes.
-            if flag & libc::MS_SHARED != 0 {
+            // Shared and unbindable are set on the new root after
+            // pivot_root (an unbindable root cannot be bind-mounted); the
+            // host side stays at most slave so no mount escapes.
+            if flag & (libc::MS_SHARED | libc::MS_UNBINDABLE) != 0 {
                 plan.root_propagation = Some(flag);
             } else {
                 plan.propagation = flag | libc::MS_REC;
@@ -895,8 +902,10 @@ impl RootfsPlan {
     /// rootfs fd.
     pub(crate) fn mount_all<S: Syscall + ?Sized>(&self, sys: &S) -> Result<RawFd, Msg> {
         let err = |step, i: usize| move |e: Errno| Msg::error(step, i as u32, e);
-        sys.mount(None, c"/", None, self.propagation, None)
-            .map_err(err(Step::RootPropagation, 0))?;
+        if !self.host_mntns {
+            sys.mount(None, c"/", None, self.propagation, None)
+                .map_err(err(Step::RootPropagation, 0))?;
+        }
         sys.mount(
             Some(&self.rootfs),
             &self.rootfs,
@@ -1104,7 +1113,9 @@ impl RootfsPlan {
     pub(crate) fn pivot<S: Syscall + ?Sized>(&self, sys: &S, rootfd: RawFd) -> Result<(), Msg> {
         let err = |e: Errno| Msg::error(Step::PivotRoot, 0, e);
         sys.fchdir(rootfd).map_err(err)?;
-        if self.no_pivot {
+        if self.host_mntns {
+            sys.chroot(c".").map_err(err)?;
+        } else if self.no_pivot {
             sys.mount(Some(c"."), c"/", None, libc::MS_MOVE, None)
                 .map_err(err)?;
             sys.chroot(c".").map_err(err)?;

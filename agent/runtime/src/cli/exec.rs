@@ -43,6 +43,9 @@ pub struct ExecArgs {
     cap: Vec<String>,
     #[arg(long)]
     no_new_privs: bool,
+    /// Exec into a paused container too.
+    #[arg(long)]
+    ignore_paused: bool,
     /// AppArmor profile.
     #[arg(long)]
     apparmor: Option<String>,
@@ -138,6 +141,7 @@ pub fn exec(rt: &Runtime, a: &ExecArgs) -> Result<i32> {
         pid_file: a.pid_file.clone(),
         console_socket: a.console_socket.clone(),
         preserve_fds: a.preserve_fds,
+        ignore_paused: a.ignore_paused,
         ..Default::default()
     };
     let mut master = None;

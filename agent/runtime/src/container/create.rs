@@ -111,7 +111,13 @@ pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 }
 
 /// The hooks a create runs in the container, as init plans.
-fn hook_plans(hooks: &[oci_spec::runtime::Hook], stage: &str) -> Result<Vec<HookPlan>> {
+/// A startContainer hook without `env` runs with the process's environment
+/// (it runs in the container, just before the process); `inherit` is that.
+fn hook_plans(
+    hooks: &[oci_spec::runtime::Hook],
+    stage: &str,
+    inherit: Option<&[String]>,
+) -> Result<Vec<HookPlan>> {
     hooks
         .iter()
         .enumerate()
@@ -125,10 +131,13 @@ fn hook_plans(hooks: &[oci_spec::runtime::Hook], stage: &str) -> Result<Vec<Hook
                     .collect::<Result<Vec<_>>>()?,
                 None => vec![path.clone()],
             };
-            let env = h
-                .env()
+            let env = match (h.env().as_deref(), inherit) {
+                (Some(e), _) => e,
+                (None, Some(e)) => e,
+                (None, None) => &[],
+            };
+            let env = env
                 .iter()
-                .flatten()
                 .map(|s| cstring(s.as_bytes(), &format!("{field}.env")))
                 .collect::<Result<Vec<_>>>()?;
             Ok(HookPlan {
@@ -291,12 +300,6 @@ impl Runtime {
         let rootfs = fs::canonicalize(config::rootfs_path(&spec, bundle)?)
             .map_err(|e| Error::config("root.path", e.to_string()))?;
         let ns = NamespacePlan::from_spec(linux.namespaces().as_deref().unwrap_or(&[]))?;
-        if !ns.has(LinuxNamespaceType::Mount) {
-            return Err(Error::config(
-                "linux.namespaces",
-                "a mount namespace is required",
-            ));
-        }
         let userns = ns.has(LinuxNamespaceType::User);
 
         // The process plan first: it rejects bad input before anything is made.
@@ -378,6 +381,8 @@ impl Runtime {
             linux.readonly_paths().as_deref().unwrap_or(&[]),
             opts.no_pivot,
         )?;
+        let mut rootfs_plan = rootfs_plan;
+        rootfs_plan.host_mntns = !ns.has(LinuxNamespaceType::Mount);
         let sysctl = linux
             .sysctl()
             .iter()
@@ -467,10 +472,12 @@ impl Runtime {
             create_container_hooks: hook_plans(
                 hooks.create_container().as_deref().unwrap_or(&[]),
                 "createContainer",
+                None,
             )?,
             start_container_hooks: hook_plans(
                 hooks.start_container().as_deref().unwrap_or(&[]),
                 "startContainer",
+                process.env().as_deref(),
             )?,
             personality: personality(linux),
             mempolicy: linux
@@ -485,9 +492,16 @@ impl Runtime {
 
         let cgroup_fd = cgroup.clone_into_fd()?;
         let pidns = ns.joined(LinuxNamespaceType::Pid).map(|j| j.fd.as_raw_fd());
+        // With offsets the init makes the time namespace itself (offsets
+        // can only be written before any process is in it).
+        let clone_flags = if plan.time_offsets.is_some() {
+            ns.clone_flags & !libc::CLONE_NEWTIME
+        } else {
+            ns.clone_flags
+        };
         let (pid, in_cgroup) = spawn_init(
             &plan,
-            ns.clone_flags,
+            clone_flags,
             cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
             pidns,
         )?;

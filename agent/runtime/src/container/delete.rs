@@ -31,6 +31,24 @@ impl Runtime {
         }
         let cg = Manager::new(&self.layout, &rec.cgroup_path)?;
         cg.destroy()?;
+        // Without a mount namespace of its own the container's mounts sit
+        // in ours, on its rootfs: take them down.
+        let own_mntns = rec
+            .config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|ns| {
+                ns.iter()
+                    .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Mount)
+            });
+        if !own_mntns {
+            use std::os::unix::ffi::OsStrExt;
+            if let Ok(c) = std::ffi::CString::new(rec.rootfs.as_os_str().as_bytes()) {
+                // SAFETY: valid C string; EINVAL (not mounted) is fine.
+                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+            }
+        }
         let dir = Record::dir(&self.root, id);
         fs::remove_dir_all(&dir).map_err(|e| Error::io("remove", &dir, e))?;
         if let Some(hs) = rec

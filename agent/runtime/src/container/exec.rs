@@ -35,6 +35,9 @@ pub struct ExecOptions {
     /// With `stdio`: stdin is a terminal to become the controlling tty.
     pub stdio_tty: bool,
     pub preserve_fds: u32,
+    /// Exec even into a paused container (the process then waits, frozen,
+    /// until it is resumed).
+    pub ignore_paused: bool,
 }
 
 impl Runtime {
@@ -48,6 +51,13 @@ impl Runtime {
                 id: id.to_string(),
                 status: status.to_string(),
                 action: "exec (the container is not running)",
+            });
+        }
+        if !opts.ignore_paused && self.state(id)?.paused {
+            return Err(Error::InvalidState {
+                id: id.to_string(),
+                status: "paused".into(),
+                action: "exec (resume it first, or ignore_paused)",
             });
         }
         config::validate_process(process, "process")?;

@@ -308,6 +308,14 @@ fn steps<S: Syscall>(sys: &S, plan: &InitPlan, scratch: &mut [u8]) -> Result<(),
         sys.setns(*fd, *nstype).map_err(fail(Step::Setns, i))?;
         let _ = sys.close(*fd);
     }
+    // While still the owner of /proc/self (before becoming the user
+    // namespace's root): the offsets are written through it.
+    if let Some(offsets) = &plan.time_offsets {
+        sys.unshare(libc::CLONE_NEWTIME)
+            .map_err(fail(Step::Unshare, 1))?;
+        write_file(sys, c"/proc/self/timens_offsets", offsets.as_bytes())
+            .map_err(fail(Step::Unshare, 1))?;
+    }
     if plan.userns_root {
         sys.setresgid(0).map_err(fail(Step::Setgid, 1))?;
         sys.setresuid(0).map_err(fail(Step::Setuid, 1))?;
@@ -315,12 +323,6 @@ fn steps<S: Syscall>(sys: &S, plan: &InitPlan, scratch: &mut [u8]) -> Result<(),
     if plan.unshare_cgroupns {
         sys.unshare(libc::CLONE_NEWCGROUP)
             .map_err(fail(Step::Unshare, 0))?;
-    }
-    if let Some(offsets) = &plan.time_offsets {
-        sys.unshare(libc::CLONE_NEWTIME)
-            .map_err(fail(Step::Unshare, 1))?;
-        write_file(sys, c"/proc/self/timens_offsets", offsets.as_bytes())
-            .map_err(fail(Step::Unshare, 1))?;
     }
     sys.setsid().map_err(fail(Step::Setsid, 0))?;
     if let Some(h) = &plan.hostname {
