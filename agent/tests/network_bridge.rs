@@ -652,6 +652,19 @@ fn two_agents_sharing_a_kernel_keep_apart() {
         // A second agent on the same state is refused.
         let e = Network::open(cfg_b.clone()).await.err().expect("locked");
         assert!(matches!(e, Error::Locked { .. }), "{e}");
+        // A third agent configured with a's bridge, or b's table, is refused
+        // before it touches either.
+        let mut c = s.config("c", "10.208.0.0/24");
+        c.bridge = cfg_a.bridge.clone();
+        let e = Network::open(c).await.err().expect("a's bridge");
+        assert!(matches!(e, Error::Conflict(_)), "{e}");
+        assert!(e.to_string().contains(&cfg_a.bridge), "{e}");
+        let mut c = s.config("c", "10.211.0.0/24");
+        c.table = cfg_b.table.clone();
+        let e = Network::open(c).await.err().expect("b's table");
+        assert!(matches!(e, Error::Conflict(_)), "{e}");
+        let tb = s.nft_table(&cfg_b.table).unwrap();
+        assert_eq!(rules_of(&tb, "published").len(), 1, "b's table untouched");
         b.release("same").await.unwrap();
     });
 }

@@ -159,6 +159,17 @@ pub(super) fn check_state_config(
     std::fs::write(&path, json).map_err(|e| Error::io(format!("write {}", path.display()), e))
 }
 
+/// The mark of the agent whose state lives in `state_dir` (which exists):
+/// 16 hex digits of the SHA-256 of its canonical path.
+pub(super) fn owner_mark(state_dir: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let canonical = state_dir
+        .canonicalize()
+        .map_err(|e| Error::io(format!("resolve {}", state_dir.display()), e))?;
+    let digest = Sha256::digest(canonical.as_os_str().as_encoded_bytes());
+    Ok(hex::encode(&digest[..8]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

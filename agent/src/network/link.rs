@@ -38,6 +38,8 @@ pub struct Link {
     pub kind: Option<InfoKind>,
     /// The index of the bridge (or bond) this link is a port of.
     pub controller: Option<u32>,
+    /// `ip link set … alias`: on the bridge, the agent that owns it.
+    pub alias: Option<String>,
 }
 
 impl Link {
@@ -47,11 +49,13 @@ impl Link {
             name: String::new(),
             kind: None,
             controller: None,
+            alias: None,
         };
         for a in &m.attributes {
             match a {
                 LinkAttribute::IfName(n) => link.name = n.clone(),
                 LinkAttribute::Controller(c) => link.controller = Some(*c),
+                LinkAttribute::IfAlias(a) => link.alias = Some(a.clone()),
                 LinkAttribute::LinkInfo(infos) => {
                     for i in infos {
                         if let LinkInfo::Kind(k) = i {
@@ -120,9 +124,18 @@ impl Netlink {
         Ok(out)
     }
 
-    /// Makes sure a bridge `name` exists, is up and carries `address/prefix`;
-    /// returns its index. A non-bridge link of that name is an error.
-    pub async fn ensure_bridge(&self, name: &str, address: Ipv4Addr, prefix: u8) -> Result<u32> {
+    /// Makes sure a bridge `name` exists, is up, carries `address/prefix`
+    /// and is marked (its alias) as `owner`'s; returns its index. A
+    /// non-bridge link of that name, or a bridge another owner marked, is a
+    /// conflict: two agents sharing a bridge would hand out the same
+    /// addresses.
+    pub async fn ensure_bridge(
+        &self,
+        name: &str,
+        address: Ipv4Addr,
+        prefix: u8,
+        owner: &str,
+    ) -> Result<u32> {
         let link = match self.link(name).await? {
             Some(l) => l,
             None => {
@@ -148,6 +161,21 @@ impl Netlink {
                 "link {name} exists and is not a bridge ({:?}): choose another bridge name",
                 link.kind
             )));
+        }
+        match &link.alias {
+            Some(a) if a == owner => {}
+            Some(a) => {
+                return Err(Error::Conflict(format!(
+                    "bridge {name} belongs to another agent ({a:?}, not {owner:?}): give each agent its own bridge, subnet and nftables table"
+                )));
+            }
+            None => self
+                .handle
+                .link()
+                .set(LinkUnspec::new_with_index(link.index).alias(owner).build())
+                .execute()
+                .await
+                .map_err(|e| Error::netlink(format!("mark bridge {name} as {owner:?}'s"), e))?,
         }
         if !self.has_address(link.index, address).await? {
             match self

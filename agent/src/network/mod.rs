@@ -77,7 +77,11 @@
 //! `net.ipv4.ip_forward=1` and `net.ipv4.conf.<bridge>.route_localnet=1`
 //! (see `sysctl.rs`); the bridge; one nftables table `ip <table>` (default
 //! `berth`; make it unique per agent when several share a kernel), never
-//! any other table. A host whose forward policy drops packets in another
+//! any other table. The bridge (its alias, `berth:<mark>`) and the table
+//! (an empty chain `owner_<mark>`) carry a mark of the agent's state
+//! directory; `open` refuses a bridge or table another agent marked, so two
+//! agents configured alike fail loudly instead of sharing addresses and
+//! replacing each other's rules. A host whose forward policy drops packets in another
 //! table (e.g. Docker's iptables FORWARD DROP) must allow the bridge there.
 
 mod attach;
@@ -161,6 +165,8 @@ pub struct Network {
 
 struct Inner {
     cfg: NetworkConfig,
+    /// Marks the bridge and the table as this agent's.
+    owner: String,
     /// The namespace the agent's network lives in (where `open` ran).
     host_ns: OwnedFd,
     host: Netlink,
@@ -212,11 +218,30 @@ impl Network {
         let mut map = records.load_all()?;
         config::check_state_config(&cfg, &ipam, &map)?;
 
+        // Two agents must never share a bridge or a table (they would hand
+        // out the same addresses and replace each other's rules): both are
+        // marked with the owner's state directory, and a mark of another
+        // owner is refused.
+        let owner = config::owner_mark(&cfg.state_dir)?;
         let host_ns = netns::current()?;
+        if let Some(Some(other)) = nft::owner_of(&cfg.nft, &host_ns, &cfg.table).await?
+            && other != owner
+        {
+            return Err(Error::Conflict(format!(
+                "nftables table ip {} belongs to another agent (mark {other}, this agent's state {} is {owner}): give each agent its own table, bridge and subnet",
+                cfg.table,
+                cfg.state_dir.display()
+            )));
+        }
         let host = Netlink::connect_in(&host_ns).await?;
         let gateway = ipam.gateway();
         let bridge_index = host
-            .ensure_bridge(&cfg.bridge, gateway, cfg.subnet.prefix())
+            .ensure_bridge(
+                &cfg.bridge,
+                gateway,
+                cfg.subnet.prefix(),
+                &format!("berth:{owner}"),
+            )
             .await?;
         sysctl::set(&host_ns, "net/ipv4/ip_forward", "1").await?;
         sysctl::set(
@@ -230,6 +255,7 @@ impl Network {
         let network = Network {
             inner: Arc::new(Inner {
                 cfg,
+                owner,
                 host_ns,
                 host,
                 bridge_index,
@@ -479,6 +505,7 @@ impl Network {
                 let forwards = forwards_of(map.values());
                 let spec = nft::TableSpec {
                     table: &cfg.table,
+                    owner: &self.inner.owner,
                     bridge: &cfg.bridge,
                     subnet: cfg.subnet,
                     forwards: &forwards,
@@ -530,6 +557,22 @@ fn reservation_of(r: &Record) -> Reservation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Compiles only if the agent can hold a `Network` in shared state and
+    /// await its methods from spawned tasks and axum handlers.
+    #[allow(dead_code)]
+    fn network_and_its_futures_are_send(n: &Network, p: &Path) {
+        fn send<T: Send + Sync>(_: &T) {}
+        fn send_future<T: Send>(_: T) {}
+        send(n);
+        send_future(Network::open(NetworkConfig::new(p, p)));
+        send_future(n.reserve("x", &NetworkMode::Bridge, &[]));
+        send_future(n.attach("x", Some(p)));
+        send_future(n.detach("x"));
+        send_future(n.release("x"));
+        send_future(n.reconcile(&HashSet::new()));
+        send_future(n.clone().teardown());
+    }
 
     #[test]
     fn ids_must_be_plain() {

@@ -95,57 +95,91 @@ where
     })?
 }
 
-/// Makes `dir` (created if missing) a shared mount point, as iproute2 does
-/// with /run/netns, so that unmounting a namespace file in it also unmounts
-/// the copies that mount namespaces cloned later hold.
+/// Makes sure namespace files bound in `dir` (created if missing) sit on a
+/// shared mount, as iproute2 does for /run/netns, so that unmounting one
+/// also unmounts the copies held by mount namespaces cloned after the bind
+/// (services with private mounts, for instance). On a systemd host the
+/// whole tree is already shared and nothing is mounted; elsewhere `dir` is
+/// bound onto itself and made shared.
 pub fn ensure_shared_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
-    let make_shared = || {
+    let canon = canonical(dir)?;
+    let (point, shared) = containing_mount(&canon)?;
+    if shared {
+        return Ok(());
+    }
+    if point != canon {
         mount(
+            Some(&canon),
+            &canon,
             None::<&str>,
-            dir,
-            None::<&str>,
-            MsFlags::MS_SHARED | MsFlags::MS_REC,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
             None::<&str>,
         )
-    };
-    if is_mount_point(dir)? {
-        return make_shared()
-            .map_err(|e| Error::errno(format!("make {} a shared mount", dir.display()), e));
+        .map_err(|e| Error::errno(format!("bind {} onto itself", dir.display()), e))?;
     }
     mount(
-        Some(dir),
-        dir,
         None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
+        &canon,
+        None::<&str>,
+        MsFlags::MS_SHARED | MsFlags::MS_REC,
         None::<&str>,
     )
-    .map_err(|e| Error::errno(format!("bind {} onto itself", dir.display()), e))?;
-    make_shared().map_err(|e| Error::errno(format!("make {} a shared mount", dir.display()), e))
+    .map_err(|e| Error::errno(format!("make {} a shared mount", dir.display()), e))
 }
 
-/// Unmounts the self-bind of [`ensure_shared_dir`] (for a full teardown).
+/// Unmounts the self-bind of [`ensure_shared_dir`], if it made one (for a
+/// full teardown).
 pub fn release_shared_dir(dir: &Path) -> Result<()> {
-    if is_mount_point(dir)? {
-        umount2(dir, MntFlags::MNT_DETACH)
+    let Ok(canon) = dir.canonicalize() else {
+        return Ok(());
+    };
+    let (point, _) = containing_mount(&canon)?;
+    if point == canon {
+        umount2(&canon, MntFlags::MNT_DETACH)
             .map_err(|e| Error::errno(format!("unmount {}", dir.display()), e))?;
     }
     Ok(())
 }
 
-/// Whether `path` is the mount point of some mount in this mount namespace.
-fn is_mount_point(path: &Path) -> Result<bool> {
-    let canon = path
-        .canonicalize()
-        .map_err(|e| Error::io(format!("resolve {}", path.display()), e))?;
+fn canonical(path: &Path) -> Result<PathBuf> {
+    path.canonicalize()
+        .map_err(|e| Error::io(format!("resolve {}", path.display()), e))
+}
+
+/// The mount point of the mount that holds `path` (canonical) in this mount
+/// namespace, and whether that mount is shared (mountinfo's optional field
+/// `shared:N`, proc(5)).
+fn containing_mount(path: &Path) -> Result<(PathBuf, bool)> {
     let info = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| Error::io("read /proc/self/mountinfo", e))?;
-    Ok(info.lines().any(|line| {
-        line.split(' ')
-            .nth(4)
-            .map(|p| Path::new(&unescape_mountinfo(p)) == canon)
-            .unwrap_or(false)
-    }))
+    Ok(mount_of(&info, path))
+}
+
+fn mount_of(mountinfo: &str, path: &Path) -> (PathBuf, bool) {
+    let mut best: (PathBuf, bool) = (PathBuf::from("/"), false);
+    let mut best_len = 0;
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(point) = fields.get(4).map(|p| PathBuf::from(unescape_mountinfo(p))) else {
+            continue;
+        };
+        if !path.starts_with(&point) {
+            continue;
+        }
+        let len = point.components().count();
+        // `>=`: of mounts stacked on one point, the last listed is on top.
+        if len >= best_len {
+            let shared = fields
+                .iter()
+                .skip(6)
+                .take_while(|f| **f != "-")
+                .any(|f| f.starts_with("shared:"));
+            best = (point, shared);
+            best_len = len;
+        }
+    }
+    best
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
@@ -221,6 +255,25 @@ pub fn remove_persistent(path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_mount_holding_a_path_and_its_propagation() {
+        let info = "27 1 254:0 / / rw shared:2 - ext4 /dev/vda rw\n\
+                    30 27 0:25 / /run rw - tmpfs tmpfs rw\n\
+                    31 30 0:25 /x /run/berth\\040dir rw shared:9 master:1 - tmpfs tmpfs rw\n";
+        assert_eq!(
+            mount_of(info, Path::new("/var/lib")),
+            (PathBuf::from("/"), true)
+        );
+        assert_eq!(
+            mount_of(info, Path::new("/run/netns")),
+            (PathBuf::from("/run"), false)
+        );
+        assert_eq!(
+            mount_of(info, Path::new("/run/berth dir/netns")),
+            (PathBuf::from("/run/berth dir"), true)
+        );
+    }
 
     #[test]
     fn mountinfo_escapes() {

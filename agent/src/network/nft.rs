@@ -69,12 +69,15 @@ pub struct Forward {
 #[derive(Debug, Clone)]
 pub struct TableSpec<'a> {
     pub table: &'a str,
+    /// Marks the table as this agent's: an empty chain `owner_<owner>`.
+    pub owner: &'a str,
     pub bridge: &'a str,
     pub subnet: Ipv4Network,
     pub forwards: &'a [Forward],
 }
 
 const PUBLISHED: &str = "published";
+const OWNER_PREFIX: &str = "owner_";
 
 fn s(v: impl Into<String>) -> Cow<'static, str> {
     Cow::Owned(v.into())
@@ -190,6 +193,12 @@ pub fn render(spec: &TableSpec<'_>) -> Nftables<'static> {
             family: NfFamily::IP,
             table: s(t),
             name: s(PUBLISHED),
+            ..Chain::default()
+        }))),
+        NfObject::CmdObject(NfCmd::Add(NfListObject::Chain(Chain {
+            family: NfFamily::IP,
+            table: s(t),
+            name: s(format!("{OWNER_PREFIX}{}", spec.owner)),
             ..Chain::default()
         }))),
     ];
@@ -333,6 +342,41 @@ pub fn render_removal(table_name: &str) -> Nftables<'static> {
     }
 }
 
+/// Who owns table `table` in namespace `ns`: `None` when there is no such
+/// table, `Some(None)` for a table without an owner mark.
+pub async fn owner_of(nft: &Path, ns: &OwnedFd, table: &str) -> Result<Option<Option<String>>> {
+    let nft = nft.to_path_buf();
+    let table = table.to_string();
+    netns::run_in(ns, "list the nftables table", move || {
+        let out = Command::new(&nft)
+            .args(["-j", "list", "table", "ip", &table])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| Error::Nft(format!("run {}: {e}", nft.display())))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            if err.contains("No such file or directory") {
+                return Ok(None);
+            }
+            return Err(Error::Nft(format!("list table ip {table}: {}", err.trim())));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .map_err(|e| Error::Nft(format!("list table ip {table}: {e}")))?;
+        let owner = v["nftables"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find_map(|o| {
+                o["chain"]["name"]
+                    .as_str()
+                    .and_then(|n| n.strip_prefix(OWNER_PREFIX))
+                    .map(str::to_string)
+            });
+        Ok(Some(owner))
+    })
+    .await
+}
+
 /// Runs `nft -j -f -` with `commands` in the network namespace `ns`.
 pub async fn apply(nft: &Path, ns: &OwnedFd, commands: &Nftables<'_>) -> Result<()> {
     let payload = serde_json::to_string(commands)
@@ -380,6 +424,7 @@ mod tests {
     fn spec_json(forwards: &[Forward]) -> serde_json::Value {
         let spec = TableSpec {
             table: "bt1",
+            owner: "o1",
             bridge: "br-t",
             subnet: "10.99.0.0/16".parse().unwrap(),
             forwards,
@@ -394,6 +439,7 @@ mod tests {
         assert_eq!(cmds[0]["add"]["table"]["name"], "bt1");
         assert_eq!(cmds[1]["delete"]["table"]["name"], "bt1");
         assert_eq!(cmds[2]["add"]["table"]["name"], "bt1");
+        assert!(cmds.iter().any(|c| c["add"]["chain"]["name"] == "owner_o1"));
         // Every command names our table and nothing else.
         for c in cmds {
             let obj = c.as_object().unwrap().values().next().unwrap();
@@ -459,6 +505,7 @@ mod tests {
         assert_eq!(cmds[0]["add"]["rule"]["chain"], PUBLISHED);
         let spec = TableSpec {
             table: "bt1",
+            owner: "o1",
             bridge: "br-t",
             subnet: "10.99.0.0/16".parse().unwrap(),
             forwards: &fwd,
