@@ -59,15 +59,14 @@ done
 # One config per runtime: the same except the cgroup path.
 for rt in berth runc crun; do
     mkdir -p "$T/b-$rt"
-    ln -s "$T/bundle/rootfs" "$T/b-$rt/rootfs"
-    python3 - "$T/b-$rt/config.json" "/berth/bench-$rt" <<'EOF'
+    python3 - "$T/b-$rt/config.json" "/berth/bench-$rt" "$T/bundle/rootfs" <<'EOF'
 import json, sys
 caps = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
         "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
         "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
 config = {
     "ociVersion": "1.0.2",
-    "root": {"path": "rootfs", "readonly": True},
+    "root": {"path": sys.argv[3], "readonly": True},
     "process": {
         "terminal": False, "user": {"uid": 0, "gid": 0}, "args": ["/bin/true"],
         "env": ["PATH=/bin"], "cwd": "/",

@@ -93,8 +93,16 @@ pub trait CgroupManager {
     fn signal_all(&self, signal: i32) -> Result<()>;
     /// Thaws, kills what is left, waits until empty, removes the cgroup.
     fn destroy(&self) -> Result<()>;
-    /// A directory fd for `clone3(CLONE_INTO_CGROUP)` (cgroup v2 only).
+    /// A directory fd for `clone3(CLONE_INTO_CGROUP)` (the cgroup2 part).
     fn clone_into_fd(&self) -> Result<Option<std::os::fd::OwnedFd>>;
+    /// v1 `tasks` files the new process writes "0" to, moving itself.
+    ///
+    /// Why: moving another process (a pid into `cgroup.procs`) takes the
+    /// global threadgroup lock for writing, which waits for an RCU grace
+    /// period: 5-15 ms on this kind of host, most of a container start. A
+    /// single-threaded process moving itself through `tasks` skips that
+    /// lock (kernel/cgroup/cgroup.c, `cgroup_procs_write_start`).
+    fn self_join_files(&self) -> Vec<PathBuf>;
     /// Whether the cgroup exists.
     fn exists(&self) -> bool;
 }
@@ -169,6 +177,9 @@ impl CgroupManager for Manager {
     }
     fn clone_into_fd(&self) -> Result<Option<std::os::fd::OwnedFd>> {
         self.inner().clone_into_fd()
+    }
+    fn self_join_files(&self) -> Vec<PathBuf> {
+        self.inner().self_join_files()
     }
     fn exists(&self) -> bool {
         self.inner().exists()

@@ -2,6 +2,7 @@
 //! namespaces, let it build the rootfs, and leave it blocked on the exec
 //! fifo. Any failure removes everything made so far: init, cgroup, state.
 
+use std::ffi::CString;
 use std::fs;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -147,6 +148,15 @@ fn hook_plans(
                 timeout: h.timeout().unwrap_or(0),
             })
         })
+        .collect()
+}
+
+/// The v1 `tasks` files an init writes itself into, as C strings.
+pub(crate) fn cgroup_task_files(cgroup: &Manager) -> Result<Vec<CString>> {
+    cgroup
+        .self_join_files()
+        .iter()
+        .map(|p| cstring(p.as_os_str().as_bytes(), "linux.cgroupsPath"))
         .collect()
 }
 
@@ -438,7 +448,9 @@ impl Runtime {
             .filter(|j| j.typ != LinuxNamespaceType::Pid)
             .map(|j| (j.fd.as_raw_fd(), namespaces::clone_flag(j.typ)))
             .collect();
+        let cgroup_tasks = cgroup_task_files(&cgroup)?;
         let plan = InitPlan {
+            cgroup_tasks,
             sync_fd: child_sock.as_raw_fd(),
             join,
             userns_root: userns,
@@ -510,7 +522,12 @@ impl Runtime {
         drop(console);
         drop(opts.stdio);
 
-        if !in_cgroup {
+        // The init joined its v1 cgroups itself; the cgroup2 part (v2, or
+        // hybrid) came with the clone unless the kernel lacks
+        // CLONE_INTO_CGROUP.
+        if (cgroup_fd.is_some() && !in_cgroup)
+            || (cgroup_fd.is_none() && plan.cgroup_tasks.is_empty())
+        {
             cgroup.add_task(pid)?;
         }
         if ns.clone_flags & libc::CLONE_NEWUSER != 0 {

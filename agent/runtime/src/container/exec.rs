@@ -12,7 +12,9 @@ use std::path::PathBuf;
 
 use oci_spec::runtime::{ContainerState, LinuxNamespaceType, Process};
 
-use super::create::{forward_seccomp_fd, init_error, personality, write_pid_file};
+use super::create::{
+    cgroup_task_files, forward_seccomp_fd, init_error, personality, write_pid_file,
+};
 use super::{Runtime, reap, recv, send, spawn_init, sync_pair, wait_status};
 use crate::cgroups::{CgroupManager, Manager};
 use crate::config;
@@ -124,7 +126,13 @@ impl Runtime {
             .stdio
             .as_ref()
             .map(|s| [s[0].as_raw_fd(), s[1].as_raw_fd(), s[2].as_raw_fd()]);
+        let cgroup_tasks = if cgroup.exists() {
+            cgroup_task_files(&cgroup)?
+        } else {
+            Vec::new()
+        };
         let plan = InitPlan {
+            cgroup_tasks,
             sync_fd: child_sock.as_raw_fd(),
             join,
             userns_root: join_fds.iter().any(|(t, _)| *t == LinuxNamespaceType::User),
@@ -165,7 +173,10 @@ impl Runtime {
         opts.stdio.take();
         let mut reaped = false;
         let result = (|| {
-            if !in_cgroup && cgroup.exists() {
+            if cgroup.exists()
+                && ((cgroup_fd.is_some() && !in_cgroup)
+                    || (cgroup_fd.is_none() && plan.cgroup_tasks.is_empty()))
+            {
                 cgroup.add_task(pid)?;
             }
             if let Some(adj) = plan.process.oom_score_adj {

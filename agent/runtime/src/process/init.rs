@@ -49,6 +49,9 @@ pub(crate) struct ConsolePlan {
 pub(crate) struct InitPlan {
     /// The init's end of the socket pair.
     pub sync_fd: RawFd,
+    /// v1 `tasks` files to write "0" to: the init moves itself into its
+    /// cgroups (see `CgroupManager::self_join_files`).
+    pub cgroup_tasks: Vec<CString>,
     /// Namespaces to join, in order (fd, CLONE_NEW* flag).
     pub join: Vec<(RawFd, c_int)>,
     pub unshare_cgroupns: bool,
@@ -289,6 +292,10 @@ fn steps<S: Syscall>(sys: &S, plan: &InitPlan, scratch: &mut [u8]) -> Result<(),
     // processes away from its /proc files (CVE-2019-5736, see crate::sealed).
     sys.prctl(PR_SET_DUMPABLE, 0, 0)
         .map_err(fail(Step::Sync, 2))?;
+    // First of all, and while still host root: into the cgroups.
+    for (i, tasks) in plan.cgroup_tasks.iter().enumerate() {
+        write_file(sys, tasks, b"0").map_err(fail(Step::CgroupJoin, i))?;
+    }
     wait_go(sys, plan.sync_fd)?;
     if !plan.create_container_hooks.is_empty() || !plan.start_container_hooks.is_empty() {
         // The state JSON for the hooks, NUL-terminated in the zeroed buffer.

@@ -55,12 +55,13 @@ pub enum Step {
     Exec,
     NotDirectory,
     MemoryPolicy,
+    CgroupJoin,
 }
 
 impl Step {
     fn from_u32(v: u32) -> Option<Step> {
         use Step::*;
-        const ALL: [Step; 44] = [
+        const ALL: [Step; 45] = [
             Sync,
             Setns,
             Unshare,
@@ -105,6 +106,7 @@ impl Step {
             Exec,
             NotDirectory,
             MemoryPolicy,
+            CgroupJoin,
         ];
         ALL.into_iter().find(|s| *s as u32 == v)
     }
@@ -158,6 +160,7 @@ impl fmt::Display for Step {
             Exec => "execve",
             NotDirectory => "mount target must be mounted on ordinary directory, not a symlink",
             MemoryPolicy => "set memory policy",
+            CgroupJoin => "join the container's cgroup",
         })
     }
 }

@@ -266,7 +266,14 @@ impl CgroupManager for V1Manager {
     }
 
     fn clone_into_fd(&self) -> Result<Option<std::os::fd::OwnedFd>> {
-        Ok(None)
+        match &self.unified {
+            Some(u) => u.clone_into_fd(),
+            None => Ok(None),
+        }
+    }
+
+    fn self_join_files(&self) -> Vec<PathBuf> {
+        self.dirs.iter().map(|d| d.path.join("tasks")).collect()
     }
 
     fn exists(&self) -> bool {

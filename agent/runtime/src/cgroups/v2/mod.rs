@@ -264,6 +264,10 @@ impl CgroupManager for V2Manager {
         Ok(Some(f.into()))
     }
 
+    fn self_join_files(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
+
     fn exists(&self) -> bool {
         self.dir.exists()
     }
