@@ -37,9 +37,6 @@ pub(crate) struct Record {
     /// The config the container was created from (hooks, namespaces and
     /// seccomp for later `exec`s).
     pub config: Spec,
-    /// Set once `start` has run.
-    #[serde(default)]
-    pub started: bool,
 }
 
 /// A container's state as the runtime reports it.
@@ -124,7 +121,7 @@ impl Record {
     pub fn status(&self, root: &Path) -> ContainerState {
         if !self.init_alive() {
             ContainerState::Stopped
-        } else if !self.started && Self::dir(root, &self.id).join(EXEC_FIFO).exists() {
+        } else if Self::dir(root, &self.id).join(EXEC_FIFO).exists() {
             ContainerState::Created
         } else {
             ContainerState::Running

@@ -554,7 +554,6 @@ impl Runtime {
             // SAFETY: getuid cannot fail.
             owner: unsafe { libc::getuid() },
             config: spec.clone(),
-            started: false,
         };
         let state_for_hooks =
             |status| serde_json::to_vec(&record.to_state(status, false).oci).unwrap_or_default();

@@ -15,7 +15,7 @@ use crate::state::{EXEC_FIFO, Record};
 impl Runtime {
     /// Runs the user process of a created container.
     pub fn start(&self, id: &str) -> Result<()> {
-        let mut rec = self.load(id)?;
+        let rec = self.load(id)?;
         let status = rec.status(&self.root);
         if status != ContainerState::Created {
             return Err(Error::InvalidState {
@@ -53,9 +53,8 @@ impl Runtime {
             }
         }
         drop(f);
-        let _ = fs::remove_file(&fifo);
-        rec.started = true;
-        rec.save(&self.root)?;
+        // Its absence is what says "running" from now on.
+        fs::remove_file(&fifo).map_err(|e| Error::io("remove", &fifo, e))?;
         if let Some(hs) = rec
             .config
             .hooks()
