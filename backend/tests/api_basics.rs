@@ -228,7 +228,29 @@ db_test!(openapi_document_is_served, |t: TestApp| async move {
     assert!(doc["components"]["schemas"]["ContainerSpec"].is_object());
     let r = t.call(Method::GET, "/api/docs", None, None).await;
     assert_eq!(r.status, 200);
-    assert!(r.text().contains("/api/v1/openapi.json") || r.text().contains("init.js"));
+    assert!(r.text().contains("/api/docs/init.js"));
+    assert!(!r.text().contains("<script>"), "no inline script (CSP)");
+    let r = t.call(Method::GET, "/api/docs/init.js", None, None).await;
+    assert!(r.text().contains("/api/v1/openapi.json"));
+    // Swagger UI's files come from the dashboard's vendor dir or the
+    // repository's tools/node_modules, never a CDN.
+    let dist_vendor = t.dir.path().join("dist/vendor/swagger-ui");
+    std::fs::create_dir_all(&dist_vendor).unwrap();
+    std::fs::write(dist_vendor.join("swagger-ui-bundle.js"), "/* bundle */").unwrap();
+    let r = t
+        .call(
+            Method::GET,
+            "/api/docs/assets/swagger-ui-bundle.js",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "/* bundle */");
+    let r = t
+        .call(Method::GET, "/api/docs/assets/missing.js", None, None)
+        .await;
+    assert_eq!(r.status, 404);
 });
 
 db_test!(prometheus_metrics, |t: TestApp| async move {
