@@ -29,6 +29,9 @@
 //! | [`Runtime::stats`]`(id)` | cpu (usage, throttling), memory (usage, limit, cache, working set, OOM kills), pids, block I/O, hugetlb, PSI |
 //! | [`Runtime::exec`]`(id, process, opts)` | another process in the container: joins its namespaces and cgroup, same caps / no_new_privs / seccomp / fd hygiene; returns its pid, a child of the caller |
 //! | [`Runtime::processes`]`(id)` | pids in the container's cgroup |
+//! | [`Runtime::update`]`(id, resources)` | new limits for a running container |
+//! | [`Runtime::set_cgroup_parent`]`(path)` | where relative `cgroupsPath`s go (default `/berth`) |
+//! | [`sealed::reexec_sealed`]`()` | CVE-2019-5736: re-run the current program from a sealed memfd; a long-lived caller (the agent) should call it once at start-up, before any `exec` |
 //!
 //! Exit status: the init (and every exec'd process) is the caller's child
 //! with `SIGCHLD` as exit signal: the per-container monitor that calls
@@ -42,6 +45,10 @@
 //! [`CreateOptions::console_socket`] (runc's protocol: the pty master is
 //! sent over that unix socket), or make a pty yourself and pass its slave
 //! three times in `stdio` with [`CreateOptions::stdio_tty`].
+//!
+//! Cgroups: on v1 the init moves itself into each hierarchy (writing 0 to
+//! `tasks`), which avoids an RCU grace period per start; on v2 (and the
+//! cgroup2 part of hybrid) it is born in its cgroup (`CLONE_INTO_CGROUP`).
 //!
 //! Threads: the init runs between `clone3` and `execve` without allocating,
 //! so calling `create`/`exec` from a multi-threaded (tokio) program is safe.
@@ -112,6 +119,7 @@ pub mod config;
 mod container;
 mod error;
 mod hooks;
+mod idmap;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;

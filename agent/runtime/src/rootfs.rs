@@ -209,6 +209,11 @@ pub(crate) enum MountKind {
         source: CString,
         recursive: bool,
     },
+    /// A detached id-mapped tree the runtime prepared ([`crate::idmap`]),
+    /// attached with move_mount(2).
+    Idmapped {
+        tree: std::os::fd::OwnedFd,
+    },
     Fs {
         fstype: CString,
         source: CString,
@@ -404,6 +409,9 @@ pub(crate) struct PlanContext<'a> {
     /// For `cgroup` mounts: (name under the mount, host directory) for each
     /// hierarchy of the container's cgroup; a single entry named "" on v2.
     pub cgroup_dirs: Vec<(String, PathBuf)>,
+    /// The container's id mappings, for `idmap` mounts without their own.
+    pub uid_maps: &'a [oci_spec::runtime::LinuxIdMapping],
+    pub gid_maps: &'a [oci_spec::runtime::LinuxIdMapping],
 }
 
 impl RootfsPlan {
@@ -500,16 +508,41 @@ impl RootfsPlan {
                         format!("{}: {e}", source.display()),
                     )
                 })?;
+                let kind = if opts.idmap {
+                    let (uid, gid) = match (
+                        m.uid_mappings().as_deref(),
+                        m.gid_mappings().as_deref(),
+                    ) {
+                        (Some(u), Some(g)) if !u.is_empty() && !g.is_empty() => (u, g),
+                        _ if !ctx.uid_maps.is_empty() && !ctx.gid_maps.is_empty() => {
+                            (ctx.uid_maps, ctx.gid_maps)
+                        }
+                        _ => {
+                            return Err(Error::config(
+                                format!("{field}.options"),
+                                "idmap needs uidMappings and gidMappings on the mount or a user namespace with mappings",
+                            ));
+                        }
+                    };
+                    let userns = crate::idmap::userns_with_maps(uid, gid)?;
+                    let recursive =
+                        opts.recursive || m.options().iter().flatten().any(|o| o == "ridmap");
+                    MountKind::Idmapped {
+                        tree: crate::idmap::idmapped_tree(&source, recursive, &userns)?,
+                    }
+                } else {
+                    MountKind::Bind {
+                        source: cstring(source.as_os_str().as_bytes(), &field)?,
+                        recursive: opts.recursive,
+                    }
+                };
                 plan.mounts.push(MountPlan {
                     no_symlink: false,
                     label,
                     rel,
                     prefixes,
                     file_target: !meta.is_dir(),
-                    kind: MountKind::Bind {
-                        source: cstring(source.as_os_str().as_bytes(), &field)?,
-                        recursive: opts.recursive,
-                    },
+                    kind,
                     flags: opts.flags,
                     data,
                     propagation: opts.propagation,
@@ -866,6 +899,24 @@ fn locked_flags(st: c_ulong) -> c_ulong {
     f
 }
 
+/// Attaches the detached tree `from` onto the directory (or file) `to`.
+fn move_mount(from: RawFd, to: RawFd) -> Result<(), Errno> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    // SAFETY: both fds are valid for the call; empty paths name the fds.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from,
+            c"".as_ptr(),
+            to,
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if ret < 0 { Err(Errno::last()) } else { Ok(()) }
+}
+
 /// `mount_setattr(2)` for the recursive attributes.
 fn mount_setattr(fd: RawFd, set: u64, clr: u64) -> Result<(), Errno> {
     #[repr(C)]
@@ -993,6 +1044,7 @@ impl RootfsPlan {
                     other => other,
                 }
             }
+            MountKind::Idmapped { tree } => move_mount(std::os::fd::AsRawFd::as_raw_fd(tree), fd),
             MountKind::Remount => Ok(()),
         };
         let _ = sys.close(fd);
@@ -1000,7 +1052,7 @@ impl RootfsPlan {
         // From here on act on the new mount, which covers the old target:
         // open it again.
         let needs_remount = match m.kind {
-            MountKind::Bind { .. } => m.flags & REMOUNT_FLAGS != 0,
+            MountKind::Bind { .. } | MountKind::Idmapped { .. } => m.flags & REMOUNT_FLAGS != 0,
             MountKind::Remount => true,
             MountKind::Fs { .. } => false,
         };
@@ -1019,7 +1071,8 @@ impl RootfsPlan {
                     let st = sys.statfs_flags(target).map_err(err(Step::Remount))?;
                     flags |= locked_flags(st) & !libc::MS_RDONLY;
                 }
-                let bind = if matches!(m.kind, MountKind::Bind { .. }) {
+                let bind = if matches!(m.kind, MountKind::Bind { .. } | MountKind::Idmapped { .. })
+                {
                     libc::MS_BIND
                 } else {
                     0
@@ -1205,6 +1258,8 @@ mod tests {
             userns: false,
             new_cgroupns: false,
             cgroup_dirs: vec![("memory".into(), "/sys/fs/cgroup/memory/berth/x".into())],
+            uid_maps: &[],
+            gid_maps: &[],
         }
     }
 

@@ -294,3 +294,36 @@ fn no_pivot_and_readonly_root() {
     assert!(out.contains("ro-root"), "{out}");
     f.rt.delete("np", true).unwrap();
 }
+
+#[test]
+fn idmapped_bind_mount_in_a_user_namespace() {
+    if !can_run() || !userns_supported() {
+        return;
+    }
+    let f = Fixture::new();
+    let shared = f.dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::write(shared.join("file"), "x").unwrap();
+    // The rootfs belongs to host root, which the user namespace does not
+    // map: the mount points must exist already.
+    std::fs::create_dir(f.rootfs().join("plain")).unwrap();
+    std::fs::create_dir(f.rootfs().join("mapped")).unwrap();
+    let mut cfg = f.config("idm", &["sh", "-c", "stat -c %u /plain/file /mapped/file"]);
+    cfg["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"type": "user"}));
+    cfg["linux"]["uidMappings"] =
+        serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    cfg["linux"]["gidMappings"] =
+        serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    let mounts = cfg["mounts"].as_array_mut().unwrap();
+    mounts.push(serde_json::json!({"destination": "/plain", "type": "bind", "source": shared, "options": ["rbind"]}));
+    mounts.push(serde_json::json!({"destination": "/mapped", "type": "bind", "source": shared, "options": ["rbind", "idmap"]}));
+    let (code, out) = f.run("idm", &cfg).unwrap();
+    assert_eq!(code, 0, "{out}");
+    // Host root's file: unmapped (overflow id) in the plain bind mount,
+    // the container's root through the id-mapped one.
+    let ids: Vec<&str> = out.lines().collect();
+    assert_eq!(ids, ["65534", "0"], "{out}");
+}

@@ -377,6 +377,8 @@ impl Runtime {
             userns,
             new_cgroupns: ns.new_cgroupns,
             cgroup_dirs,
+            uid_maps: linux.uid_mappings().as_deref().unwrap_or(&[]),
+            gid_maps: linux.gid_mappings().as_deref().unwrap_or(&[]),
         };
         let rootfs_plan = RootfsPlan::new(
             &ctx,
