@@ -327,3 +327,38 @@ fn idmapped_bind_mount_in_a_user_namespace() {
     let ids: Vec<&str> = out.lines().collect();
     assert_eq!(ids, ["65534", "0"], "{out}");
 }
+
+#[test]
+fn exec_cpu_affinity_final() {
+    if !can_run() {
+        return;
+    }
+    let f = Fixture::new();
+    let (pid, _out) = f
+        .create_captured("aff", &f.config("aff", &["sleep", "600"]))
+        .unwrap();
+    f.rt.start("aff").unwrap();
+    let process: oci_spec::runtime::Process = serde_json::from_value(serde_json::json!({
+        "args": ["grep", "Cpus_allowed_list", "/proc/self/status"], "env": ["PATH=/bin"], "cwd": "/",
+        "user": {"uid": 0, "gid": 0}, "execCPUAffinity": {"initial": "0", "final": "0"}
+    }))
+    .unwrap();
+    let (r, w) = common::pipe();
+    let w2 = w.try_clone().unwrap();
+    let xpid =
+        f.rt.exec(
+            "aff",
+            &process,
+            berth_runtime::ExecOptions {
+                stdio: Some([std::fs::File::open("/dev/null").unwrap().into(), w, w2]),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(berth_runtime::wait(xpid).unwrap(), 0);
+    let mut out = String::new();
+    std::fs::File::from(r).read_to_string(&mut out).unwrap();
+    assert!(out.trim().ends_with("\t0"), "{out}");
+    f.rt.delete("aff", true).unwrap();
+    berth_runtime::wait(pid).unwrap();
+}

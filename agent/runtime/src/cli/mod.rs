@@ -214,6 +214,18 @@ impl Logger {
 /// Parses the command line, runs it, answers the exit code.
 pub fn run() -> i32 {
     let cli = Cli::parse();
+    // Warnings (a failed poststart hook) always, debug lines with --debug,
+    // on stderr as runc does.
+    let level = if cli.debug {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::WARN
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .try_init();
     let file = cli.log.as_ref().and_then(|p| {
         std::fs::OpenOptions::new()
             .create(true)

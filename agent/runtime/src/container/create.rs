@@ -314,6 +314,9 @@ impl Runtime {
 
         // The process plan first: it rejects bad input before anything is made.
         let mut pplan = ProcessPlan::new(process, "process")?;
+        // execCPUAffinity is for exec'd processes, not the init.
+        pplan.affinity_initial = None;
+        pplan.affinity_final = None;
         if let Some(s) = linux.seccomp() {
             pplan.seccomp = Some(seccomp::compile(s)?);
         }

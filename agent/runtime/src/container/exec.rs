@@ -25,6 +25,7 @@ use crate::process::init::{ConsolePlan, InitPlan};
 use crate::process::sync::Msg;
 use crate::rootfs::cstring;
 use crate::seccomp;
+use crate::syscall::Errno;
 
 /// Options of [`Runtime::exec`].
 #[derive(Debug, Default)]
@@ -172,6 +173,9 @@ impl Runtime {
         drop(console);
         opts.stdio.take();
         let mut reaped = false;
+        if let Some(mask) = &plan.process.affinity_initial {
+            set_initial_affinity(pid, mask);
+        }
         let result = (|| {
             if cgroup.exists()
                 && ((cgroup_fd.is_some() && !in_cgroup)
@@ -222,5 +226,36 @@ impl Runtime {
             write_pid_file(p, pid)?;
         }
         Ok(pid)
+    }
+}
+
+/// Pins the new process to its initial CPUs (execCPUAffinity.initial) and
+/// logs the mask it then has, as runc does.
+fn set_initial_affinity(pid: i32, mask: &crate::process::CpuMask) {
+    // SAFETY: `mask` is 1024 bits, the size passed; `pid` is our child.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_sched_setaffinity,
+            pid,
+            std::mem::size_of_val(mask),
+            mask.as_ptr(),
+        )
+    };
+    if ret < 0 {
+        tracing::warn!(pid, "set the initial CPU affinity: {}", Errno::last());
+        return;
+    }
+    let mut now = [0u64; 16];
+    // SAFETY: `now` has room for 1024 bits, the size passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_sched_getaffinity,
+            pid,
+            std::mem::size_of_val(&now),
+            now.as_mut_ptr(),
+        )
+    };
+    if ret > 0 {
+        tracing::debug!("affinity: 0x{:x}", now[0]);
     }
 }

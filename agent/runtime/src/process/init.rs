@@ -493,6 +493,20 @@ fn steps<S: Syscall>(sys: &S, plan: &InitPlan, scratch: &mut [u8]) -> Result<(),
     }
     run_hooks(sys, &plan.start_container_hooks, scratch)?;
 
+    if let Some(mask) = &p.affinity_final {
+        // SAFETY: `mask` is 1024 bits, the size passed; pid 0 is this process.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_sched_setaffinity,
+                0,
+                std::mem::size_of_val(mask),
+                mask.as_ptr(),
+            )
+        };
+        if ret < 0 {
+            return Err(Msg::error(Step::Scheduler, 1, Errno::last()));
+        }
+    }
     sys.reset_signals();
     let err = match sys.execve(exe, p.argv.ptrs(), p.envp.ptrs()) {
         Err(e) => e,

@@ -80,6 +80,38 @@ pub(crate) struct ProcessPlan {
     pub scheduler: Option<crate::process::init::SchedPlan>,
     /// ioprio_set value.
     pub io_priority: Option<c_int>,
+    /// `execCPUAffinity` (exec only): CPU masks before joining the
+    /// container's cgroup and right before execve.
+    pub affinity_initial: Option<CpuMask>,
+    pub affinity_final: Option<CpuMask>,
+}
+
+/// A CPU set as sched_setaffinity(2) takes it (1024 CPUs).
+pub type CpuMask = [u64; 16];
+
+/// Parses a CPU list such as `0-3,7`.
+pub(crate) fn cpu_mask(list: &str, field: &str) -> Result<CpuMask> {
+    let mut mask = [0u64; 16];
+    let bad = || Error::config(field, format!("{list:?} is not a CPU list like 0-3,7"));
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (
+                a.trim().parse::<usize>().map_err(|_| bad())?,
+                b.trim().parse::<usize>().map_err(|_| bad())?,
+            ),
+            None => {
+                let n = part.parse::<usize>().map_err(|_| bad())?;
+                (n, n)
+            }
+        };
+        if a > b || b >= 1024 {
+            return Err(bad());
+        }
+        for cpu in a..=b {
+            mask[cpu / 64] |= 1 << (cpu % 64);
+        }
+    }
+    Ok(mask)
 }
 
 fn rlimit_resource(t: PosixRlimitType) -> c_int {
@@ -221,6 +253,26 @@ impl ProcessPlan {
             scheduler: match p.scheduler() {
                 Some(s) => Some(init::SchedPlan::from_spec(s, field)?),
                 None => None,
+            },
+            affinity_initial: match p
+                .exec_cpu_affinity()
+                .as_ref()
+                .and_then(|a| a.initial().as_deref())
+            {
+                Some(l) if !l.is_empty() => {
+                    Some(cpu_mask(l, &format!("{field}.execCPUAffinity.initial"))?)
+                }
+                _ => None,
+            },
+            affinity_final: match p
+                .exec_cpu_affinity()
+                .as_ref()
+                .and_then(|a| a.cpu_affinity_final().as_deref())
+            {
+                Some(l) if !l.is_empty() => {
+                    Some(cpu_mask(l, &format!("{field}.execCPUAffinity.final"))?)
+                }
+                _ => None,
             },
             io_priority: match p.io_priority() {
                 Some(io) => Some(init::io_priority_value(io, field)?),
