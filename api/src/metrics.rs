@@ -74,3 +74,54 @@ pub struct Pressure {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub io: Option<f64>,
 }
+
+/// The most containers one `GET /api/v1/stats/stream` may follow.
+pub const STATS_STREAM_MAX_CONTAINERS: usize = 100;
+
+/// One event of the multiplexed live stats stream (`GET /api/v1/stats/stream`):
+/// a sample of one container, or what became of that container's stream.
+/// `host` and `container` repeat the request's `container=<host>/<c>` as given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StatsStreamEvent {
+    pub host: String,
+    pub container: String,
+    /// The container's sample of this second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<ContainerSample>,
+    /// This container's stream was refused or failed (no such container, the
+    /// host is down); the other containers' samples go on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<crate::Problem>,
+    /// This container's stream is over; no more events name it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ended: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_stream_events_read_as_documented() {
+        let v: StatsStreamEvent = serde_json::from_str(
+            r#"{"host":"h1","container":"web","sample":{"t":"2026-01-01T00:00:00Z","cpu_percent":1.5,"memory_bytes":10,"pids":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(v.sample.as_ref().map(|s| s.pids), Some(1));
+        assert!(!v.ended && v.problem.is_none());
+        let end = StatsStreamEvent {
+            host: "h1".into(),
+            container: "web".into(),
+            sample: None,
+            problem: Some(crate::Problem::new(404, "no container web")),
+            ended: true,
+        };
+        let text = serde_json::to_string(&end).unwrap();
+        assert!(!text.contains("sample"), "{text}");
+        assert_eq!(
+            serde_json::from_str::<StatsStreamEvent>(&text).unwrap(),
+            end
+        );
+    }
+}

@@ -86,6 +86,7 @@ impl Modify for Security {
         http::containers::stats,
         http::containers::stats_stream,
         http::containers::namespaces,
+        http::stats::stream,
         http::exec::exec,
         http::images::list,
         http::images::pull,

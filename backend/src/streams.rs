@@ -18,6 +18,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use berth_api::Problem;
 use bytes::{Bytes, BytesMut};
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use tokio::sync::{OnceCell, broadcast};
 use tokio_util::sync::CancellationToken;
@@ -26,7 +27,7 @@ use crate::error::ApiError;
 use crate::metrics::Metrics;
 
 /// Sent to idle viewers so proxies keep the connection.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// The last event of every stream.
 pub const END_EVENT: &[u8] = b"event: end\ndata: {}\n\n";
 
@@ -115,6 +116,25 @@ impl StreamHub {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<reqwest::Response, ApiError>>,
     {
+        let events = self.join(key, replay_cap, metrics, open).await?;
+        Ok(sse_response(events))
+    }
+
+    /// Joins the stream `key` as [`StreamHub::watch`] does, but gives the
+    /// viewer's event blocks (replay first, keep-alive comments while idle,
+    /// [`END_EVENT`] last) instead of a response, for callers that merge
+    /// several streams into one. Dropping the stream leaves it.
+    pub async fn join<F, Fut>(
+        self: &Arc<Self>,
+        key: StreamKey,
+        replay_cap: usize,
+        metrics: Arc<Metrics>,
+        open: F,
+    ) -> Result<BoxStream<'static, Bytes>, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<reqwest::Response, ApiError>>,
+    {
         let shared = {
             let mut map = self.streams.lock().unwrap_or_else(|e| e.into_inner());
             let shared = map
@@ -174,7 +194,7 @@ impl StreamHub {
             let g = shared.replay.lock().unwrap_or_else(|e| e.into_inner());
             (g.0.clone(), g.1, shared.tx.subscribe())
         };
-        Ok(sse_response(viewer_stream(viewer, replay, ended, rx)))
+        Ok(viewer_stream(viewer, replay, ended, rx).boxed())
     }
 }
 
@@ -269,11 +289,7 @@ impl SseSplitter {
         let mut out = Vec::new();
         while let Some(i) = self.buf.windows(2).position(|w| w == b"\n\n") {
             let block = self.buf.split_to(i + 2).freeze();
-            let is_comment = block
-                .split(|b| *b == b'\n')
-                .filter(|l| !l.is_empty())
-                .all(|l| l.starts_with(b":"));
-            if !is_comment {
+            if !is_comment(&block) {
                 out.push(block);
             }
         }
@@ -286,6 +302,37 @@ pub fn is_end(block: &[u8]) -> bool {
     block
         .split(|b| *b == b'\n')
         .any(|l| l == b"event: end" || l == b"event:end")
+}
+
+/// The event name (`message` when none is given) and the joined `data:`
+/// lines of one block.
+pub fn parse_block(block: &[u8]) -> (String, String) {
+    let text = String::from_utf8_lossy(block);
+    let mut name = String::from("message");
+    let mut data: Vec<&str> = Vec::new();
+    for line in text.split('\n') {
+        if line.starts_with(':') {
+            continue;
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (line, ""),
+        };
+        match field {
+            "event" => name = value.to_string(),
+            "data" => data.push(value),
+            _ => {}
+        }
+    }
+    (name, data.join("\n"))
+}
+
+/// Is this block only comments (a keep-alive)?
+pub fn is_comment(block: &[u8]) -> bool {
+    block
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .all(|l| l.starts_with(b":"))
 }
 
 /// An `event: error` block carrying a problem.
@@ -361,5 +408,19 @@ mod tests {
         assert_eq!(&v[1][..], b"data: 2\n\n");
         assert!(is_end(&v[2]));
         assert!(!is_end(&v[0]));
+    }
+
+    #[test]
+    fn blocks_read_as_name_and_data() {
+        assert_eq!(
+            parse_block(b"event: error\ndata: {\"a\":\ndata: 1}\n\n"),
+            ("error".to_string(), "{\"a\":\n1}".to_string())
+        );
+        assert_eq!(
+            parse_block(b": hi\ndata:{}\n\n"),
+            ("message".to_string(), "{}".to_string())
+        );
+        assert!(is_comment(b": keep-alive\n\n"));
+        assert!(!is_comment(b"data: 1\n\n"));
     }
 }

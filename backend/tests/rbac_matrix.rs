@@ -226,6 +226,11 @@ impl Fx {
                 s.stream = true;
                 s
             }
+            ("GET", "/api/v1/stats/stream") => {
+                let mut s = Sample::new(format!("/api/v1/stats/stream?container={h}/c1"), &h);
+                s.stream = true;
+                s
+            }
             ("GET", "/api/v1/hosts/{host}/containers/{c}/exec") => {
                 // Not a WebSocket request: allowed callers get 400 (after authorization).
                 let mut s = Sample::new(hp("/containers/c1/exec"), &h);
@@ -370,7 +375,7 @@ async fn rbac_matrix_on(t: TestApp) {
                     cases += 1;
                     let ok = match e.access {
                         Access::User => allowed(status, &s),
-                        Access::Host(action) => {
+                        Access::Host(action) | Access::QueryHosts(action) => {
                             if !in_scope {
                                 status == 404
                             } else if role >= action.min_role() {

@@ -17,6 +17,7 @@ pub mod inventory;
 pub mod proxy;
 pub mod session;
 pub mod setup;
+pub mod stats;
 pub mod system;
 pub mod teams;
 pub mod tokens;
@@ -42,6 +43,9 @@ pub enum Access {
     User,
     /// A role on the `{host}` in the path (404 when the host is out of scope).
     Host(Action),
+    /// A role on every host the query names (`container=<host>/<c>`); one
+    /// out of scope makes the call 404, as with `Host`.
+    QueryHosts(Action),
     /// A role in some scope; the answer is narrowed to the caller's scopes.
     Anywhere(Action),
     /// A global role.
@@ -238,6 +242,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         Host(ViewHost),
         "",
     ),
+    ep("GET", "/api/v1/stats/stream", QueryHosts(ViewHost), ""),
     ep(
         "GET",
         "/api/v1/hosts/{host}/containers/{c}/exec",
@@ -413,6 +418,7 @@ pub fn api_router() -> Router<AppState> {
             "/api/v1/hosts/{host}/containers/{c}/namespaces",
             containers::namespaces,
         )
+        .add("GET", "/api/v1/stats/stream", stats::stream)
         .add(
             "GET",
             "/api/v1/hosts/{host}/containers/{c}/exec",

@@ -102,6 +102,20 @@ pub async fn shared_stream(
     query: &[(&str, String)],
     replay: usize,
 ) -> ApiResult<Response> {
+    let events = shared_stream_events(state, p, c, segments, query, replay).await?;
+    Ok(sse_response(events))
+}
+
+/// Joins (or opens) the shared SSE stream of an agent path, as its event
+/// blocks (see [`crate::streams::StreamHub::join`]).
+pub async fn shared_stream_events(
+    state: &AppState,
+    p: &Principal,
+    c: Arc<HostClient>,
+    segments: &[&str],
+    query: &[(&str, String)],
+    replay: usize,
+) -> ApiResult<futures::stream::BoxStream<'static, bytes::Bytes>> {
     let url = c.url(segments, query);
     let key = StreamKey {
         host: c.host_id.clone(),
@@ -112,7 +126,7 @@ pub async fn shared_stream(
     let metrics = state.metrics.clone();
     state
         .streams
-        .watch(key, replay, metrics, move || async move {
+        .join(key, replay, metrics, move || async move {
             let rb = c
                 .request(Method::GET, url, &sub)?
                 .header(reqwest::header::ACCEPT, "text/event-stream");
