@@ -295,6 +295,29 @@ fn no_pivot_and_readonly_root() {
     f.rt.delete("np", true).unwrap();
 }
 
+/// A tmpfs mounted for one test, unmounted (lazily) even when it panics.
+struct TmpfsMount(std::path::PathBuf);
+
+impl TmpfsMount {
+    fn new(at: &std::path::Path) -> Self {
+        nix::mount::mount(
+            Some("tmpfs"),
+            at,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some("mode=0755"),
+        )
+        .expect("mount a tmpfs for the test");
+        Self(at.to_owned())
+    }
+}
+
+impl Drop for TmpfsMount {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
 #[test]
 fn idmapped_bind_mount_in_a_user_namespace() {
     if !can_run() || !userns_supported() {
@@ -303,6 +326,9 @@ fn idmapped_bind_mount_in_a_user_namespace() {
     let f = Fixture::new();
     let shared = f.dir.path().join("shared");
     std::fs::create_dir(&shared).unwrap();
+    // The temporary directory's own filesystem may not support id-mapped
+    // mounts (overlayfs, 9p): a tmpfs does on every kernel that has them.
+    let _tmpfs = TmpfsMount::new(&shared);
     std::fs::write(shared.join("file"), "x").unwrap();
     // The rootfs belongs to host root, which the user namespace does not
     // map: the mount points must exist already.
