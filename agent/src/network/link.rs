@@ -166,7 +166,7 @@ impl Netlink {
             Some(a) if a == owner => {}
             Some(a) => {
                 return Err(Error::Conflict(format!(
-                    "bridge {name} belongs to another agent ({a:?}, not {owner:?}): give each agent its own bridge, subnet and nftables table"
+                    "bridge {name} belongs to another agent ({a:?}, not {owner:?}): give each agent its own bridge, subnet and nftables table, or, if that agent and its data are gone for good, remove the bridge with `ip link delete {name}`"
                 )));
             }
             None => self

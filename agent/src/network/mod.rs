@@ -228,9 +228,11 @@ impl Network {
             && other != owner
         {
             return Err(Error::Conflict(format!(
-                "nftables table ip {} belongs to another agent (mark {other}, this agent's state {} is {owner}): give each agent its own table, bridge and subnet",
+                "nftables table ip {} belongs to another agent (mark {other}, this agent's state {} is {owner}): give each agent its own table, bridge and subnet, or, if that agent and its data are gone for good, remove its leftovers with `nft delete table ip {}; ip link delete {}`",
                 cfg.table,
-                cfg.state_dir.display()
+                cfg.state_dir.display(),
+                cfg.table,
+                cfg.bridge
             )));
         }
         let host = Netlink::connect_in(&host_ns).await?;
