@@ -18,6 +18,8 @@
 #   BERTH=/path/to/berth-runtime      default: target/release/berth-runtime, built here
 #   RUNTIME_TOOLS_DIR=/path/to/runtime-tools   also run its validation tests
 #   OUT=dir                           raw logs (default: target/conformance)
+#   REPORT_ONLY=1                     print the table from the logs in OUT, run nothing
+#                                     (e.g. after re-running some groups for one runtime)
 #
 # How peers run here: crun 1.8 refuses the hybrid cgroup layout, so it runs
 # in a private mount namespace without /sys/fs/cgroup/unified, with its
@@ -43,7 +45,7 @@ for f in contest runtimetest bundle.tar.gz; do
     [ -e "$CONTEST_DIR/$f" ] || { echo "bench/conformance.sh: $CONTEST_DIR/$f is missing" >&2; exit 1; }
 done
 
-if [ -z "${BERTH:-}" ]; then
+if [ -z "${BERTH:-}" ] && [ -z "${REPORT_ONLY:-}" ]; then
     echo "building berth-runtime (release)..." >&2
     (cd "$HERE" && cargo build --release -q -p berth-runtime)
     BERTH="$HERE/target/release/berth-runtime"
@@ -197,11 +199,14 @@ case " $RUNTIMES " in
         nsenter --mount="$NS/mnt" umount /sys/fs/cgroup/unified 2>/dev/null || true
         ;;
 esac
+# The namespace mounts above are ours: clean_mounts must leave them alone.
+awk '{print $5}' /proc/self/mountinfo | grep '^/tmp/' | sort > "$W/mounts.before" || true
 
 # --- run ----------------------------------------------------------------------
 cd "$CONTEST_DIR"
 GROUPS_TO_RUN=${TEST_GROUPS:-$(./contest list)}
 for rt in $RUNTIMES; do
+    [ -n "${REPORT_ONLY:-}" ] && break
     if [ "$rt" = youki ] && [ -z "$YOUKI" ]; then
         echo "bench/conformance.sh: youki not found (set YOUKI); its column stays empty" >&2
         continue

@@ -131,6 +131,40 @@ fn hooks_run_at_every_stage_in_order() {
 }
 
 #[test]
+fn failing_poststop_hook_stops_the_rest_and_fails_delete_after_cleanup() {
+    if !can_run() {
+        return;
+    }
+    let f = Fixture::new();
+    let log = f.dir.path().join("poststop.log");
+    let hook = |cmd: String| serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", cmd]});
+    let mut cfg = f.config("ps", &["true"]);
+    cfg["hooks"] = serde_json::json!({"poststop": [
+        hook(format!("echo one >> {}", log.display())),
+        hook(format!("echo two >> {}; exit 1", log.display())),
+        hook(format!("echo three >> {}", log.display())),
+    ]});
+    let (pid, _out) = f.create_captured("ps", &cfg).unwrap();
+    f.rt.start("ps").unwrap();
+    assert_eq!(berth_runtime::wait(pid).unwrap(), 0);
+    let err = f.rt.delete("ps", false).unwrap_err().to_string();
+    assert!(err.contains("poststop"), "{err}");
+    let got = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(got.lines().collect::<Vec<_>>(), ["one", "two"]);
+    // The container is gone all the same: no state, no cgroup.
+    assert!(f.rt.list().unwrap().is_empty());
+    assert!(matches!(
+        f.rt.state("ps"),
+        Err(berth_runtime::Error::NotFound(_))
+    ));
+    use berth_runtime::cgroups::CgroupManager;
+    let layout = berth_runtime::cgroups::CgroupLayout::detect().unwrap();
+    let mgr =
+        berth_runtime::cgroups::Manager::new(&layout, format!("{}/ps", f.cgroup_parent)).unwrap();
+    assert!(!mgr.exists(), "the cgroup is left behind");
+}
+
+#[test]
 fn console_socket_gets_the_pty_master() {
     if !can_run() {
         return;

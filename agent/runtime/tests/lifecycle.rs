@@ -264,3 +264,56 @@ fn update_changes_limits_of_a_running_container() {
     assert_eq!(berth_runtime::wait(pid).unwrap(), 128 + 9);
     assert!(f.rt.update("up", &res).is_err());
 }
+
+/// Linux 6.14+ SIGKILLs a CLONE_INTO_CGROUP child at birth when the
+/// caller's cgroup has seen a `cgroup.kill` (its kill generation differs
+/// from the new cgroup's). A runtime started from such a cgroup must still
+/// start containers.
+#[test]
+fn starts_from_a_cgroup_that_was_once_killed() {
+    if !can_run() {
+        return;
+    }
+    let layout = berth_runtime::cgroups::CgroupLayout::detect().unwrap();
+    let Some(unified) = layout.unified.clone() else {
+        eprintln!("skipped: no cgroup2 hierarchy");
+        return;
+    };
+    let f = Fixture::new();
+    let caller = unified.join(format!(
+        "{}/caller",
+        f.cgroup_parent.trim_start_matches('/')
+    ));
+    std::fs::create_dir_all(&caller).unwrap();
+    // Removes the caller cgroup even when the test fails.
+    struct Rm(std::path::PathBuf);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    let _rm = Rm(caller.clone());
+    if std::fs::write(caller.join("cgroup.kill"), "1").is_err() {
+        eprintln!("skipped: no cgroup.kill on this kernel");
+        return;
+    }
+    let cfg = f.config("killedcaller", &["true"]);
+    f.write_config(&cfg);
+    let state = f.dir.path().join("state-cli");
+    let script = format!(
+        "echo $$ > {procs} && exec {bin} --root {root} run -b {bundle} killedcaller",
+        procs = caller.join("cgroup.procs").display(),
+        bin = env!("CARGO_BIN_EXE_berth-runtime"),
+        root = state.display(),
+        bundle = f.bundle().display(),
+    );
+    let out = std::process::Command::new("/bin/sh")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -8,6 +8,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use anyhow::{Context, Result, bail};
 
 use berth_runtime::{Runtime, config};
+use oci_spec::runtime::Spec;
 
 use super::{CreateArgs, create_options};
 
@@ -135,9 +136,18 @@ fn relay(from: RawFd, to: RawFd) -> bool {
 }
 
 /// `run`.
-pub fn run(rt: &Runtime, id: &str, args: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
+/// `spec` is config.json when the caller has read it already.
+pub fn run(
+    rt: &Runtime,
+    id: &str,
+    args: &CreateArgs,
+    spec: Option<Spec>,
+    detach: bool,
+    keep: bool,
+) -> Result<i32> {
     let mut opts = create_options(args);
     if detach {
+        opts.spec = spec;
         rt.create(id, &args.bundle, opts)?;
         if let Err(e) = rt.start(id) {
             let _ = rt.delete(id, true);
@@ -145,7 +155,10 @@ pub fn run(rt: &Runtime, id: &str, args: &CreateArgs, detach: bool, keep: bool) 
         }
         return Ok(0);
     }
-    let spec = config::load(&args.bundle)?;
+    let spec = match spec {
+        Some(s) => s,
+        None => config::load(&args.bundle)?,
+    };
     let terminal = spec
         .process()
         .as_ref()

@@ -196,6 +196,13 @@ pub fn spec(bundle: &Path, rootless: bool) -> Result<i32> {
         let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
         spec = oci_spec::runtime::Spec::rootless(uid, gid);
     }
+    // runc's template: no cgroup namespace (tools that drive runc add one
+    // themselves, and a namespace listed twice is an error).
+    if let Some(linux) = spec.linux_mut()
+        && let Some(ns) = linux.namespaces_mut()
+    {
+        ns.retain(|n| n.typ() != oci_spec::runtime::LinuxNamespaceType::Cgroup);
+    }
     let text = serde_json::to_string_pretty(&spec)?;
     std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
     Ok(0)

@@ -48,6 +48,49 @@ struct Cli {
     cmd: Command,
 }
 
+/// runc's `checkpoint` flags.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct CheckpointArgs {
+    id: String,
+    /// Where to write the images (default: ./checkpoint).
+    #[arg(long)]
+    image_path: Option<PathBuf>,
+    /// Where to write CRIU's logs and work files.
+    #[arg(long)]
+    work_path: Option<PathBuf>,
+    /// The previous images (pre-dump), relative to --image-path.
+    #[arg(long)]
+    parent_path: Option<PathBuf>,
+    #[arg(long)]
+    leave_running: bool,
+    #[arg(long)]
+    tcp_established: bool,
+    #[arg(long)]
+    tcp_skip_in_flight: bool,
+    #[arg(long)]
+    link_remap: bool,
+    #[arg(long)]
+    ext_unix_sk: bool,
+    #[arg(long)]
+    shell_job: bool,
+    #[arg(long)]
+    lazy_pages: bool,
+    #[arg(long)]
+    status_fd: Option<i32>,
+    #[arg(long)]
+    page_server: Option<String>,
+    #[arg(long)]
+    file_locks: bool,
+    #[arg(long)]
+    pre_dump: bool,
+    #[arg(long)]
+    manage_cgroups_mode: Option<String>,
+    #[arg(long)]
+    empty_ns: Vec<String>,
+    #[arg(long)]
+    auto_dedup: bool,
+}
+
 #[derive(Args, Debug, Clone)]
 pub(crate) struct CreateArgs {
     /// Path to the bundle (default: the current directory).
@@ -176,6 +219,10 @@ enum Command {
     },
     /// Print what this runtime supports (JSON).
     Features,
+    /// Checkpoint a running container (runc's flags). Berth does not drive
+    /// CRIU: the arguments and the container are checked as runc checks
+    /// them, then the command fails saying checkpointing is unsupported.
+    Checkpoint(CheckpointArgs),
     /// List containers.
     List {
         /// table or json.
@@ -280,23 +327,28 @@ fn dispatch(cli: Cli) -> Result<i32> {
     }
     // CVE-2019-5736: when the new process joins a pid namespace the
     // container's processes can see, run from a sealed copy of this binary.
-    let shared_pidns = |args: &CreateArgs| {
-        berth_runtime::config::load(&args.bundle).is_ok_and(|spec| {
-            !spec
-                .linux()
-                .as_ref()
-                .and_then(|l| l.namespaces().as_ref())
-                .is_some_and(|ns| {
-                    ns.iter().any(|n| {
-                        n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid
-                            && n.path().as_ref().is_none_or(|p| p.as_os_str().is_empty())
-                    })
-                })
-        })
+    // config.json is read once here, for this check and for the create.
+    let spec = match &cli.cmd {
+        Command::Create { args, .. } | Command::Run { args, .. } => {
+            berth_runtime::config::load(&args.bundle).ok()
+        }
+        _ => None,
     };
+    let shared_pidns = spec.as_ref().is_some_and(|spec| {
+        !spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|ns| {
+                ns.iter().any(|n| {
+                    n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid
+                        && n.path().as_ref().is_none_or(|p| p.as_os_str().is_empty())
+                })
+            })
+    });
     let needs_seal = match &cli.cmd {
         Command::Exec(_) => true,
-        Command::Create { args, .. } | Command::Run { args, .. } => shared_pidns(args),
+        Command::Create { .. } | Command::Run { .. } => shared_pidns,
         _ => false,
     };
     if needs_seal {
@@ -305,7 +357,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
     match &cli.cmd {
         Command::Create { id, args } => {
             let rt = runtime(&cli)?;
-            rt.create(id, &args.bundle, create_options(args))?;
+            let mut opts = create_options(args);
+            opts.spec = spec;
+            rt.create(id, &args.bundle, opts)?;
             Ok(0)
         }
         Command::Start { id } => {
@@ -327,7 +381,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             args,
             detach,
             keep,
-        } => foreground::run(&runtime(&cli)?, id, args, *detach, *keep),
+        } => foreground::run(&runtime(&cli)?, id, args, spec, *detach, *keep),
         Command::Exec(args) => exec::exec(&runtime(&cli)?, args),
         Command::Ps {
             id,
@@ -354,8 +408,49 @@ fn dispatch(cli: Cli) -> Result<i32> {
         } => info::events(&runtime(&cli)?, id, *stats, interval),
         Command::Spec { bundle } => info::spec(bundle, cli.rootless.as_deref() == Some("true")),
         Command::Features => info::features(),
+        Command::Checkpoint(a) => checkpoint(&runtime(&cli)?, a),
         Command::List { format, quiet } => info::list(&runtime(&cli)?, format, *quiet),
     }
+}
+
+/// `checkpoint`: runc's checks of the arguments and of the container, then
+/// a clear refusal (no CRIU here).
+fn checkpoint(rt: &Runtime, a: &CheckpointArgs) -> Result<i32> {
+    let image = a
+        .image_path
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("checkpoint"));
+    if let Some(parent) = &a.parent_path {
+        if parent.is_absolute() {
+            bail!(
+                "--parent-path must be relative to --image-path, got {}",
+                parent.display()
+            );
+        }
+        let real = image.join(parent);
+        match std::fs::metadata(&real) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => bail!("invalid --parent-path {}: not a directory", real.display()),
+            Err(e) => bail!("invalid --parent-path {}: {e}", real.display()),
+        }
+    }
+    if let Some(mode) = &a.manage_cgroups_mode
+        && !matches!(mode.as_str(), "soft" | "full" | "strict" | "ignore")
+    {
+        bail!("--manage-cgroups-mode: {mode:?} is not one of soft, full, strict, ignore");
+    }
+    let st = rt.state(&a.id)?;
+    if st.status_str() != "running" {
+        bail!(
+            "checkpoint {}: the container is {}, not running",
+            a.id,
+            st.status_str()
+        );
+    }
+    bail!(
+        "checkpoint {}: not supported: berth-runtime does not drive CRIU (use runc for checkpoint/restore)",
+        a.id
+    )
 }
 
 /// The resources `update` asks for: the -r file, then the flags on top.

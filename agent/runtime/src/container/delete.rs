@@ -1,5 +1,10 @@
 //! `delete`: kill what is left (thaw, kill, wait for the cgroup to empty),
 //! remove the cgroup and the state, run the poststop hooks.
+//!
+//! A failing poststop hook stops the hooks after it and makes `delete`
+//! fail, as runc (1.2 and later) and youki do and as the conformance suite
+//! checks; the container is gone by then either way (cgroup, mounts and
+//! state are removed first), so the error only reports the hook.
 
 use std::fs;
 
@@ -60,8 +65,8 @@ impl Runtime {
             let state = rec.to_state(ContainerState::Stopped, false);
             let json = serde_json::to_vec(&state.oci).unwrap_or_default();
             if let Err(e) = hooks::run("poststop", &hs, &json) {
-                // runtime.md: a failing poststop hook is a warning only.
                 tracing::warn!(container = id, "{e}");
+                return Err(e);
             }
         }
         Ok(())

@@ -128,6 +128,22 @@ pub(crate) fn spawn_init(
         // allocate and ends in execve or _exit.
         match unsafe { clone::clone(clone_flags, cgroup_fd) } {
             Ok(Forked::Child) => init::run(&Linux, plan, scratch),
+            Ok(Forked::Parent { pid, in_cgroup }) if in_cgroup && killed_at_birth(pid) => {
+                // Linux 6.14+ compares the cgroup.kill generation of the
+                // caller's cgroup with the target's on CLONE_INTO_CGROUP,
+                // so a caller whose cgroup was ever killed gets a child
+                // SIGKILLed before it runs a single instruction. Nothing
+                // ran: clone again the plain way; the caller then moves
+                // the child into its cgroup.
+                reap(pid);
+                tracing::debug!("CLONE_INTO_CGROUP child killed at birth; cloning without it");
+                // SAFETY: as above.
+                match unsafe { clone::clone(clone_flags, None) } {
+                    Ok(Forked::Child) => init::run(&Linux, plan, scratch),
+                    Ok(Forked::Parent { pid, .. }) => Ok((pid, false)),
+                    Err(e) => Err(Error::sys("clone the container init", e)),
+                }
+            }
             Ok(Forked::Parent { pid, in_cgroup }) => Ok((pid, in_cgroup)),
             Err(e) => Err(Error::sys("clone the container init", e)),
         }
@@ -144,6 +160,43 @@ pub(crate) fn spawn_init(
             .join()
             .unwrap_or_else(|_| Err(Error::Unsupported("the clone thread panicked".into())))
         }),
+    }
+}
+
+/// Whether child `pid`, just cloned, was killed by the kernel before it
+/// ran: SIGKILL pending (or already dead of it). The child cannot have
+/// died on its own this early; a zombie is checked without reaping it.
+fn killed_at_birth(pid: i32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    let mut zombie = false;
+    for line in status.lines() {
+        if let Some(v) = line.strip_prefix("State:") {
+            zombie = v.trim_start().starts_with(['Z', 'X']);
+        } else if let Some(v) = line
+            .strip_prefix("SigPnd:")
+            .or_else(|| line.strip_prefix("ShdPnd:"))
+            && u64::from_str_radix(v.trim(), 16).is_ok_and(|m| m & (1 << (libc::SIGKILL - 1)) != 0)
+        {
+            return true;
+        }
+    }
+    if !zombie {
+        return false;
+    }
+    // SAFETY: waitid on our own child with WNOWAIT leaves it to be reaped;
+    // `info` is a valid out pointer.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        ) == 0
+            && info.si_code == libc::CLD_KILLED
+            && info.si_status() == libc::SIGKILL
     }
 }
 
