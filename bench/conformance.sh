@@ -64,7 +64,12 @@ clean_tree() {
     find "$1" -depth -type d | while read -r d; do
         [ -w "$d/freezer.state" ] && echo THAWED > "$d/freezer.state" 2>/dev/null
         [ -w "$d/cgroup.freeze" ] && echo 0 > "$d/cgroup.freeze" 2>/dev/null
-        [ -w "$d/cgroup.kill" ] && echo 1 > "$d/cgroup.kill" 2>/dev/null
+        # Not into a cgroup that is kept for the next group's runtime: a
+        # cgroup.kill there makes Linux 6.14+ SIGKILL the CLONE_INTO_CGROUP
+        # children of processes that later run in it.
+        if [ "$d" != "$1" ] || [ "${2:-}" != keep ]; then
+            [ -w "$d/cgroup.kill" ] && echo 1 > "$d/cgroup.kill" 2>/dev/null
+        fi
         for p in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
     done || true
     sleep 0.2

@@ -28,6 +28,11 @@ pub fn parse_process(bytes: &[u8]) -> Result<Process> {
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], file: &'static str) -> Result<T> {
+    // The plain parser first (it is the start-up path of every create);
+    // only a document that fails goes through again to name the field.
+    if let Ok(v) = serde_json::from_slice(bytes) {
+        return Ok(v);
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
