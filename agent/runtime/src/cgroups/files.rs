@@ -79,6 +79,18 @@ pub(crate) fn read_pids(dir: &Path) -> Result<Vec<i32>> {
 
 /// `mkdir -p`, answering the directories it created (outermost first).
 pub(crate) fn create_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    // The usual case, the parent there already: one mkdir, no lookups.
+    match fs::create_dir(dir) {
+        Ok(()) => return Ok(vec![dir.to_path_buf()]),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(Vec::new()),
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(Error::Create {
+                path: dir.to_path_buf(),
+                err: source,
+            });
+        }
+    }
     let mut missing = Vec::new();
     let mut cur = dir;
     while !cur.exists() {
