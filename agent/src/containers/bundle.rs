@@ -1,6 +1,7 @@
 //! From a container spec and its image to an OCI runtime `config.json`
 //! (OCI runtime spec, config.md and config-linux.md), with Docker's defaults:
-//! its mounts, masked and read-only paths, capabilities and device rules.
+//! its mounts, masked and read-only paths, capabilities, device rules and
+//! seccomp profile ([`super::seccomp`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -243,7 +244,9 @@ pub fn build(input: &BundleInput<'_>) -> Result<Spec, String> {
 
     let mut masked = get_default_maskedpaths();
     masked.push("/sys/devices/virtual/powercap".into());
+    let seccomp = super::seccomp::default_profile(&DEFAULT_CAPS)?;
     let linux = LinuxBuilder::default()
+        .seccomp(seccomp)
         .namespaces(namespaces)
         .cgroups_path(PathBuf::from(&input.cgroups_path))
         .resources(resources.build().map_err(|e| e.to_string())?)
@@ -368,6 +371,18 @@ mod tests {
         let caps = v["process"]["capabilities"]["bounding"].as_array().unwrap();
         assert_eq!(caps.len(), 14);
         assert!(!caps.contains(&"CAP_SYS_ADMIN".into()));
+        // Docker's seccomp profile, for these capabilities.
+        assert_eq!(v["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
+        let allowed: Vec<&str> = v["linux"]["seccomp"]["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["action"] == "SCMP_ACT_ALLOW" && s.get("args").is_none())
+            .flat_map(|s| s["names"].as_array().unwrap().iter())
+            .map(|n| n.as_str().unwrap())
+            .collect();
+        assert!(allowed.contains(&"execve") && allowed.contains(&"chroot"));
+        assert!(!allowed.contains(&"mount") && !allowed.contains(&"unshare"));
 
         // Host networking: no netns, and /sys is a read-only bind.
         let input = BundleInput {

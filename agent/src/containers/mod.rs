@@ -20,6 +20,7 @@
 
 pub mod bundle;
 pub mod record;
+pub mod seccomp;
 pub mod user;
 pub mod validate;
 
