@@ -317,3 +317,30 @@ fn starts_from_a_cgroup_that_was_once_killed() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A non-forced delete right after the process finished its work (and is
+/// exiting) deletes it; one of a process that keeps running is refused.
+#[test]
+fn delete_waits_briefly_for_an_exiting_container() {
+    if !can_run() {
+        return;
+    }
+    let f = Fixture::new();
+    let cfg = f.config("exiting", &["usleep", "30000"]);
+    let (pid, _out) = f.create_captured("exiting", &cfg).unwrap();
+    f.rt.start("exiting").unwrap();
+    f.rt.delete("exiting", false).unwrap();
+    berth_runtime::wait(pid).unwrap();
+    assert!(f.rt.list().unwrap().is_empty());
+
+    let cfg = f.config("staying", &["sleep", "600"]);
+    let (pid, _out) = f.create_captured("staying", &cfg).unwrap();
+    f.rt.start("staying").unwrap();
+    let err = f.rt.delete("staying", false).unwrap_err();
+    assert!(
+        matches!(err, berth_runtime::Error::InvalidState { .. }),
+        "{err}"
+    );
+    f.rt.delete("staying", true).unwrap();
+    berth_runtime::wait(pid).unwrap();
+}

@@ -16,12 +16,25 @@ use crate::error::{Error, Result};
 use crate::hooks;
 use crate::state::Record;
 
+/// How long a non-forced `delete` waits for a running container to stop.
+const EXIT_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
+
 impl Runtime {
     /// Deletes a stopped (or created) container; `force` also kills a
     /// running one.
     pub fn delete(&self, id: &str, force: bool) -> Result<()> {
         let rec = self.load(id)?;
-        let status = rec.status(&self.root);
+        let mut status = rec.status(&self.root);
+        if status == ContainerState::Running && !force {
+            // A process that has done its work may still be on its way
+            // out (its output is there, its exit is not yet): give it a
+            // moment before refusing, rather than failing on a race.
+            let deadline = std::time::Instant::now() + EXIT_GRACE;
+            while status == ContainerState::Running && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                status = rec.status(&self.root);
+            }
+        }
         if status == ContainerState::Running && !force {
             return Err(Error::InvalidState {
                 id: id.to_string(),
