@@ -251,6 +251,63 @@ impl Browser {
         Ok(self.client().set_window_size(width, height).await?)
     }
 
+    /// Frame times over `ms` milliseconds of requestAnimationFrame, as
+    /// `{frames, avg_ms, p95_ms, max_ms, over_50ms, long_tasks}`: how smooth
+    /// the page is while it works (`long_tasks`: main-thread tasks over
+    /// 50 ms, where the browser reports them).
+    pub async fn frame_times(&self, ms: u64) -> Result<Value> {
+        let script = format!(
+            r#"
+return new Promise(resolve => {{
+  let long = 0, obs = null;
+  try {{
+    obs = new PerformanceObserver(l => {{ long += l.getEntries().length; }});
+    obs.observe({{type: 'longtask'}});
+  }} catch (e) {{ long = null; }}
+  const times = []; let last = performance.now(); const end = last + {ms};
+  function tick(now) {{
+    times.push(now - last); last = now;
+    if (now < end) requestAnimationFrame(tick);
+    else {{
+      if (obs) obs.disconnect();
+      times.sort((a, b) => a - b);
+      resolve({{frames: times.length,
+               avg_ms: times.reduce((a, b) => a + b, 0) / times.length,
+               p95_ms: times[Math.floor(times.length * 0.95)],
+               max_ms: times[times.length - 1],
+               over_50ms: times.filter(t => t > 50).length,
+               long_tasks: long}});
+    }}
+  }}
+  requestAnimationFrame(tick);
+}});
+"#
+        );
+        self.eval(&script).await
+    }
+
+    /// Runs `action` (a script body that changes the page) and gives the
+    /// milliseconds until the change is painted: the action, the app's
+    /// reactive update, and two animation frames (the second starts after
+    /// the first paint of the new DOM).
+    pub async fn time_to_paint(&self, action: &str) -> Result<f64> {
+        let script = format!(
+            r#"
+const t0 = performance.now();
+{action}
+await new Promise(r => setTimeout(r, 0));
+await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+return performance.now() - t0;
+"#
+        );
+        let v = self
+            .client()
+            .execute(&format!("return (async () => {{ {script} }})();"), vec![])
+            .await?;
+        v.as_f64()
+            .with_context(|| format!("timing {action:?} gave {v}"))
+    }
+
     /// Saves a screenshot as `target/e2e/<test>-<name>.png`, after checking
     /// that no view-macro source leaked into the page as text (a mis-parsed
     /// attribute renders as literal `on:click=move |_| ...`).

@@ -10,26 +10,6 @@ use berth_e2e::browser::{
 };
 use berth_e2e::is_root;
 
-/// Frame times over `ms` of requestAnimationFrame: average, p95, worst.
-const FRAMES: &str = r#"
-return new Promise(resolve => {
-  const times = []; let last = performance.now(); const end = last + 5000;
-  function tick(now) {
-    times.push(now - last); last = now;
-    if (now < end) requestAnimationFrame(tick);
-    else {
-      times.sort((a, b) => a - b);
-      resolve({frames: times.length,
-               avg_ms: times.reduce((a, b) => a + b, 0) / times.length,
-               p95_ms: times[Math.floor(times.length * 0.95)],
-               max_ms: times[times.length - 1],
-               graphs: document.querySelectorAll('[data-testid=graph]').length});
-    }
-  }
-  requestAnimationFrame(tick);
-});
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_container_logs_console_namespaces_inspect() -> Result<()> {
     if !is_root() {
@@ -65,7 +45,7 @@ async fn dashboard_container_logs_console_namespaces_inspect() -> Result<()> {
             Duration::from_secs(20),
         )
         .await?;
-        let frames = b.eval(FRAMES).await?;
+        let frames = b.frame_times(5000).await?;
         record_metric("container_page_frames", frames.clone())?;
         ensure!(
             frames["p95_ms"].as_f64().unwrap_or(999.0) < 50.0,

@@ -499,6 +499,16 @@ pub fn container_stats_stream_path(host: &str, c: &str) -> String {
     format!("{}/stats/stream", container_path(host, c))
 }
 
+/// The multiplexed live stats of several containers, `(host, container)`
+/// each (`GET /api/v1/stats/stream`): one connection however many graphs.
+pub fn stats_stream_path(containers: &[(String, String)]) -> String {
+    let q: Vec<String> = containers
+        .iter()
+        .map(|(h, c)| format!("container={}", enc(&format!("{h}/{c}"))))
+        .collect();
+    format!("/stats/stream?{}", q.join("&"))
+}
+
 pub async fn container_namespaces(host: &str, c: &str) -> ApiResult<List<ContainerNamespace>> {
     get_list(&format!("{}/namespaces", container_path(host, c))).await
 }

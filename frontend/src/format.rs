@@ -26,6 +26,28 @@ pub fn bytes_f(n: f64) -> String {
     }
 }
 
+/// `1,000`: thousands separated, as people read counts.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// `1 container`, `2 containers`, `1,000 containers` (regular plurals).
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{} {noun}s", thousands(n))
+    }
+}
+
 /// A rate in bytes per second.
 pub fn rate(n: f64) -> String {
     format!("{}/s", bytes_f(n))
@@ -138,6 +160,15 @@ mod tests {
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(64 << 20), "64.0 MiB");
         assert_eq!(bytes(12), "12 B");
+    }
+
+    #[test]
+    fn counts_read_naturally() {
+        assert_eq!(count(1, "container"), "1 container");
+        assert_eq!(count(0, "container"), "0 containers");
+        assert_eq!(count(1000, "container"), "1,000 containers");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 
     #[test]

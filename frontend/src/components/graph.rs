@@ -131,27 +131,162 @@ pub fn nice_max(v: f64) -> f64 {
 }
 
 fn path_of(points: &[(f64, f64)], t0: f64, t1: f64, ymax: f64) -> String {
+    use std::fmt::Write;
     let mut d = String::with_capacity(points.len() * 14);
+    let dt = (t1 - t0).max(f64::EPSILON);
     for (i, (t, v)) in points.iter().enumerate() {
-        let x = (t - t0) / (t1 - t0) * W;
+        let x = (t - t0) / dt * W;
         let y = H - (v / ymax).clamp(0.0, 1.0) * H;
         let cmd = if i == 0 { 'M' } else { 'L' };
-        d.push_str(&format!("{cmd}{x:.1} {y:.1}"));
+        let _ = write!(d, "{cmd}{x:.1} {y:.1}");
     }
     d
 }
 
+/// Tick steps of the time axis, in seconds: each reads as a round label.
+const STEPS: [f64; 15] = [
+    5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 10_800.0,
+    21_600.0, 43_200.0,
+];
+
+/// `−30 s`, `−5 min`, `−1 h 30 min`, `−6 h`.
+pub fn ago_label(secs: f64) -> String {
+    let s = secs.round().max(0.0) as u64;
+    let text = if s < 60 {
+        format!("{s} s")
+    } else if s < 3600 {
+        let (m, r) = (s / 60, s % 60);
+        if r == 0 || m >= 10 {
+            format!("{} min", (s as f64 / 60.0).round())
+        } else {
+            format!("{m} min {r} s")
+        }
+    } else {
+        let (h, m) = (s / 3600, (s % 3600) / 60);
+        if m == 0 || h >= 10 {
+            format!("{} h", (s as f64 / 3600.0).round())
+        } else {
+            format!("{h} h {m} min")
+        }
+    };
+    format!("\u{2212}{text}")
+}
+
+/// The labels of a graph's time axis. In a full window they stay the same
+/// from one sample to the next, so the DOM showing them does not change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Axis {
+    /// Labels inside the axis: (fraction of the width from the left, text).
+    pub ticks: Vec<(f64, String)>,
+    /// The left edge's label: how far back the graph reaches.
+    pub start: String,
+    /// The right edge's label: `now`, or the last sample's time when the
+    /// stream has gone quiet.
+    pub end: String,
+    /// The data cover less than the window (a fresh host, a short history):
+    /// the axis shows the data's span instead of a sliver at the right.
+    pub partial: bool,
+}
+
+/// The x axis for data from `first` to `last` in a window of `span`
+/// seconds, as `(t0, t1, labels)`: the whole window once the data fill it;
+/// before that the data's own span (at least 1/360 of the window, 10 s of
+/// an hour), so the lines always use the graph's width.
+pub fn x_axis(first: Option<f64>, last: Option<f64>, span: f64, now: f64) -> (f64, f64, Axis) {
+    let t1 = last.unwrap_or(now);
+    let covered = first.map(|f| (t1 - f).max(0.0)).unwrap_or(0.0);
+    // A single sample still gets a few seconds' width.
+    let min = (span / 360.0).max(5.0).min(span);
+    let width = covered.clamp(min, span);
+    let partial = covered < span * 0.98;
+    let step = STEPS
+        .iter()
+        .copied()
+        .find(|s| width / s <= 4.0)
+        .unwrap_or(STEPS[STEPS.len() - 1]);
+    let mut ticks = Vec::new();
+    let mut k = 1.0;
+    while k * step < width {
+        let x = 1.0 - k * step / width;
+        // Leave room for the edge labels.
+        if (0.12..=0.88).contains(&x) {
+            ticks.push((x, ago_label(k * step)));
+        }
+        k += 1.0;
+    }
+    let stale = now - t1 > 10.0;
+    let axis = Axis {
+        ticks,
+        start: ago_label(width),
+        end: if stale { clock(t1) } else { "now".to_string() },
+        partial,
+    };
+    (t1 - width, t1, axis)
+}
+
+/// `14:05:09` (UTC, as every time on the dashboard).
+fn clock(t: f64) -> String {
+    chrono::DateTime::from_timestamp(t as i64, 0)
+        .map(|d| d.format("%H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
 /// What a graph draws after reduction.
 #[derive(Debug, Clone, PartialEq)]
-struct Drawn {
-    paths: Vec<(&'static str, String)>,
-    ymax: f64,
-    latest: Vec<(&'static str, Option<f64>)>,
-    points: usize,
-    last_t: f64,
+pub struct Drawn {
+    /// One SVG path per line, in the lines' order.
+    pub paths: Vec<String>,
+    pub ymax: f64,
+    pub latest: Vec<(&'static str, Option<f64>)>,
+    /// Points held by the longest line (what the buffers hold).
+    pub points: usize,
+    /// Points drawn by the longest line (at most one per pixel column).
+    pub drawn: usize,
+    pub last_t: f64,
+    pub axis: Axis,
+}
+
+/// Reduces lines to what a graph of `span` seconds draws at time `now`.
+pub fn draw(lines: &[Line], span: f64, now: f64, max: Option<f64>) -> Drawn {
+    let first = lines
+        .iter()
+        .filter_map(|l| l.points.first().map(|p| p.0))
+        .reduce(f64::min);
+    let last = lines
+        .iter()
+        .filter_map(|l| l.points.last().map(|p| p.0))
+        .reduce(f64::max);
+    let (t0, t1, axis) = x_axis(first, last, span, now);
+    let reduced: Vec<Vec<(f64, f64)>> = lines
+        .iter()
+        .map(|l| downsample(&l.points, t0, t1, W as usize))
+        .collect();
+    let peak = reduced
+        .iter()
+        .flat_map(|p| p.iter().map(|x| x.1))
+        .fold(0.0, f64::max);
+    let ymax = match max {
+        Some(m) if peak <= m => m,
+        _ => nice_max(peak),
+    };
+    Drawn {
+        paths: reduced.iter().map(|p| path_of(p, t0, t1, ymax)).collect(),
+        ymax,
+        latest: lines
+            .iter()
+            .map(|l| (l.label, l.points.last().map(|p| p.1)))
+            .collect(),
+        points: lines.iter().map(|l| l.points.len()).max().unwrap_or(0),
+        drawn: reduced.iter().map(Vec::len).max().unwrap_or(0),
+        last_t: last.unwrap_or(0.0),
+        axis,
+    }
 }
 
 /// A graph of one or more lines over the last `span` seconds.
+///
+/// The DOM is made once: each sample changes the paths' `d` attributes and
+/// the legend's text; the axis labels change only when the axis does.
 #[component]
 pub fn LiveGraph(
     /// Heading, e.g. "CPU".
@@ -168,84 +303,71 @@ pub fn LiveGraph(
     /// A fixed upper bound (e.g. 100 % for one core); else from the data.
     #[prop(optional)]
     max: Option<f64>,
+    /// Makes the title a link (a container's page).
+    #[prop(optional, into)]
+    href: Option<String>,
+    /// A smaller graph, for panels of many.
+    #[prop(optional)]
+    compact: bool,
 ) -> impl IntoView {
     let drawn = Memo::new(move |_| {
-        let lines = data.get();
-        let last_t = lines
-            .iter()
-            .filter_map(|l| l.points.last().map(|p| p.0))
-            .fold(f64::NAN, f64::max);
-        let t1 = if last_t.is_finite() {
-            last_t
-        } else {
-            js_sys::Date::now() / 1000.0
-        };
-        let t0 = t1 - span.get();
-        let reduced: Vec<(&'static str, Vec<(f64, f64)>)> = lines
-            .iter()
-            .map(|l| (l.label, downsample(&l.points, t0, t1, W as usize)))
-            .collect();
-        let peak = reduced
-            .iter()
-            .flat_map(|(_, p)| p.iter().map(|x| x.1))
-            .fold(0.0, f64::max);
-        let ymax = match max {
-            Some(m) if peak <= m => m,
-            _ => nice_max(peak),
-        };
-        Drawn {
-            paths: reduced
-                .iter()
-                .map(|(label, p)| (*label, path_of(p, t0, t1, ymax)))
-                .collect(),
-            ymax,
-            latest: lines
-                .iter()
-                .map(|l| (l.label, l.points.last().map(|p| p.1)))
-                .collect(),
-            points: lines.iter().map(|l| l.points.len()).max().unwrap_or(0),
-            last_t: if last_t.is_finite() { last_t } else { 0.0 },
-        }
+        let now = js_sys::Date::now() / 1000.0;
+        data.with(|lines| draw(lines, span.get(), now, max))
     });
+    let axis = Memo::new(move |_| drawn.with(|d| d.axis.clone()));
+    let count = Memo::new(move |_| drawn.with(|d| d.paths.len()));
     let summary = {
         let title = title.clone();
         move || {
-            let d = drawn.get();
-            let parts: Vec<String> = d
-                .latest
-                .iter()
-                .map(|(l, v)| match v {
-                    Some(v) => format!("{l} {}", format(*v)),
-                    None => format!("{l} no data"),
-                })
-                .collect();
-            format!("{title}: {}", parts.join(", "))
+            drawn.with(|d| {
+                let parts: Vec<String> = d
+                    .latest
+                    .iter()
+                    .map(|(l, v)| match v {
+                        Some(v) => format!("{l} {}", format(*v)),
+                        None => format!("{l} no data"),
+                    })
+                    .collect();
+                format!(
+                    "{title}, {} to {}: {}",
+                    d.axis.start,
+                    d.axis.end,
+                    parts.join(", ")
+                )
+            })
         }
+    };
+    let heading = match href {
+        Some(h) => view! { <a class="graph-title" href=h>{title.clone()}</a> }.into_any(),
+        None => view! { <span class="graph-title">{title.clone()}</span> }.into_any(),
     };
     view! {
         <figure
             class="graph"
+            class:compact=compact
             data-testid="graph"
             data-points=move || drawn.with(|d| d.points.to_string())
+            data-drawn=move || drawn.with(|d| d.drawn.to_string())
             data-last=move || drawn.with(|d| format!("{:.0}", d.last_t))
+            data-partial=move || axis.with(|a| a.partial.to_string())
         >
             <figcaption>
-                <span class="graph-title">{title.clone()}</span>
+                {heading}
                 <span class="graph-latest">
-                    {move || {
-                        drawn
-                            .get()
-                            .latest
-                            .into_iter()
-                            .enumerate()
-                            .map(|(i, (l, v))| {
-                                let text = v.map(format).unwrap_or_else(|| "–".into());
-                                view! {
-                                    <span class=format!("legend s{i}")>{l}" "<b>{text}</b></span>
-                                }
-                            })
-                            .collect_view()
-                    }}
+                    <For each=move || 0..count.get() key=|i| *i let:i>
+                        <span class=format!("legend s{i}")>
+                            {move || drawn.with(|d| d.latest.get(i).map(|l| l.0).unwrap_or_default())}
+                            " "
+                            <b>
+                                {move || {
+                                    drawn
+                                        .with(|d| d.latest.get(i).and_then(|l| l.1))
+                                        .map(format)
+                                        .unwrap_or_else(|| "–".into())
+                                }}
+                            </b>
+                        </span>
+                    </For>
                 </span>
             </figcaption>
             <div class="graph-plot">
@@ -262,23 +384,41 @@ pub fn LiveGraph(
                     <line class="grid" x1="0" x2=W y1=H / 2.0 y2=H / 2.0></line>
                     <line class="grid" x1="0" x2=W y1=H * 0.75 y2=H * 0.75></line>
                     {move || {
-                        drawn
-                            .get()
-                            .paths
-                            .into_iter()
-                            .enumerate()
-                            .map(|(i, (_, d))| {
-                                view! {
-                                    <path
-                                        class=format!("line s{i}")
-                                        d=d
-                                        vector-effect="non-scaling-stroke"
-                                    ></path>
-                                }
+                        axis.with(|a| {
+                            a.ticks
+                                .iter()
+                                .map(|(x, _)| {
+                                    let x = x * W;
+                                    view! { <line class="grid" x1=x x2=x y1="0" y2=H></line> }
+                                })
+                                .collect_view()
+                        })
+                    }}
+                    <For each=move || 0..count.get() key=|i| *i let:i>
+                        <path
+                            class=format!("line s{i}")
+                            d=move || drawn.with(|d| d.paths.get(i).cloned().unwrap_or_default())
+                            vector-effect="non-scaling-stroke"
+                        ></path>
+                    </For>
+                </svg>
+            </div>
+            <div class="graph-x" aria-hidden="true" data-testid="graph-x">
+                <span class="edge start" class:partial=move || axis.with(|a| a.partial)>
+                    {move || axis.with(|a| a.start.clone())}
+                </span>
+                {move || {
+                    axis.with(|a| {
+                        a.ticks
+                            .iter()
+                            .map(|(x, label)| {
+                                let style = format!("left:{:.2}%", x * 100.0);
+                                view! { <span class="tick" style=style>{label.clone()}</span> }
                             })
                             .collect_view()
-                    }}
-                </svg>
+                    })
+                }}
+                <span class="edge end">{move || axis.with(|a| a.end.clone())}</span>
             </div>
         </figure>
     }
@@ -330,6 +470,75 @@ mod tests {
             rates(&r, |p| *p),
             vec![(1.0, 100.0), (2.0, 200.0), (4.0, 10.0)]
         );
+    }
+
+    fn line(points: Vec<(f64, f64)>) -> Vec<Line> {
+        vec![Line {
+            label: "cpu",
+            points,
+        }]
+    }
+
+    /// The x coordinates of an SVG path.
+    fn xs(d: &str) -> Vec<f64> {
+        d.split(['M', 'L'])
+            .filter(|p| !p.is_empty())
+            .map(|p| p.split(' ').next().unwrap().parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn short_data_use_the_whole_width() {
+        // A fresh host: 10 s of samples in the 1 h view.
+        let pts: Vec<(f64, f64)> = (0..=10).map(|i| (1000.0 + i as f64, 5.0)).collect();
+        let d = draw(&line(pts), 3600.0, 1010.5, None);
+        let x = xs(&d.paths[0]);
+        assert_eq!(x.first().copied(), Some(0.0), "starts at the left edge");
+        assert_eq!(x.last().copied(), Some(W));
+        assert!(d.axis.partial);
+        assert_eq!(d.axis.start, "\u{2212}10 s");
+        assert_eq!(d.axis.end, "now");
+        // One sample: a few seconds wide, drawn at the right edge.
+        let d = draw(&line(vec![(1000.0, 1.0)]), 3600.0, 1000.0, None);
+        assert_eq!(d.axis.start, "\u{2212}10 s");
+        assert_eq!(xs(&d.paths[0]), vec![W]);
+    }
+
+    #[test]
+    fn full_windows_have_fixed_round_ticks() {
+        let (t0, t1, a) = x_axis(Some(0.0), Some(3600.0), 3600.0, 3600.0);
+        assert_eq!((t0, t1), (0.0, 3600.0));
+        assert!(!a.partial);
+        assert_eq!(a.start, "\u{2212}1 h");
+        let labels: Vec<&str> = a.ticks.iter().map(|t| t.1.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["\u{2212}15 min", "\u{2212}30 min", "\u{2212}45 min"]
+        );
+        assert_eq!(a.ticks[1].0, 0.5);
+        // A second later the labels are the same: no DOM change.
+        let (_, _, b) = x_axis(Some(1.0), Some(3601.0), 3600.0, 3601.0);
+        assert_eq!(a, b);
+        // The 24 h view, full and with 25 minutes of history.
+        let (_, _, a) = x_axis(Some(0.0), Some(86_400.0), 86_400.0, 86_400.0);
+        let labels: Vec<&str> = a.ticks.iter().map(|t| t.1.as_str()).collect();
+        assert_eq!(labels, ["\u{2212}6 h", "\u{2212}12 h", "\u{2212}18 h"]);
+        let (t0, t1, a) = x_axis(Some(0.0), Some(1500.0), 86_400.0, 1500.0);
+        assert_eq!(t1 - t0, 1500.0);
+        assert!(a.partial);
+        assert_eq!(a.start, "\u{2212}25 min");
+        // A stream gone quiet shows when its last sample was.
+        let (_, _, a) = x_axis(Some(0.0), Some(3600.0), 3600.0, 3700.0);
+        assert_eq!(a.end, "01:00:00");
+    }
+
+    #[test]
+    fn labels_read_round() {
+        assert_eq!(ago_label(45.0), "\u{2212}45 s");
+        assert_eq!(ago_label(90.0), "\u{2212}1 min 30 s");
+        assert_eq!(ago_label(1800.0), "\u{2212}30 min");
+        assert_eq!(ago_label(5400.0), "\u{2212}1 h 30 min");
+        assert_eq!(ago_label(86_400.0), "\u{2212}24 h");
     }
 
     #[test]

@@ -18,7 +18,10 @@ use crate::components::confirm::ConfirmButton;
 use crate::components::inventory::{
     CgroupTree, NamespaceHelp, NamespaceList, NamespaceMatrix, host_namespaces, name_map,
 };
-use crate::components::metrics::{HostGraphs, LiveStatus, WindowSwitch, host_live};
+use crate::components::metrics::{
+    ContainerGraphPanel, HostGraphs, LiveSetStatus, LiveStatus, MetricSwitch, PANEL_SPAN,
+    PanelMetric, WindowSwitch, follow_set, host_live,
+};
 use crate::components::problem::{Loading, ProblemBanner};
 use crate::components::toast::use_toasts;
 use crate::format;
@@ -27,6 +30,9 @@ use crate::spec_form::parse_pairs;
 
 /// Containers compared with the host in the namespace matrix.
 const MATRIX_ROWS: usize = 40;
+
+/// Running containers with a live graph on the host page.
+const PANEL_MAX: usize = 60;
 
 pub const TABS: [(&str, &str); 3] = [
     ("metrics", "Metrics"),
@@ -186,6 +192,77 @@ fn HostMetrics(host: Memo<String>, cpus: Signal<f64>) -> impl IntoView {
             <LiveStatus live=live/>
         </div>
         <HostGraphs live=live cpus=cpus/>
+        <HostContainers host=host/>
+    }
+}
+
+/// A live graph per running container of the host, all over one stream.
+#[component]
+fn HostContainers(host: Memo<String>) -> impl IntoView {
+    let running = LocalResource::new(move || {
+        let h = host.get();
+        async move {
+            api::containers(&ContainerFilter {
+                host: h,
+                state: ContainerState::Running.as_str().to_string(),
+                ..Default::default()
+            })
+            .await
+        }
+    });
+    let timer = set_interval_with_handle(
+        move || running.refetch(),
+        std::time::Duration::from_secs(15),
+    )
+    .ok();
+    on_cleanup(move || {
+        if let Some(t) = timer {
+            t.clear();
+        }
+    });
+    // Sorted by name, the first PANEL_MAX; unchanged while a refetch runs.
+    let all = Memo::new(
+        move |prev: Option<&Vec<(String, String)>>| match running.get() {
+            Some(Ok(l)) => {
+                let mut keys: Vec<(String, String)> =
+                    l.items.into_iter().map(|c| (c.host, c.name)).collect();
+                keys.sort_by(|a, b| a.1.cmp(&b.1));
+                keys
+            }
+            _ => prev.cloned().unwrap_or_default(),
+        },
+    );
+    let shown = Memo::new(move |_| all.with(|k| k.iter().take(PANEL_MAX).cloned().collect()));
+    let set = follow_set(shown.into(), PANEL_SPAN as usize);
+    let metric = RwSignal::new(PanelMetric::Cpu);
+    view! {
+        <section data-testid="container-panel">
+            <h2>"Running containers"</h2>
+            <div class="toolbar">
+                <MetricSwitch metric=metric/>
+                <LiveSetStatus set=set/>
+            </div>
+            {move || match running.get() {
+                None => view! { <Loading/> }.into_any(),
+                Some(Err(e)) => view! { <ProblemBanner error=Some(e)/> }.into_any(),
+                Some(Ok(l)) if l.items.is_empty() => {
+                    view! { <p class="empty">"No running containers on this host."</p> }.into_any()
+                }
+                Some(Ok(_)) => {
+                    let total = all.with(Vec::len);
+                    let note = if total > PANEL_MAX {
+                        format!(
+                            "The last 10 minutes, live since this page opened; the first {PANEL_MAX} of {} by name. Each container's page has its 1 h and 24 h history.",
+                            format::count(total, "running container")
+                        )
+                    } else {
+                        "The last 10 minutes, live since this page opened. Each container's page has its 1 h and 24 h history.".to_string()
+                    };
+                    view! { <p class="hint">{note}</p> }.into_any()
+                }
+            }}
+            <ContainerGraphPanel set=set metric=metric/>
+        </section>
     }
 }
 
