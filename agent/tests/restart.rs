@@ -56,6 +56,29 @@ async fn policies_decide_what_comes_back() -> anyhow::Result<()> {
     let (_, v) = agent.get_json("/v1/containers/loop").await?;
     assert_eq!(v["state"], "stopped", "{v}");
     assert_eq!(v["restart_count"].as_u64(), Some(count), "{v}");
+
+    // A stop between two runs (waiting out the back-off) cancels the
+    // pending restart instead of answering 409.
+    let spec = json!({"name": "crashy", "image": "busybox", "network": "none",
+                      "cmd": ["sh", "-c", "exit 2"], "restart": "always"});
+    let (s, v) = agent.post_json("/v1/containers?start=true", &spec).await?;
+    assert_eq!(s, 201, "{v}");
+    // After 4 quick failures the next start waits 1.6 s.
+    agent
+        .wait_for("crashy", "restarted four times", |c| {
+            c["restart_count"].as_u64() >= Some(4) && c["state"] == "stopped"
+        })
+        .await?;
+    let (s, v) = agent.post("/v1/containers/crashy/stop?timeout=1").await?;
+    assert_eq!(s, 200, "{v}");
+    let count = v["restart_count"].as_u64().unwrap();
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let (_, v) = agent.get_json("/v1/containers/crashy").await?;
+    assert_eq!(v["state"], "stopped", "{v}");
+    assert_eq!(v["restart_count"].as_u64(), Some(count), "{v}");
+    // A second stop: it is not running and nothing is pending.
+    let (s, v) = agent.post("/v1/containers/crashy/stop?timeout=1").await?;
+    assert_eq!(s, 409, "{v}");
     Ok(())
 }
 

@@ -840,36 +840,53 @@ impl Containers {
             (Some(s), Some(f)) => (f - s).num_seconds(),
             _ => 0,
         };
-        let level = if ran >= 10 {
+        if ran >= 10 {
             entry.backoff.store(0, Ordering::SeqCst);
-            0
-        } else {
-            entry.backoff.fetch_add(1, Ordering::SeqCst)
-        };
-        let delay = Duration::from_millis(100u64 << level.min(10)).min(Duration::from_secs(60));
+        }
         let generation = entry.generation.load(Ordering::SeqCst);
+        self.schedule_restart(entry, generation);
+    }
+
+    /// After the next back-off delay, starts the container again unless it
+    /// was started, stopped by hand or deleted meanwhile (its generation
+    /// moved or it is marked stopped). A start that fails (a busy host, a
+    /// cgroup still being torn down) is retried with the next delay for as
+    /// long as the policy wants the container running, as Docker's restart
+    /// manager does, instead of leaving an `always` container down.
+    fn schedule_restart(&self, entry: Arc<Entry>, generation: u64) {
+        let level = entry.backoff.fetch_add(1, Ordering::SeqCst);
+        let delay = Duration::from_millis(100u64 << level.min(10)).min(Duration::from_secs(60));
         let this = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             let _ops = entry.ops.lock().await;
-            // Started, stopped by hand or deleted meanwhile: nothing to do.
             let gone = !this
                 .inner
                 .entries
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .contains_key(&entry.id);
+            let r = entry.record();
             if gone
                 || entry.generation.load(Ordering::SeqCst) != generation
-                || entry.record().manually_stopped
+                || r.manually_stopped
                 || entry.live() != Live::Stopped
             {
                 return;
             }
+            if let RestartPolicy::OnFailure {
+                max_retries: Some(n),
+            } = r.spec.restart.unwrap_or_default()
+                && r.restart_count >= n
+            {
+                let _ = entry.update(|r| r.should_run = false);
+                this.detach_network(&entry.id).await;
+                return;
+            }
             let _ = entry.update(|r| r.restart_count += 1);
             if let Err(e) = this.start_entry(&entry).await {
-                tracing::warn!(id = %entry.id, error = %e, "restart by policy failed");
-                let _ = entry.update(|r| r.should_run = false);
+                tracing::warn!(id = %entry.id, error = %e, "restart by policy failed; trying again after the next back-off");
+                this.schedule_restart(entry.clone(), generation);
             }
         });
     }
@@ -888,6 +905,17 @@ impl Containers {
         let e = self.find(key)?;
         let _ops = e.ops.lock().await;
         if !matches!(e.live(), Live::Running { .. }) {
+            let r = e.record();
+            if r.should_run && !r.manually_stopped {
+                // Between two runs, waiting for its policy's back-off: as
+                // in Docker, a stop cancels the pending restart.
+                e.update(|r| {
+                    r.manually_stopped = true;
+                    r.should_run = false;
+                })?;
+                self.detach_network(&e.id).await;
+                return Ok(self.view(&e));
+            }
             return Err(Error::Conflict(format!("container {key} is not running")));
         }
         self.stop_entry(&e, timeout).await?;
