@@ -943,12 +943,7 @@ impl Containers {
             let _ = self
                 .runtime_call(&e.id, |rt, id| rt.kill(id, libc::SIGKILL, true))
                 .await;
-            if !wait_stopped(e, Duration::from_secs(10)).await {
-                return Err(Error::internal(
-                    format!("stop container {}", e.id),
-                    "it did not end within 10 s of SIGKILL",
-                ));
-            }
+            wait_killed(e, "stop").await?;
         }
         Ok(())
     }
@@ -1023,12 +1018,7 @@ impl Containers {
             let _ = self
                 .runtime_call(&e.id, |rt, id| rt.kill(id, libc::SIGKILL, true))
                 .await;
-            if !wait_stopped(&e, Duration::from_secs(10)).await {
-                return Err(Error::internal(
-                    format!("delete container {}", e.id),
-                    "it did not end within 10 s of SIGKILL",
-                ));
-            }
+            wait_killed(&e, "delete").await?;
         }
         self.inner
             .entries
@@ -1107,6 +1097,49 @@ async fn wait_stopped(e: &Entry, timeout: Duration) -> bool {
         .is_ok_and(|r| r.is_ok())
 }
 
+/// Waits, after a SIGKILL to every process of the container, until its
+/// monitor has seen it end. The monitor reports the end only once it has
+/// written the exit status and the runtime has deleted the container's
+/// state and cgroups, which on a loaded host (tasks in uninterruptible
+/// sleep leaving their cgroups late, each v1 hierarchy retried) can take
+/// longer than the kill itself: so while the init is gone, the wait goes
+/// on (up to a minute) for that cleanup instead of failing at 10 s. An
+/// init still alive 10 s after SIGKILL is an error that says so.
+async fn wait_killed(e: &Entry, what: &str) -> Result<()> {
+    if wait_stopped(e, Duration::from_secs(10)).await {
+        return Ok(());
+    }
+    if let Live::Running { pid, .. } = e.live()
+        && init_alive(pid)
+    {
+        return Err(Error::internal(
+            format!("{what} container {}", e.id),
+            format!("its init (pid {pid}) did not end within 10 s of SIGKILL"),
+        ));
+    }
+    tracing::info!(id = %e.id, "the init has ended; waiting for its monitor to clean up");
+    if wait_stopped(e, Duration::from_secs(50)).await {
+        return Ok(());
+    }
+    Err(Error::internal(
+        format!("{what} container {}", e.id),
+        "its init ended but its monitor did not finish cleaning up within a minute (see monitor.log in the container's dir)",
+    ))
+}
+
+/// Is `pid` a live process (not gone, not a zombie waiting for its reaper)?
+fn init_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command in parentheses, which may hold
+        // spaces or parentheses itself.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
@@ -1161,6 +1194,21 @@ fn generated_name(image: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn init_alive_reads_the_process_state() {
+        assert!(init_alive(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Exited but not reaped: a zombie, no longer alive.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while init_alive(pid) {
+            assert!(std::time::Instant::now() < deadline, "{pid} never exited");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child.wait().unwrap();
+        assert!(!init_alive(pid));
+    }
 
     #[test]
     fn signals_parse_by_name_and_number() {
