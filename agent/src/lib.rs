@@ -171,6 +171,7 @@ impl Agent {
         let router = self.router();
         let sampler = tokio::spawn(self.state.metrics.clone().run(
             self.state.containers.clone(),
+            self.state.docker.clone(),
             self.cpus,
             shutdown.clone(),
         ));

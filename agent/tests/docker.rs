@@ -240,12 +240,60 @@ async fn docker_containers_through_the_same_api() -> anyhow::Result<()> {
         "{lines:?}"
     );
 
-    // Stats.
-    let (s, stats) = agent.get_json("/v1/containers/dk/stats").await?;
-    assert_eq!(s, 200, "{stats}");
-    let st = &stats.as_array().unwrap()[0];
-    assert_eq!(st["memory_limit_bytes"], 64u64 << 20, "{st}");
-    assert!(st["pids"].as_u64().unwrap() >= 1, "{st}");
+    // Stats: sampled every second into the same history as Berth's own
+    // (read from its cgroup), by name or id, and streamed.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let history = loop {
+        let (s, stats) = agent.get_json("/v1/containers/dk/stats?window=1h").await?;
+        assert_eq!(s, 200, "{stats}");
+        let v = stats.as_array().unwrap().clone();
+        if v.len() >= 3 {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "no history for dk: {stats}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    for st in &history {
+        assert_eq!(st["memory_limit_bytes"], 64u64 << 20, "{st}");
+        assert!(st["pids"].as_u64().unwrap() >= 1, "{st}");
+        assert!(st["memory_bytes"].as_u64().unwrap() > 0, "{st}");
+    }
+    let times: Vec<&str> = history.iter().map(|s| s["t"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+    let (_, by_id) = agent
+        .get_json(&format!("/v1/containers/{}/stats?window=1h", &id[..12]))
+        .await?;
+    assert!(by_id.as_array().unwrap().len() >= history.len(), "{by_id}");
+    let (s, day) = agent.get_json("/v1/containers/dk/stats?window=24h").await?;
+    assert_eq!(s, 200, "{day}");
+    {
+        let mut r = agent
+            .req(reqwest::Method::GET, "/v1/containers/dk/stats/stream")
+            .send()
+            .await?;
+        assert_eq!(r.status(), 200);
+        let mut got = String::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !got.contains("\n\n") && Instant::now() < deadline {
+            match tokio::time::timeout(Duration::from_secs(3), r.chunk()).await {
+                Ok(Ok(Some(b))) => got.push_str(&String::from_utf8_lossy(&b)),
+                _ => break,
+            }
+        }
+        let data = got
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .unwrap_or_else(|| panic!("no stats event: {got:?}"));
+        let v: serde_json::Value = serde_json::from_str(data)?;
+        assert_eq!(v["memory_limit_bytes"], 64u64 << 20, "{v}");
+    }
+    assert_eq!(
+        agent
+            .get_json("/v1/containers/nosuch/stats/stream")
+            .await?
+            .0,
+        404
+    );
 
     // Exec, with and without a tty.
     {

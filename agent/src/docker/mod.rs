@@ -6,13 +6,19 @@
 //! The bridge is optional: [`DockerBridge::connect`] answers `None` when no
 //! engine answers, and the agent then shows nothing of Docker. The rest of
 //! the agent sees it through the [`Engine`] trait.
+//!
+//! Stats history: the agent's sampler reads Docker's running containers'
+//! cgroups itself, every second, into the same rings as Berth's own
+//! ([`Engine::running`] names each one's init pid; its cgroup comes from
+//! `/proc/<pid>/cgroup`), so `stats?window=` and `stats/stream` work alike
+//! and dockerd is not asked for stats every second.
 
 mod convert;
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use berth_api::containers::{Container, ContainerAction, ContainerSpec, CreatedContainer, LogLine};
@@ -21,8 +27,7 @@ use bollard::Docker;
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder,
     ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    RestartContainerOptionsBuilder, StartContainerOptions, StatsOptionsBuilder,
-    StopContainerOptionsBuilder,
+    StartContainerOptions, StatsOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures::{Stream, StreamExt};
 
@@ -93,6 +98,10 @@ pub trait Engine: Send + Sync {
         follow: bool,
     ) -> BoxStream<Result<LogLine>>;
     fn stats<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ContainerSample>>;
+    /// The full id of a container named by id, id prefix or name.
+    fn resolve_id<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<String>>;
+    /// The running containers and their init pids, for the sampler.
+    fn running(&self) -> BoxFuture<'_, Result<Vec<Running>>>;
     /// Starts `argv` in a running container, attached (with a tty when asked).
     fn exec<'a>(
         &'a self,
@@ -100,6 +109,15 @@ pub trait Engine: Send + Sync {
         argv: Vec<String>,
         tty: bool,
     ) -> BoxFuture<'a, Result<ExecSession>>;
+}
+
+/// A running container of another engine, as the sampler needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Running {
+    pub id: String,
+    pub name: String,
+    /// Its init, in the host's pid namespace.
+    pub pid: u32,
 }
 
 /// An attached exec in another engine.
@@ -156,6 +174,9 @@ impl ExecControl for DockerExec {
 #[derive(Clone)]
 pub struct DockerBridge {
     docker: Docker,
+    /// Container id → init pid, so that a running container is inspected
+    /// once, not every second (again when that pid is gone: a restart).
+    pids: Arc<Mutex<HashMap<String, u32>>>,
 }
 
 impl DockerBridge {
@@ -168,7 +189,10 @@ impl DockerBridge {
             Docker::connect_with_unix(&socket.to_string_lossy(), 30, bollard::API_DEFAULT_VERSION)
                 .ok()?;
         match tokio::time::timeout(Duration::from_secs(3), docker.ping()).await {
-            Ok(Ok(_)) => Some(Self { docker }),
+            Ok(Ok(_)) => Some(Self {
+                docker,
+                pids: Arc::default(),
+            }),
             _ => None,
         }
     }
@@ -279,10 +303,17 @@ impl Engine for DockerBridge {
                     d.stop_container(key, Some(o)).await
                 }
                 ContainerAction::Restart => {
-                    let o = RestartContainerOptionsBuilder::default()
+                    // Stop, then start, as two calls: dockerd 20.10's own
+                    // restart can start the new run before the old run's
+                    // rootfs is unmounted, which then fails ("exec: sh:
+                    // executable file not found").
+                    let o = StopContainerOptionsBuilder::default()
                         .t(timeout.as_secs() as i32)
                         .build();
-                    d.restart_container(key, Some(o)).await
+                    match d.stop_container(key, Some(o)).await {
+                        Ok(()) => d.start_container(key, None::<StartContainerOptions>).await,
+                        Err(e) => Err(e),
+                    }
                 }
                 ContainerAction::Kill => {
                     let o = KillContainerOptionsBuilder::default()
@@ -418,6 +449,56 @@ impl Engine for DockerBridge {
                 Some(Err(e)) => Err(engine_error(e, key)),
                 None => Err(Error::Engine(format!("no stats for {key}"))),
             }
+        })
+    }
+
+    fn resolve_id<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<String>> {
+        Box::pin(async move {
+            self.inspect(key)
+                .await?
+                .id
+                .ok_or_else(|| Error::Engine(format!("the engine named no id for {key}")))
+        })
+    }
+
+    fn running(&self) -> BoxFuture<'_, Result<Vec<Running>>> {
+        Box::pin(async move {
+            let opts = ListContainersOptionsBuilder::default()
+                .filters(&HashMap::from([("status", vec!["running"])]))
+                .build();
+            let summaries = self
+                .docker
+                .list_containers(Some(opts))
+                .await
+                .map_err(|e| engine_error(e, "list"))?;
+            let known = self.pids.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let mut out = Vec::with_capacity(summaries.len());
+            for s in summaries {
+                let Some(id) = s.id else { continue };
+                let name = s
+                    .names
+                    .as_ref()
+                    .and_then(|n| n.first())
+                    .map(|n| n.trim_start_matches('/').to_string())
+                    .unwrap_or_else(|| id.chars().take(12).collect());
+                let pid = match known.get(&id) {
+                    Some(&pid) if std::path::Path::new(&format!("/proc/{pid}")).exists() => pid,
+                    _ => {
+                        // Gone between list and inspect, or not started yet.
+                        let Ok(i) = self.inspect(&id).await else {
+                            continue;
+                        };
+                        match i.state.and_then(|s| s.pid) {
+                            Some(pid) if pid > 0 => pid as u32,
+                            _ => continue,
+                        }
+                    }
+                };
+                out.push(Running { id, name, pid });
+            }
+            *self.pids.lock().unwrap_or_else(|e| e.into_inner()) =
+                out.iter().map(|r| (r.id.clone(), r.pid)).collect();
+            Ok(out)
         })
     }
 }

@@ -68,15 +68,30 @@ async fn stats(
     match s.containers.resolve_id(&c) {
         Ok(id) => Ok(Json(s.metrics.container(&id, w))),
         Err(e) => match (e, &s.docker) {
-            // Docker keeps no history: the sample of now.
-            (crate::containers::Error::NotFound(_), Some(d)) => Ok(Json(vec![d.stats(&c).await?])),
+            // Docker's are sampled into the same history; until the first
+            // round has seen one, the engine's sample of now.
+            (crate::containers::Error::NotFound(_), Some(d)) => {
+                let id = d.resolve_id(&c).await?;
+                let history = s.metrics.container(&id, w);
+                if history.is_empty() {
+                    Ok(Json(vec![d.stats(&id).await?]))
+                } else {
+                    Ok(Json(history))
+                }
+            }
             (e, _) => Err(e.into()),
         },
     }
 }
 
 async fn stats_stream(State(s): State<AppState>, Path(c): Path<String>) -> ApiResult<Response> {
-    let id = s.containers.resolve_id(&c)?;
+    let id = match s.containers.resolve_id(&c) {
+        Ok(id) => id,
+        Err(e) => match (e, &s.docker) {
+            (crate::containers::Error::NotFound(_), Some(d)) => d.resolve_id(&c).await?,
+            (e, _) => return Err(e.into()),
+        },
+    };
     let events = BroadcastStream::new(s.metrics.subscribe_containers())
         .filter_map(move |r| {
             let id = id.clone();

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth_api::metrics::{ContainerSample, HostSample, Pressure, Window};
-use berth_runtime::cgroups::{CgroupLayout, CgroupManager, Manager};
+use berth_runtime::cgroups::{CgroupLayout, CgroupManager, CgroupMode, Manager};
 use chrono::{DateTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -250,7 +250,15 @@ impl Metrics {
     }
 
     /// Samples every second until `shutdown`, then saves.
-    pub async fn run(self, containers: Containers, cpus: u32, shutdown: CancellationToken) {
+    /// Docker's running containers, when `docker` is given, are sampled
+    /// alike (their cgroups read directly) into the same history.
+    pub async fn run(
+        self,
+        containers: Containers,
+        docker: Option<Arc<dyn crate::docker::Engine>>,
+        cpus: u32,
+        shutdown: CancellationToken,
+    ) {
         let layout = match CgroupLayout::detect() {
             Ok(l) => Some(l),
             Err(e) => {
@@ -272,15 +280,34 @@ impl Metrics {
                 _ = tick.tick() => {}
             }
             let running = containers.running();
-            let all = containers.names();
-            let paths: Vec<(String, String, u32)> = running
+            let mut all = containers.names();
+            let mut paths: Vec<(String, String, u32)> = running
                 .iter()
                 .map(|(id, _, pid)| (id.clone(), containers.cgroup_path(id), *pid))
                 .collect();
+            let others = match &docker {
+                Some(d) => match tokio::time::timeout(Duration::from_secs(2), d.running()).await {
+                    Ok(Ok(v)) => v,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "Docker's containers not sampled this round");
+                        Vec::new()
+                    }
+                    Err(_) => Vec::new(),
+                },
+                None => Vec::new(),
+            };
+            all.extend(others.iter().map(|r| (r.id.clone(), r.name.clone())));
             let s2 = sampler.clone();
             let started = Instant::now();
             let round = tokio::task::spawn_blocking(move || {
                 let mut s = s2.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(layout) = &s.layout {
+                    for r in &others {
+                        if let Some(path) = pid_cgroup_path(layout, r.pid) {
+                            paths.push((r.id.clone(), path, r.pid));
+                        }
+                    }
+                }
                 s.round(&paths)
             })
             .await;
@@ -337,7 +364,7 @@ const IDLE_FULL_EVERY: Duration = Duration::from_secs(10);
 fn cpu_usage_ns(layout: &CgroupLayout, path: &str) -> Option<u64> {
     let rel = path.trim_start_matches('/');
     match layout.mode {
-        berth_runtime::cgroups::CgroupMode::Unified => {
+        CgroupMode::Unified => {
             let text = std::fs::read_to_string(layout.unified.as_ref()?.join(rel).join("cpu.stat"))
                 .ok()?;
             text.lines()
@@ -357,6 +384,28 @@ fn cpu_usage_ns(layout: &CgroupLayout, path: &str) -> Option<u64> {
                 .ok()
         }
     }
+}
+
+/// The cgroup of a process (as `/proc/<pid>/cgroup` names it from the
+/// host) in the hierarchy the sampler reads: the unified one on cgroup v2,
+/// the memory controller's on v1 and hybrid hosts (Docker's cgroupfs and
+/// systemd drivers use the same path in every v1 hierarchy).
+fn pid_cgroup_path(layout: &CgroupLayout, pid: u32) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    parse_proc_cgroup(&text, layout.mode == CgroupMode::Unified)
+}
+
+fn parse_proc_cgroup(text: &str, unified: bool) -> Option<String> {
+    text.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let wanted = if unified {
+            controllers.is_empty()
+        } else {
+            controllers.split(',').any(|c| c == "memory")
+        };
+        (wanted && path.starts_with('/') && path != "/").then(|| path.to_string())
+    })
 }
 
 struct Sampler {
@@ -451,5 +500,29 @@ impl Sampler {
             },
         );
         Some(sample)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_proc_cgroup;
+
+    #[test]
+    fn a_process_cgroup_is_found_in_the_hierarchy_sampled() {
+        let hybrid = "12:pids:/docker/abc\n11:cpu,cpuacct:/docker/abc\n\
+                      5:memory:/docker/abc\n1:name=systemd:/docker/abc\n0::/\n";
+        assert_eq!(
+            parse_proc_cgroup(hybrid, false).as_deref(),
+            Some("/docker/abc")
+        );
+        // On hybrid, the unified line is the root: nothing to sample there.
+        assert_eq!(parse_proc_cgroup(hybrid, true), None);
+        let v2 = "0::/system.slice/docker-abc.scope\n";
+        assert_eq!(
+            parse_proc_cgroup(v2, true).as_deref(),
+            Some("/system.slice/docker-abc.scope")
+        );
+        assert_eq!(parse_proc_cgroup(v2, false), None);
+        assert_eq!(parse_proc_cgroup("garbage", false), None);
     }
 }
