@@ -190,6 +190,8 @@ async fn dashboard_twenty_live_graphs_one_stream_frame_time() -> Result<()> {
         );
         let p95 = frames["p95_ms"].as_f64().context("p95")?;
         ensure!(p95 < 50.0, "janky frames with 20 live graphs: {frames}");
+        b.eval("document.querySelector('[data-testid=container-graphs]').scrollIntoView(); return true;")
+            .await?;
         b.screenshot("panel").await?;
 
         // The metric switch redraws every graph from the same rings.
