@@ -98,6 +98,12 @@ clean_cgroups() {
         clean_tree "$base/berth/conformance/$1" keep
         clean_tree "$base/berth/conformance/$1-containers"
         clean_tree "$base/runtime-test"
+        # crun in its mount namespace puts the suite's containers at the
+        # top, named by their uuid: those that appeared during the run.
+        for d in "$base"/????????-????-????-????-????????????; do
+            [ -d "$d" ] || continue
+            grep -qxF "$d" "$W/cgroups.before" || clean_tree "$d"
+        done
     done
     return 0
 }
@@ -123,6 +129,11 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+for base in $(hierarchies); do
+    for d in "$base"/????????-????-????-????-????????????; do
+        if [ -d "$d" ]; then echo "$d"; fi
+    done
+done > "$W/cgroups.before"
 awk '{print $5}' /proc/self/mountinfo | grep '^/tmp/' | sort > "$W/mounts.before" || true
 
 # --- wrappers ---------------------------------------------------------------
