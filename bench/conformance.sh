@@ -30,7 +30,8 @@
 # for youki. Each runtime runs inside its own cgroup /berth/conformance/<rt>,
 # so runtimes that put relative cgroupsPaths under their caller's cgroup stay
 # there; the script thaws, kills and removes what is left in it, and
-# unmounts what the suite left mounted under /tmp, after each group.
+# unmounts what the suite left mounted under /tmp, after each group (in the
+# run's own private mount namespace, so nobody else's mounts are touched).
 set -eu
 
 HERE=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,6 +42,14 @@ OUT=${OUT:-$HERE/target/conformance}
 GROUP_TIMEOUT=${GROUP_TIMEOUT:-300}
 
 [ "$(id -u)" = 0 ] || { echo "bench/conformance.sh: run as root" >&2; exit 1; }
+
+# The whole run lives in a private mount namespace of its own: what the
+# runtimes and the suite mount never reaches the host, and the clean-up
+# after each group (which unmounts every new mount under /tmp) can only
+# touch this run's copies, never another process's mounts.
+if [ -z "${BERTH_CONFORMANCE_PRIVATE:-}" ] && [ -z "${REPORT_ONLY:-}" ]; then
+    BERTH_CONFORMANCE_PRIVATE=1 exec unshare --mount --propagation private "$0" "$@"
+fi
 for f in contest runtimetest bundle.tar.gz; do
     [ -e "$CONTEST_DIR/$f" ] || { echo "bench/conformance.sh: $CONTEST_DIR/$f is missing" >&2; exit 1; }
 done
