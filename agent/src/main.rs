@@ -43,6 +43,21 @@ fn main() {
     if let Command::Monitor(args) = cli.command {
         std::process::exit(berth_agent::monitor::run(args));
     }
+    // Every thread that mallocs may otherwise get an arena of its own
+    // (up to 8 per core), each keeping freed memory: two are plenty for
+    // an agent that mostly waits.
+    #[cfg(target_env = "gnu")]
+    // SAFETY: called while this is the only thread, before any other
+    // allocation-heavy work; it only sets a glibc malloc parameter.
+    // A fixed mmap threshold (glibc otherwise raises it to 32 MiB after
+    // the first big free) sends big buffers back to the kernel when freed
+    // instead of leaving them in the heap, and a small trim threshold
+    // hands back the heap's free top.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 * 1024);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -54,6 +69,8 @@ fn main() {
         .worker_threads(2)
         // Each blocking thread may get its own malloc arena: keep them few.
         .max_blocking_threads(16)
+        // Idle blocking threads (and their stacks) go soon.
+        .thread_keep_alive(std::time::Duration::from_secs(2))
         .enable_all()
         .build()
     {

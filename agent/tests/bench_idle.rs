@@ -26,10 +26,15 @@ fn cpu_ticks(pid: u32) -> u64 {
 }
 
 fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A `kB` field of /proc/<pid>/status.
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
@@ -98,6 +103,8 @@ async fn idle_containers_cost_the_agent_little() -> anyhow::Result<()> {
         .find_map(|l| l.strip_prefix("berth_agent_sample_round_seconds "))
         .unwrap_or("?")
         .to_string();
+    // libtest's "test … " has no newline yet: start a line of our own.
+    println!();
     println!(
         "containers              {n} (created and started in {:.1} s, {:.0} ms each)",
         created.as_secs_f64(),
@@ -106,6 +113,28 @@ async fn idle_containers_cost_the_agent_little() -> anyhow::Result<()> {
     println!("measured                {wall:.0} s of 1 s sampling");
     println!("agent CPU               {cpu_pct:.2} % of one core (aim < 2 %)");
     println!("agent RSS               mean {rss_mean:.1} MiB, max {rss_max:.1} MiB (aim < 30 MB)");
+    println!(
+        "agent RSS at the end    {:.1} MiB: {:.1} anonymous (heap, stacks), {:.1} file (the binary's pages)",
+        rss_kib(agent_pid) as f64 / 1024.0,
+        status_kib(agent_pid, "RssAnon:") as f64 / 1024.0,
+        status_kib(agent_pid, "RssFile:") as f64 / 1024.0
+    );
+    // PSS: shared pages (the binary's, mapped by every monitor too) count
+    // by their share: what this process really adds.
+    let pss_kib: u64 = std::fs::read_to_string(format!("/proc/{agent_pid}/smaps_rollup"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    println!(
+        "agent PSS at the end    {:.1} MiB (shared pages by their share)",
+        pss_kib as f64 / 1024.0
+    );
+    println!(
+        "agent threads           {}",
+        std::fs::read_dir(format!("/proc/{agent_pid}/task"))?.count()
+    );
     println!("one sampling round      {round} s");
     println!(
         "history of idle-0       {} samples",

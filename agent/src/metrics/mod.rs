@@ -274,6 +274,7 @@ impl Metrics {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut last_save = Instant::now();
+        let mut last_trim = Instant::now();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -339,9 +340,24 @@ impl Metrics {
                 let me = self.clone();
                 let _ = tokio::task::spawn_blocking(move || me.save()).await;
             }
+            if last_trim.elapsed() >= Duration::from_secs(10) {
+                last_trim = Instant::now();
+                release_free_memory();
+            }
         }
         let me = self.clone();
         let _ = tokio::task::spawn_blocking(move || me.save()).await;
+    }
+}
+
+/// Hands the allocator's free pages back to the kernel (glibc keeps them
+/// otherwise, inside each arena): the agent's RSS then follows what it
+/// holds, not its peak.
+fn release_free_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only walks glibc's own arenas under their locks.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
