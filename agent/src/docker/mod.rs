@@ -27,7 +27,8 @@ use bollard::Docker;
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder,
     ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    StartContainerOptions, StatsOptionsBuilder, StopContainerOptionsBuilder,
+    RestartContainerOptionsBuilder, StartContainerOptions, StatsOptionsBuilder,
+    StopContainerOptionsBuilder,
 };
 use futures::{Stream, StreamExt};
 
@@ -303,17 +304,10 @@ impl Engine for DockerBridge {
                     d.stop_container(key, Some(o)).await
                 }
                 ContainerAction::Restart => {
-                    // Stop, then start, as two calls: dockerd 20.10's own
-                    // restart can start the new run before the old run's
-                    // rootfs is unmounted, which then fails ("exec: sh:
-                    // executable file not found").
-                    let o = StopContainerOptionsBuilder::default()
+                    let o = RestartContainerOptionsBuilder::default()
                         .t(timeout.as_secs() as i32)
                         .build();
-                    match d.stop_container(key, Some(o)).await {
-                        Ok(()) => d.start_container(key, None::<StartContainerOptions>).await,
-                        Err(e) => Err(e),
-                    }
+                    d.restart_container(key, Some(o)).await
                 }
                 ContainerAction::Kill => {
                     let o = KillContainerOptionsBuilder::default()
