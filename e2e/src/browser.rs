@@ -232,6 +232,21 @@ impl Browser {
             .with_context(|| format!("choosing {value} in {css}"))
     }
 
+    /// Presses and releases `key` (a character or a WebDriver key code such
+    /// as `'\u{E004}'`, Tab) on the keyboard, wherever the focus is. Unlike
+    /// `send_keys` on the active element, this also works when the focus
+    /// is on a file input (which takes sent keys as a file name).
+    pub async fn press_key(&self, key: char) -> Result<()> {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let keys = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: key })
+            .then(KeyAction::Up { value: key });
+        self.client()
+            .perform_actions(keys)
+            .await
+            .with_context(|| format!("pressing {key:?}"))
+    }
+
     /// Runs `script` and returns its value.
     pub async fn eval(&self, script: &str) -> Result<Value> {
         Ok(self.client().execute(script, vec![]).await?)
