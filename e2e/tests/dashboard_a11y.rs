@@ -19,7 +19,9 @@ use serde_json::{Value, json};
 /// siblings included (a bar's label over its fill), composited bottom-up
 /// over the canvas with each box's alpha times its and its ancestors'
 /// opacity. When the text is covered or not hit-testable, its DOM ancestors
-/// are the stack. Returns `{checked, min, worst, offenders, skipped}`.
+/// are the stack. Text fields' boundaries are checked against 3:1 (WCAG
+/// 1.4.11). Returns `{checked, min, worst, offenders, skipped, fields,
+/// min_boundary}`.
 const CONTRAST_JS: &str = r#"
 const cvs = document.createElement('canvas'); cvs.width = cvs.height = 1;
 const ctx = cvs.getContext('2d', {willReadFrequently: true});
@@ -99,7 +101,7 @@ function stackAt(el, x, y) {
   const i = hit.indexOf(el);
   return i < 0 ? null : hit.slice(i);
 }
-const results = [];
+const results = [], boundaries = [];
 let skipped = {disabled: 0, image: 0, offscreen: 0};
 function check(el, what, text, fgColor) {
   const cs = getComputedStyle(el);
@@ -148,6 +150,21 @@ for (const el of document.querySelectorAll('body *')) {
     .filter(n => n.nodeType === 3).map(n => n.textContent).join('').trim();
   if (own) check(el, 'text', own, cs.color);
   const isField = el.tagName === 'INPUT' || el.tagName === 'TEXTAREA' || el.tagName === 'SELECT';
+  // WCAG 1.4.11: a text field's boundary (its border, or its own
+  // background) needs 3:1 against what is around it, or the field can't be
+  // seen. Checkboxes, radios and file pickers are drawn by the browser.
+  if (isField && !['checkbox', 'radio', 'range', 'color', 'hidden', 'file'].includes(el.type)) {
+    const around = paintBelow(ancestors(el.parentElement));
+    if (around) {
+      const border = over(parse(cs.borderTopColor), around);
+      const fill = over(parse(cs.backgroundColor), around);
+      const width = parseFloat(cs.borderTopWidth);
+      const q = Math.max(width >= 1 ? ratio(border, around) : 1, ratio(fill, around));
+      boundaries.push({path: path(el), what: 'boundary', text: el.id || el.name || el.type,
+                       size: width, weight: 0, large: false, need: 3,
+                       fg: hex(border), bg: hex(around), ratio: Math.round(q * 100) / 100});
+    }
+  }
   if (isField && !['checkbox', 'radio', 'range', 'color', 'hidden'].includes(el.type)) {
     if (el.tagName === 'SELECT') {
       const o = el.selectedOptions[0];
@@ -160,10 +177,12 @@ for (const el of document.querySelectorAll('body *')) {
   }
 }
 scrollTo(0, 0);
-const offenders = results.filter(r => r.ratio < r.need);
+const offenders = results.concat(boundaries).filter(r => r.ratio < r.need);
+const minBoundary = boundaries.reduce((m, r) => Math.min(m, r.ratio), Infinity);
 const min = results.reduce((m, r) => Math.min(m, r.ratio), Infinity);
 const worst = results.slice().sort((a, b) => a.ratio - b.ratio)[0] || null;
-return {checked: results.length, min: results.length ? min : null, worst, offenders, skipped};
+return {checked: results.length, min: results.length ? min : null, worst, offenders, skipped,
+        fields: boundaries.length, min_boundary: boundaries.length ? minBoundary : null};
 "#;
 
 /// Remembers the unfocused look of every focusable element, for
@@ -221,6 +240,8 @@ struct Figures {
     min: f64,
     focus_stops: u64,
     min_ring: f64,
+    fields: u64,
+    min_boundary: f64,
 }
 
 async fn set_theme(b: &Browser, theme: &str) -> Result<()> {
@@ -252,6 +273,10 @@ fn contrast(
     figures.checked += checked;
     if let Some(m) = v["min"].as_f64() {
         figures.min = figures.min.min(m);
+    }
+    figures.fields += v["fields"].as_u64().unwrap_or(0);
+    if let Some(m) = v["min_boundary"].as_f64() {
+        figures.min_boundary = figures.min_boundary.min(m);
     }
     eprintln!(
         "  {theme} {page}: {checked} checked, min {} ({}), skipped {}",
@@ -376,7 +401,14 @@ async fn dashboard_contrast_and_focus_in_both_themes() -> Result<()> {
             ("/admin/users".to_string(), "main h1"),
         ];
         for theme in ["light", "dark"] {
-            let mut fig = Figures { checked: 0, min: f64::INFINITY, focus_stops: 0, min_ring: f64::INFINITY };
+            let mut fig = Figures {
+                checked: 0,
+                min: f64::INFINITY,
+                focus_stops: 0,
+                min_ring: f64::INFINITY,
+                fields: 0,
+                min_boundary: f64::INFINITY,
+            };
             // Logged out: the login page.
             b.goto("/login").await?;
             b.wait("#login-username").await?;
@@ -404,12 +436,13 @@ async fn dashboard_contrast_and_focus_in_both_themes() -> Result<()> {
             b.click("[data-testid=logout]").await?;
             b.wait("#login-username").await?;
             let line = format!(
-                "{theme}: {} elements checked, min ratio {:.2}; {} focus stops, min ring ratio {:.2}",
-                fig.checked, fig.min, fig.focus_stops, fig.min_ring
+                "{theme}: {} elements checked, min ratio {:.2}; {} fields, min boundary ratio {:.2}; {} focus stops, min ring ratio {:.2}",
+                fig.checked, fig.min, fig.fields, fig.min_boundary, fig.focus_stops, fig.min_ring
             );
             record_metric(
                 &format!("a11y_{theme}"),
                 json!({"text_checked": fig.checked, "min_contrast": fig.min,
+                       "fields": fig.fields, "min_field_boundary_contrast": fig.min_boundary,
                        "focus_stops": fig.focus_stops, "min_focus_ring_contrast": fig.min_ring}),
             )?;
             summary.push(line);
