@@ -231,10 +231,13 @@ return {stop: a.dataset.a11yStop, tag: label, text: (a.innerText || a.value || a
 "#;
 
 const TAB: char = '\u{E004}';
-/// Tab stops checked per page: the frame (skip link, menu, top bar) and
-/// the first controls of the page.
+/// At most this many Tab stops per page (the walk ends early when the focus
+/// wraps around to a stop it has seen): the frame (skip link, menu, top
+/// bar) and the page's controls.
 const TAB_STOPS: usize = 30;
 
+/// One theme's totals over every page, for the summary line and the
+/// metrics file.
 struct Figures {
     checked: u64,
     min: f64,
@@ -244,6 +247,7 @@ struct Figures {
     min_boundary: f64,
 }
 
+/// Switches to `theme` the way a user does, with the top bar's button.
 async fn set_theme(b: &Browser, theme: &str) -> Result<()> {
     let now = b
         .eval("return document.documentElement.getAttribute('data-theme') || '';")
@@ -456,6 +460,7 @@ async fn dashboard_contrast_and_focus_in_both_themes() -> Result<()> {
     .await;
     if r.is_err() {
         let _ = b.screenshot("failure").await;
+        eprintln!("server log:\n{}", stack.log());
     }
     b.close().await?;
     r
