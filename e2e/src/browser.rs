@@ -47,6 +47,8 @@ pub struct Browser {
     pub base: String,
     /// Prefix of this test's screenshots.
     pub test: String,
+    /// `http://127.0.0.1:<port>` of this session's chromedriver.
+    driver_url: String,
     _profile: tempfile::TempDir,
 }
 
@@ -93,14 +95,15 @@ impl Browser {
                 ],
             }),
         );
+        let url = format!("http://127.0.0.1:{port}");
         let mut browser = Browser {
             client: None,
             driver,
             base: base.trim_end_matches('/').to_string(),
             test: test.to_string(),
+            driver_url: url.clone(),
             _profile: profile,
         };
-        let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         let client = loop {
             let connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -129,6 +132,53 @@ impl Browser {
         self.client
             .as_ref()
             .expect("the session is open until close()")
+    }
+
+    /// Sends the Chrome DevTools Protocol command `cmd` with `params` to the
+    /// page (chromedriver's `goog/cdp/execute`) and gives back its result.
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Result<Value> {
+        let id = self
+            .client()
+            .session_id()
+            .await?
+            .context("the WebDriver session has no id")?;
+        let url = format!("{}/session/{id}/goog/cdp/execute", self.driver_url);
+        let r = reqwest::Client::new()
+            .post(&url)
+            .json(&json!({"cmd": cmd, "params": params}))
+            .send()
+            .await
+            .with_context(|| format!("sending {cmd} to chromedriver"))?;
+        let status = r.status();
+        let v: Value = r
+            .json()
+            .await
+            .with_context(|| format!("reading chromedriver's answer to {cmd}"))?;
+        if !status.is_success() {
+            bail!("chromedriver refused {cmd} ({status}): {v}");
+        }
+        Ok(v["value"].clone())
+    }
+
+    /// Lets the page download files (without asking) into `dir`.
+    pub async fn allow_downloads(&self, dir: &Path) -> Result<()> {
+        self.cdp(
+            "Browser.setDownloadBehavior",
+            json!({"behavior": "allow", "downloadPath": dir.display().to_string()}),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Grants the dashboard's origin read and write access to the clipboard
+    /// (`navigator.clipboard.readText` and `writeText`).
+    pub async fn grant_clipboard(&self) -> Result<()> {
+        self.cdp(
+            "Browser.grantPermissions",
+            json!({"origin": self.base, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]}),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Opens `path` on the dashboard and waits until the app has mounted.
@@ -245,6 +295,27 @@ impl Browser {
             .perform_actions(keys)
             .await
             .with_context(|| format!("pressing {key:?}"))
+    }
+
+    /// Double-clicks with the mouse at the viewport point (`x`, `y`) in CSS
+    /// pixels (a word selection in a terminal, for instance).
+    pub async fn double_click_at(&self, x: f64, y: f64) -> Result<()> {
+        use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
+        let button = MOUSE_BUTTON_LEFT;
+        let mouse = MouseActions::new("mouse".into())
+            .then(PointerAction::MoveTo {
+                duration: None,
+                x,
+                y,
+            })
+            .then(PointerAction::Down { button })
+            .then(PointerAction::Up { button })
+            .then(PointerAction::Down { button })
+            .then(PointerAction::Up { button });
+        self.client()
+            .perform_actions(mouse)
+            .await
+            .with_context(|| format!("double-clicking at ({x}, {y})"))
     }
 
     /// Runs `script` and returns its value.
