@@ -33,22 +33,21 @@ scripts/build-frontend.sh
 
 # --- services the tests use ---------------------------------------------------
 cleanup() {
-    if [ -n "${PGDATA_DIR:-}" ]; then
-        runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -m immediate stop >/dev/null 2>&1 || true
-        rm -rf "$PGDATA_DIR"
+    if [ -n "${PG_ROOT:-}" ]; then
+        runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -m immediate stop >/dev/null 2>&1 || true
+        rm -rf "$PG_ROOT"
     fi
 }
 trap cleanup EXIT
 
 step "start PostgreSQL"
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
-PGDATA_DIR=$(mktemp -d /tmp/berth-test-pg.XXXXXX)
-chown postgres: "$PGDATA_DIR"
+PG_ROOT=$(mktemp -d /tmp/berth-test-pg.XXXXXX)
+chown postgres: "$PG_ROOT"
 PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-runuser -u postgres -- "$PG_BIN/initdb" -D "$PGDATA_DIR/data" -A trust -U postgres >/dev/null
-runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGDATA_DIR/data" -l "$PGDATA_DIR/log" -w \
-    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PGDATA_DIR -c max_connections=300 -c fsync=off" start >/dev/null
-PGDATA_DIR="$PGDATA_DIR/data"
+runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_ROOT/data" -A trust -U postgres >/dev/null
+runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -l "$PG_ROOT/log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_ROOT -c max_connections=300 -c fsync=off" start >/dev/null
 export BERTH_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
 log "PostgreSQL at $BERTH_TEST_POSTGRES_URL"
 
