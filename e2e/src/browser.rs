@@ -424,6 +424,18 @@ return performance.now() - t0;
         Ok(())
     }
 
+    /// Ends a test's browser session: when the test failed (`r`), a
+    /// `failure` screenshot and the server's log first. The test's own error
+    /// wins over an error closing the browser.
+    pub async fn finish(self, r: Result<()>, stack: &crate::Stack) -> Result<()> {
+        if r.is_err() {
+            let _ = self.screenshot("failure").await;
+            eprintln!("server log:\n{}", stack.log());
+        }
+        let closed = self.close().await;
+        r.and(closed)
+    }
+
     /// Ends the session (Chromium quits) and stops chromedriver.
     pub async fn close(mut self) -> Result<()> {
         if let Some(c) = self.client.take() {

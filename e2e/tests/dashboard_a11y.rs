@@ -458,12 +458,7 @@ async fn dashboard_contrast_and_focus_in_both_themes() -> Result<()> {
         Ok::<_, anyhow::Error>(())
     }
     .await;
-    if r.is_err() {
-        let _ = b.screenshot("failure").await;
-        eprintln!("server log:\n{}", stack.log());
-    }
-    b.close().await?;
-    r
+    b.finish(r, &stack).await
 }
 
 /// The login page has no theme button of its own in every build; the

@@ -255,10 +255,5 @@ async fn dashboard_console_download_resize_copy_paste() -> Result<()> {
         Ok::<_, anyhow::Error>(())
     }
     .await;
-    if r.is_err() {
-        let _ = b.screenshot("failure").await;
-        eprintln!("server log:\n{}", stack.log());
-    }
-    b.close().await?;
-    r
+    b.finish(r, &stack).await
 }

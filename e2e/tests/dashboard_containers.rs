@@ -389,11 +389,7 @@ async fn dashboard_containers_filters_bulk_actions_create_form() -> Result<()> {
         Ok::<_, anyhow::Error>(())
     }
     .await;
-    if r.is_err() {
-        let _ = b.screenshot("failure").await;
-        eprintln!("server log:\n{}", stack.log());
-    }
-    b.close().await?;
+    let r = b.finish(r, &stack).await;
     eprintln!("dashboard_containers took {:?}", t0.elapsed());
     r
 }

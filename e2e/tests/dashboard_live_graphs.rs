@@ -228,10 +228,5 @@ async fn dashboard_twenty_live_graphs_one_stream_frame_time() -> Result<()> {
         Ok::<_, anyhow::Error>(())
     }
     .await;
-    if r.is_err() {
-        let _ = b.screenshot("failure").await;
-        eprintln!("server log:\n{}", stack.log());
-    }
-    b.close().await?;
-    r
+    b.finish(r, &stack).await
 }

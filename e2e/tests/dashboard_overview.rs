@@ -166,10 +166,5 @@ async fn dashboard_overview_tiles_login_theme_keyboard_phone() -> Result<()> {
         Ok::<_, anyhow::Error>(())
     }
     .await;
-    if r.is_err() {
-        let _ = b.screenshot("failure").await;
-        eprintln!("server log:\n{}", stack.log());
-    }
-    b.close().await?;
-    r
+    b.finish(r, &stack).await
 }

@@ -22,12 +22,7 @@ async fn dashboard_slice_setup_import_create_stop_delete() -> Result<()> {
     let stack = Stack::start().await?;
     let b = Browser::start(&stack.url, "slice").await?;
     let r = run(&stack, &b, &tar).await;
-    if r.is_err() {
-        let _ = b.screenshot("failure").await;
-        eprintln!("server log:\n{}", stack.log());
-    }
-    b.close().await?;
-    r
+    b.finish(r, &stack).await
 }
 
 async fn run(stack: &Stack, b: &Browser, tar: &std::path::Path) -> Result<()> {

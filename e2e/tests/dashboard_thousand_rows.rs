@@ -208,10 +208,5 @@ async fn dashboard_thousand_containers_paged_filter_sort() -> Result<()> {
         Ok::<_, anyhow::Error>(())
     }
     .await;
-    if r.is_err() {
-        let _ = b.screenshot("failure").await;
-        eprintln!("server log:\n{}", stack.log());
-    }
-    b.close().await?;
-    r
+    b.finish(r, &stack).await
 }

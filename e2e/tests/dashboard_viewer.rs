@@ -87,11 +87,7 @@ async fn dashboard_viewer_sees_no_forbidden_buttons_and_forgery_fails() -> Resul
         Ok::<_, anyhow::Error>(())
     }
     .await;
-    if r.is_err() {
-        let _ = b.screenshot("failure").await;
-        eprintln!("server log:\n{}", stack.log());
-    }
-    b.close().await?;
+    let r = b.finish(r, &stack).await;
     r?;
     // Still running: nothing the viewer did reached the container.
     let c: serde_json::Value = stack
