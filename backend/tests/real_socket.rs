@@ -8,35 +8,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use berth_api::agent::RegisterRequest;
-use common::TestApp;
 use common::fake_agent::FakeAgent;
+use common::{TestApp, serve};
 use futures::{SinkExt, StreamExt};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
-
-struct Running {
-    port: u16,
-    shutdown: CancellationToken,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-async fn serve(t: &TestApp) -> Running {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let shutdown = CancellationToken::new();
-    tokio::spawn(berth_server::server::serve(
-        listener,
-        t.app.clone(),
-        t.state.identity.server_config().unwrap(),
-        shutdown.clone(),
-    ));
-    Running { port, shutdown }
-}
 
 fn pinned_client(t: &TestApp) -> reqwest::Client {
     let cfg = berth_server::tls::pinned_client_config(t.state.fingerprint(), &[b"h2", b"http/1.1"])

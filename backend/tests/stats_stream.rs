@@ -11,34 +11,9 @@ use std::time::{Duration, Instant};
 
 use berth_api::auth::{Role, Scope};
 use berth_api::metrics::StatsStreamEvent;
-use common::TestApp;
 use common::fake_agent::FakeAgent;
+use common::{TestApp, serve};
 use futures::StreamExt;
-use tokio_util::sync::CancellationToken;
-
-struct Running {
-    port: u16,
-    shutdown: CancellationToken,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-async fn serve(t: &TestApp) -> Running {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let shutdown = CancellationToken::new();
-    tokio::spawn(berth_server::server::serve(
-        listener,
-        t.app.clone(),
-        t.state.identity.server_config().unwrap(),
-        shutdown.clone(),
-    ));
-    Running { port, shutdown }
-}
 
 /// The data events of an SSE response, read as they come.
 struct Events {

@@ -318,3 +318,30 @@ impl TestApp {
         self.user("owner", &[(Role::Owner, Scope::Global)]).await
     }
 }
+
+/// The app served on a real socket (HTTP and HTTPS on one port) until
+/// dropped.
+pub struct Running {
+    pub port: u16,
+    shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Serves `t`'s app on 127.0.0.1 with its TLS identity.
+pub async fn serve(t: &TestApp) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(berth_server::server::serve(
+        listener,
+        t.app.clone(),
+        t.state.identity.server_config().unwrap(),
+        shutdown.clone(),
+    ));
+    Running { port, shutdown }
+}
