@@ -441,6 +441,7 @@ pub struct ExecResize {
 pub struct ExecTicketRequest {
     /// The command (default: the agent's shell). At most 4096 bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 4096))]
     pub cmd: Option<String>,
     /// Allocate a terminal.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -43,7 +43,8 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExecQuery {
-    /// The command (default: the agent's, `/bin/sh`).
+    /// The command (default: the agent's, `/bin/sh`). At most 4096 bytes.
+    #[param(max_length = 4096)]
     pub cmd: Option<String>,
     /// Allocate a terminal.
     pub tty: Option<bool>,
