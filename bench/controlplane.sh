@@ -113,7 +113,7 @@ trap cleanup EXIT
 port=$(free_port)
 API="http://127.0.0.1:$port"
 log "berth-server on $API (SQLite in $work/server)"
-BERTH_ADMIN_PASSWORD="$PASSWORD" RUST_LOG=warn "$BIN/berth-server" --listen "127.0.0.1:$port" \
+BERTH_ADMIN_PASSWORD="$PASSWORD" RUST_LOG=warn "$BIN/berth-server" --listen "127.0.0.1:$port" --allow-plain-http \
     --data-dir "$work/server" >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do curl -sf "$API/api/v1/health" >/dev/null && break; sleep 0.1; done

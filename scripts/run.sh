@@ -19,4 +19,7 @@ scripts/build-frontend.sh
 
 export BERTH_DATA_DIR=${BERTH_DATA_DIR:-$PWD/data}
 export BERTH_DASHBOARD_DIR=${BERTH_DASHBOARD_DIR:-$PWD/frontend/dist}
+# Local use: also answer plain HTTP (http://127.0.0.1:8080). An install
+# reachable by others leaves this off, so plain HTTP is redirected to HTTPS.
+export BERTH_ALLOW_PLAIN_HTTP=${BERTH_ALLOW_PLAIN_HTTP:-true}
 exec target/release/berth-server --local-agent "$@"

@@ -433,6 +433,30 @@ pub struct ExecResize {
     pub resize: [u16; 2],
 }
 
+/// The body of `POST .../containers/{c}/exec-ticket`: the exec the ticket
+/// is for (the WebSocket must ask for exactly this `cmd` and `tty`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ExecTicketRequest {
+    /// The command (default: the agent's shell). At most 4096 bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 4096))]
+    pub cmd: Option<String>,
+    /// Allocate a terminal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tty: Option<bool>,
+}
+
+/// A single-use ticket for one exec WebSocket, valid for 30 seconds:
+/// `GET .../exec?ticket=<ticket>&cmd=..&tty=..`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExecTicket {
+    pub ticket: String,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// Is `s` a container id (64 lowercase hex digits)?
 pub fn is_container_id(s: &str) -> bool {
     s.len() == 64

@@ -13,6 +13,7 @@ pub mod hosts;
 pub mod images;
 pub mod inventory;
 pub mod metrics;
+pub mod nav;
 
 pub use error::Problem;
 

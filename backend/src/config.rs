@@ -90,6 +90,24 @@ pub struct Config {
     /// Milliseconds between health checks of each host.
     #[arg(long, env = "BERTH_HEALTH_INTERVAL_MS", default_value_t = 3000)]
     pub health_interval_ms: u64,
+
+    /// Serve the API and dashboard over plain HTTP too (local development,
+    /// tests). Without it, and unless the public URL is http://, plain HTTP
+    /// on the shared port is redirected to the public HTTPS URL and HTTPS
+    /// answers carry Strict-Transport-Security.
+    #[arg(long, env = "BERTH_ALLOW_PLAIN_HTTP")]
+    pub allow_plain_http: bool,
+
+    /// Bearer token that `GET /metrics` on the main port requires (compared
+    /// in constant time). Without it (and without --metrics-listen) the
+    /// metrics are not served.
+    #[arg(long, env = "BERTH_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// A separate plain-HTTP listener serving only `GET /metrics`, without
+    /// authentication (bind it to a private address).
+    #[arg(long, env = "BERTH_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -115,6 +133,9 @@ impl Config {
             login_rate_per_address: 30,
             login_failures_per_user: 5,
             health_interval_ms: 3000,
+            allow_plain_http: false,
+            metrics_token: None,
+            metrics_listen: None,
         }
     }
 
@@ -139,6 +160,25 @@ impl Config {
             addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
         format!("https://{addr}")
+    }
+
+    /// Is the public URL an https:// one?
+    pub fn public_https(&self) -> bool {
+        self.public_url()
+            .to_ascii_lowercase()
+            .starts_with("https://")
+    }
+
+    /// May the shared port answer plain HTTP (instead of redirecting it)?
+    pub fn plain_http_allowed(&self) -> bool {
+        self.allow_plain_http || !self.public_https()
+    }
+
+    /// Is the session cookie `Secure` on a request (over TLS when `tls`)?
+    /// Always when the public URL is https and plain HTTP is not allowed
+    /// (the browser then only ever talks HTTPS to us).
+    pub fn cookie_secure(&self, tls: bool) -> bool {
+        tls || !self.plain_http_allowed()
     }
 
     /// The dashboard folder to serve.
@@ -192,6 +232,23 @@ mod tests {
         assert_eq!(parsed.session_ttl_secs, built.session_ttl_secs);
         assert_eq!(parsed.body_limit, built.body_limit);
         assert_eq!(parsed.local_agent_listen, built.local_agent_listen);
+        assert_eq!(parsed.allow_plain_http, built.allow_plain_http);
+        assert_eq!(parsed.metrics_token, built.metrics_token);
+        assert_eq!(parsed.metrics_listen, built.metrics_listen);
+    }
+
+    #[test]
+    fn plain_http_and_secure_cookies() {
+        let mut c = Config::with_data_dir("/tmp/x");
+        assert!(!c.plain_http_allowed(), "https public URL by default");
+        assert!(c.cookie_secure(false));
+        c.allow_plain_http = true;
+        assert!(c.plain_http_allowed());
+        assert!(!c.cookie_secure(false));
+        assert!(c.cookie_secure(true));
+        c.allow_plain_http = false;
+        c.public_url = Some("http://berth.lan:8080".into());
+        assert!(c.plain_http_allowed());
     }
 
     #[test]

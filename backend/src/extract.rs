@@ -12,10 +12,13 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// A JSON body. A missing `Content-Type` is accepted, and so are curl's
-/// default (`application/x-www-form-urlencoded`) and `text/plain`; any other
-/// type than JSON is a 415. Syntax and type errors are 400 with the field path; a body over the
-/// limit is 413.
+/// A JSON body. It must be sent as `application/json` (or a `+json` type):
+/// anything else, a missing `Content-Type` included, is a 415 (an empty
+/// body is a 400: the body is missing). A browser
+/// page of another site can send `text/plain` or a form without a CORS
+/// preflight, but not JSON, so this also keeps login and setup from being
+/// forged (login CSRF). Syntax and type errors are 400 with the field path;
+/// a body over the limit is 413.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
@@ -27,18 +30,26 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        check_content_type(&req)?;
+        let typed = req.headers().contains_key(header::CONTENT_TYPE);
+        if typed {
+            check_content_type(&req)?;
+        }
         let bytes = read_body(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::BadRequest(
                 "the request needs a JSON body".to_string(),
             ));
         }
+        if !typed {
+            return Err(missing_type());
+        }
         decode(&bytes).map(Json)
     }
 }
 
-/// A JSON body that may be left out: an empty body is `T::default()`.
+/// A JSON body that may be left out: an empty body (with or without a
+/// `Content-Type`) is `T::default()`; a body that is there must be sent as
+/// JSON, as with [`Json`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OptionalJson<T>(pub T);
 
@@ -50,32 +61,52 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        check_content_type(&req)?;
+        let typed = req.headers().contains_key(header::CONTENT_TYPE);
+        if typed {
+            check_content_type(&req)?;
+        }
         let bytes = read_body(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
+        }
+        if !typed {
+            return Err(missing_type());
         }
         decode(&bytes).map(OptionalJson)
     }
 }
 
+fn missing_type() -> ApiError {
+    ApiError::UnsupportedMediaType(
+        "the request body must be JSON sent with Content-Type: application/json; none was given"
+            .to_string(),
+    )
+}
+
+/// Is a `Content-Type` value JSON (`application/json` or `*/*+json`)?
+pub fn is_json_type(ct: &str) -> bool {
+    let ct = ct.to_ascii_lowercase();
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
 fn check_content_type(req: &Request) -> Result<(), ApiError> {
     let Some(ct) = req.headers().get(header::CONTENT_TYPE) else {
-        return Ok(());
+        return Err(missing_type());
     };
-    let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
-    let essence = ct.split(';').next().unwrap_or("").trim();
-    let tolerated = [
-        "",
-        "application/json",
-        "application/x-www-form-urlencoded",
-        "text/plain",
-    ];
-    if tolerated.contains(&essence) || essence.ends_with("+json") {
+    let raw = ct.to_str().unwrap_or("");
+    if is_json_type(raw) {
         Ok(())
     } else {
+        let essence = raw
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         Err(ApiError::UnsupportedMediaType(format!(
-            "expected a JSON body (Content-Type: application/json), got {essence:?}"
+            "the request body must be JSON sent with Content-Type: application/json, got {essence:?}"
         )))
     }
 }
@@ -170,6 +201,29 @@ where
 mod tests {
     use super::*;
     use berth_api::containers::ContainerSpec;
+
+    #[test]
+    fn only_json_types_pass() {
+        for ok in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "application/merge-patch+json",
+        ] {
+            assert!(is_json_type(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "text/plain",
+            "text/plain; charset=utf-8",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "text/json+json",
+            "application/jsonp",
+        ] {
+            assert!(!is_json_type(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn decode_names_the_field() {

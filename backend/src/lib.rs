@@ -55,12 +55,15 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response:
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let api = http::api_router()
+        // The origin check runs inside the audit layer: refusals are logged.
+        .route_layer(from_fn_with_state(state.clone(), http::guard::cross_origin))
         .route_layer(from_fn_with_state(state.clone(), audit::layer))
         .method_not_allowed_fallback(http::method_not_allowed);
     Router::new()
         .merge(api)
         .merge(dashboard::docs_router())
         .fallback(dashboard::fallback)
+        .layer(axum::middleware::from_fn(http::guard::api_headers))
         .layer(DefaultBodyLimit::max(state.config.body_limit))
         .layer(from_fn_with_state(state.clone(), metrics::layer))
         .layer(CompressionLayer::new())
@@ -84,13 +87,29 @@ pub fn app(state: AppState) -> Router {
             HeaderName::from_static("cross-origin-opener-policy"),
             HeaderValue::from_static("same-origin"),
         ))
+        .layer(from_fn_with_state(state.clone(), http::guard::https_only))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }
 
-/// The URL to open the dashboard at.
+/// The router of `--metrics-listen`: only `GET /metrics`, no auth.
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(http::system::prometheus_unauthenticated),
+        )
+        .layer(axum::middleware::from_fn(http::guard::api_headers))
+        .with_state(state)
+}
+
+/// The URL to open the dashboard at: the public URL, or the plain HTTP
+/// one on the listen address when plain HTTP is allowed.
 pub fn dashboard_url(config: &Config) -> String {
+    if !config.allow_plain_http {
+        return format!("{}/", config.public_url());
+    }
     let mut addr = config.listen;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
@@ -166,6 +185,22 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> anyhow::R
         http::setup::FirstRun::Done => println!("Berth is ready: open {url}"),
     }
     let tls = state.identity.server_config().context("TLS")?;
+    let metrics_server = match cfg.metrics_listen {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening for metrics on {addr}"))?;
+            tracing::info!(%addr, "serving GET /metrics (no auth) on a separate listener");
+            let app = metrics_app(state.clone());
+            let stop = shutdown.clone();
+            Some(tokio::spawn(async move {
+                let _ = axum::serve(l, app)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await;
+            }))
+        }
+        None => None,
+    };
     let health = tokio::spawn(agents::health::run(state.clone(), shutdown.clone()));
     let local = cfg
         .local_agent
@@ -176,6 +211,9 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> anyhow::R
         let _ = tokio::time::timeout(Duration::from_secs(15), local).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), health).await;
+    if let Some(m) = metrics_server {
+        let _ = tokio::time::timeout(Duration::from_secs(5), m).await;
+    }
     state.db.pool.close().await;
     Ok(())
 }

@@ -87,6 +87,7 @@ impl Modify for Security {
         http::containers::stats_stream,
         http::containers::namespaces,
         http::stats::stream,
+        http::exec::exec_ticket,
         http::exec::exec,
         http::images::list,
         http::images::pull,

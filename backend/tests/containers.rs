@@ -392,7 +392,8 @@ db_test!(
         let r = t.get("/api/v1/containers?host=nope", &owner.token).await;
         assert_eq!(r.status, 404);
         // Metrics saw the per-host latencies.
-        let m = t.call(Method::GET, "/metrics", None, None).await.text();
+        // (/metrics itself needs BERTH_METRICS_TOKEN; tests/web_security.rs.)
+        let m = t.state.metrics.render();
         assert!(
             m.contains(&format!(
                 "berth_fanout_host_duration_seconds_count{{host=\"{hs}\",outcome=\"timeout\"}} 1"

@@ -79,8 +79,15 @@ impl Fx {
         let h = self.h_in.clone();
         let hp = |rest: &str| format!("/api/v1/hosts/{h}{rest}");
         let s = match (e.method, e.path) {
-            ("GET", "/api/v1/health") | ("GET", "/api/v1/openapi.json") | ("GET", "/metrics") => {
+            ("GET", "/api/v1/health") | ("GET", "/api/v1/openapi.json") => {
                 Sample::new(e.path.to_string(), &h)
+            }
+            ("GET", "/metrics") => {
+                // No BERTH_METRICS_TOKEN here: not served (tests/web_security.rs
+                // covers the token).
+                let mut s = Sample::new(e.path.to_string(), &h);
+                s.public_status = 404;
+                s
             }
             ("POST", "/api/v1/setup") => {
                 let mut s = Sample::new(e.path.into(), &h)
@@ -231,6 +238,9 @@ impl Fx {
                 s.stream = true;
                 s
             }
+            ("POST", "/api/v1/hosts/{host}/containers/{c}/exec-ticket") => {
+                Sample::new(hp("/containers/c1/exec-ticket"), &h).body(json!({"tty": true}))
+            }
             ("GET", "/api/v1/hosts/{host}/containers/{c}/exec") => {
                 // Not a WebSocket request: allowed callers get 400 (after authorization).
                 let mut s = Sample::new(hp("/containers/c1/exec"), &h);
@@ -334,7 +344,7 @@ async fn rbac_matrix_on(t: TestApp) {
         let (status, body) = fx.call(e, &s, None).await;
         cases += 1;
         let want = match e.access {
-            Access::Public | Access::JoinSecret => s.public_status,
+            Access::Public | Access::JoinSecret | Access::MetricsToken => s.public_status,
             _ => 401,
         };
         if status != want {
@@ -343,7 +353,10 @@ async fn rbac_matrix_on(t: TestApp) {
                 e.method, e.path
             ));
         }
-        if matches!(e.access, Access::Public | Access::JoinSecret) {
+        if matches!(
+            e.access,
+            Access::Public | Access::JoinSecret | Access::MetricsToken
+        ) {
             continue;
         }
         for role in Role::ALL {
@@ -401,7 +414,9 @@ async fn rbac_matrix_on(t: TestApp) {
                                 status == 403
                             }
                         }
-                        Access::Public | Access::JoinSecret => unreachable!(),
+                        Access::Public | Access::JoinSecret | Access::MetricsToken => {
+                            unreachable!()
+                        }
                     };
                     if !ok {
                         failures.push(format!(

@@ -137,6 +137,9 @@ pub struct StackOptions {
     pub env: Vec<(String, String)>,
 }
 
+/// The `BERTH_METRICS_TOKEN` of every stack (`GET /metrics` needs it).
+pub const METRICS_TOKEN: &str = "e2e-metrics-token";
+
 /// A running server with its local agent.
 pub struct Stack {
     /// `http://127.0.0.1:<port>`.
@@ -198,6 +201,9 @@ impl Stack {
             .arg(format!("127.0.0.1:{agent_port}"))
             .arg("--dashboard-dir")
             .arg(&dashboard)
+            // The tests talk plain HTTP to 127.0.0.1 (the browser too).
+            .arg("--allow-plain-http")
+            .env("BERTH_METRICS_TOKEN", METRICS_TOKEN)
             .env("BERTH_AGENT_CGROUP_PARENT", &cgroup_parent)
             .env("BERTH_AGENT_RUNTIME_ROOT", tmp.path().join("runtime"))
             .env("BERTH_AGENT_NETWORK_NETNS", &netns)

@@ -136,8 +136,9 @@ async fn dashboard_twenty_live_graphs_one_stream_frame_time() -> Result<()> {
 
         // One stats connection for twenty graphs: the server saw the
         // multiplexed stream opened once and no per-container stream.
-        let metrics = stack
-            .request(reqwest::Method::GET, "/metrics")
+        let metrics = reqwest::Client::new()
+            .get(format!("{}/metrics", stack.url))
+            .bearer_auth(berth_e2e::METRICS_TOKEN)
             .send()
             .await?
             .text()

@@ -16,7 +16,10 @@ use berth_api::auth::{
     ApiToken, AuditEvent, CreateRoleBinding, CreateTeam, CreateToken, CreateUser, CreatedToken,
     LoginRequest, LoginResponse, Me, PatchUser, RoleBinding, SetupRequest, Team, User,
 };
-use berth_api::containers::{Container, ContainerAction, ContainerSpec, CreatedContainer, LogLine};
+use berth_api::containers::{
+    Container, ContainerAction, ContainerSpec, CreatedContainer, ExecTicket, ExecTicketRequest,
+    LogLine,
+};
 use berth_api::hosts::{CreateJoinToken, Host, JoinTokenResponse, PatchHost};
 use berth_api::images::{Image, ImportResult, PullRequest};
 use berth_api::inventory::{CgroupNode, ContainerNamespace, NamespaceEntry};
@@ -513,8 +516,20 @@ pub async fn container_namespaces(host: &str, c: &str) -> ApiResult<List<Contain
     get_list(&format!("{}/namespaces", container_path(host, c))).await
 }
 
-/// The WebSocket URL of an exec session, on the page's own origin.
-pub fn exec_url(host: &str, c: &str, cmd: &str) -> String {
+/// A single-use ticket for one exec WebSocket (the session cookie alone
+/// does not open one): valid 30 s, for exactly this `cmd` with a terminal.
+pub async fn exec_ticket(host: &str, c: &str, cmd: &str) -> ApiResult<ExecTicket> {
+    let path = format!("{}/exec-ticket", container_path(host, c));
+    let req = ExecTicketRequest {
+        cmd: Some(cmd.to_string()),
+        tty: Some(true),
+    };
+    send_json(Method::POST, &path, &req).await
+}
+
+/// The WebSocket URL of an exec session, on the page's own origin, with
+/// its ticket (see [`exec_ticket`]).
+pub fn exec_url(host: &str, c: &str, cmd: &str, ticket: &str) -> String {
     let loc = web_sys::window()
         .map(|w| w.location())
         .expect("a browser window");
@@ -525,9 +540,10 @@ pub fn exec_url(host: &str, c: &str, cmd: &str) -> String {
     };
     let origin_host = loc.host().unwrap_or_default();
     format!(
-        "{proto}//{origin_host}{BASE}{}/exec?cmd={}&tty=true",
+        "{proto}//{origin_host}{BASE}{}/exec?cmd={}&tty=true&ticket={}",
         container_path(host, c),
-        enc(cmd)
+        enc(cmd),
+        enc(ticket)
     )
 }
 

@@ -185,16 +185,25 @@ pub fn Console(host: Memo<String>, container: Memo<String>) -> impl IntoView {
         };
         session.set_value(None);
         status.set(Status::Loading);
-        let url = api::exec_url(
-            &host.get_untracked(),
-            &container.get_untracked(),
-            &cmd.get_untracked(),
+        let (h, c, command) = (
+            host.get_untracked(),
+            container.get_untracked(),
+            cmd.get_untracked(),
         );
         spawn_local(async move {
             if let Err(e) = load_xterm().await {
                 status.set(Status::Closed(format!("the terminal could not load: {e}")));
                 return;
             }
+            // The session cookie alone does not open a terminal: first a
+            // single-use ticket (a POST with the CSRF header).
+            let url = match api::exec_ticket(&h, &c, &command).await {
+                Ok(t) => api::exec_url(&h, &c, &command, &t.ticket),
+                Err(e) => {
+                    status.set(Status::Closed(e.to_string()));
+                    return;
+                }
+            };
             parent.set_inner_html("");
             let opts = Object::new();
             let _ = Reflect::set(&opts, &"cursorBlink".into(), &JsValue::TRUE);

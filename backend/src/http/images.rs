@@ -72,7 +72,7 @@ pub async fn pull(
         .header(reqwest::header::ACCEPT, "text/event-stream")
         .json(&req);
     let resp = c.send(rb, Some(PULL_START_DEADLINE)).await?;
-    Ok(proxy::relay_stream(resp))
+    proxy::relay_stream(&c, resp).await
 }
 
 /// Imports a `docker save` or OCI-layout tar (the request body, streamed).

@@ -11,6 +11,7 @@ pub mod audit_log;
 pub mod bindings;
 pub mod containers;
 pub mod exec;
+pub mod guard;
 pub mod hosts;
 pub mod images;
 pub mod inventory;
@@ -39,6 +40,9 @@ pub enum Access {
     Public,
     /// An agent holding a join secret.
     JoinSecret,
+    /// A scraper holding the metrics token (`BERTH_METRICS_TOKEN`); not
+    /// served when none is configured.
+    MetricsToken,
     /// Any logged-in user; the answer covers what the user may see.
     User,
     /// A role on the `{host}` in the path (404 when the host is out of scope).
@@ -86,7 +90,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     // setup and sessions
     ep("GET", "/api/v1/health", Public, ""),
     ep("GET", "/api/v1/openapi.json", Public, ""),
-    ep("GET", "/metrics", Public, ""),
+    ep("GET", "/metrics", MetricsToken, ""),
     ep("POST", "/api/v1/setup", Public, "setup"),
     ep("POST", "/api/v1/auth/login", Public, "auth.login"),
     ep("POST", "/api/v1/auth/logout", Public, "auth.logout"),
@@ -243,6 +247,12 @@ pub const ENDPOINTS: &[Endpoint] = &[
         "",
     ),
     ep("GET", "/api/v1/stats/stream", QueryHosts(ViewHost), ""),
+    ep(
+        "POST",
+        "/api/v1/hosts/{host}/containers/{c}/exec-ticket",
+        Host(Exec),
+        "container.exec_ticket",
+    ),
     ep(
         "GET",
         "/api/v1/hosts/{host}/containers/{c}/exec",
@@ -419,6 +429,11 @@ pub fn api_router() -> Router<AppState> {
             containers::namespaces,
         )
         .add("GET", "/api/v1/stats/stream", stats::stream)
+        .add(
+            "POST",
+            "/api/v1/hosts/{host}/containers/{c}/exec-ticket",
+            exec::exec_ticket,
+        )
         .add(
             "GET",
             "/api/v1/hosts/{host}/containers/{c}/exec",

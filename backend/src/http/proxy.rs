@@ -60,22 +60,41 @@ pub async fn client_for(
     Ok((h, c))
 }
 
-/// Relays a JSON call: the agent's status and body go back as they are.
+/// The error of an agent answer that is not the JSON the contract says.
+pub fn not_json(c: &HostClient, why: impl std::fmt::Display) -> ApiError {
+    ApiError::Host {
+        status: 502,
+        host: c.host_id.clone(),
+        detail: format!(
+            "host {} sent an answer that is not the expected JSON: {why}",
+            c.name
+        ),
+    }
+}
+
+/// Relays a JSON call: the agent's status and JSON body go back. The body
+/// must be JSON (else a 502 problem naming the host) and is always sent as
+/// `application/json`: an agent's own content type is never relayed, so a
+/// hostile agent cannot serve HTML or script on the dashboard's origin.
 pub async fn relay(
     c: &HostClient,
     rb: reqwest::RequestBuilder,
     deadline: Duration,
 ) -> ApiResult<Response> {
-    let (status, ct, body) = c.fetch(rb, deadline).await?;
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let (status, _agent_ct, body) = c.fetch(rb, deadline).await?;
+    let status = match StatusCode::from_u16(status) {
+        Ok(s) if s.is_success() => s,
+        _ => StatusCode::OK,
+    };
     if status == StatusCode::NO_CONTENT || body.is_empty() {
         return Ok(status.into_response());
     }
+    serde_json::from_slice::<serde::de::IgnoredAny>(&body).map_err(|e| not_json(c, e))?;
     let mut resp = (status, body).into_response();
-    let ct = ct
-        .and_then(|c| HeaderValue::from_str(&c).ok())
-        .unwrap_or(HeaderValue::from_static("application/json"));
-    resp.headers_mut().insert(header::CONTENT_TYPE, ct);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Ok(resp)
 }
 
@@ -135,10 +154,19 @@ pub async fn shared_stream_events(
         .await
 }
 
-/// Relays an agent's streamed answer (a pull's progress) to one client.
-pub fn relay_stream(resp: reqwest::Response) -> Response {
+/// Largest non-SSE answer [`relay_stream`] reads to check it is JSON.
+const MAX_STREAM_JSON: usize = 4 << 20;
+
+/// Relays an agent's streamed answer (a pull's progress) to one client: an
+/// SSE stream goes out as `text/event-stream` (through the SSE framing);
+/// anything else must be JSON and goes out as `application/json`. The
+/// agent's content type is never relayed.
+pub async fn relay_stream(c: &HostClient, resp: reqwest::Response) -> ApiResult<Response> {
     use futures::StreamExt;
-    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::OK);
+    let status = match StatusCode::from_u16(resp.status().as_u16()) {
+        Ok(s) if s.is_success() => s,
+        _ => StatusCode::OK,
+    };
     let is_sse = resp
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
@@ -147,15 +175,28 @@ pub fn relay_stream(resp: reqwest::Response) -> Response {
         let body = resp.bytes_stream().filter_map(|c| async move { c.ok() });
         let mut r = sse_response(body);
         *r.status_mut() = status;
-        return r;
+        return Ok(r);
     }
-    let ct = resp.headers().get(reqwest::header::CONTENT_TYPE).cloned();
-    let mut r = Response::new(Body::from_stream(resp.bytes_stream()));
+    let mut body = Vec::new();
+    let mut chunks = resp.bytes_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| c.transport_error(&e))?;
+        if body.len() + chunk.len() > MAX_STREAM_JSON {
+            return Err(not_json(c, "it is larger than 4 MiB"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if body.is_empty() {
+        return Ok(status.into_response());
+    }
+    serde_json::from_slice::<serde::de::IgnoredAny>(&body).map_err(|e| not_json(c, e))?;
+    let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
-    if let Some(ct) = ct.and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok()) {
-        r.headers_mut().insert(header::CONTENT_TYPE, ct);
-    }
-    r
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(r)
 }
 
 /// Query pairs of the values that are set.

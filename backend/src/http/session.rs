@@ -87,7 +87,11 @@ pub async fn login(
         },
     };
     let mut resp = Json(body).into_response();
-    if let Ok(v) = HeaderValue::from_str(&auth::session_cookie(&token, ttl, tls)) {
+    if let Ok(v) = HeaderValue::from_str(&auth::session_cookie(
+        &token,
+        ttl,
+        state.config.cookie_secure(tls),
+    )) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(resp)
@@ -122,7 +126,7 @@ pub async fn logout(
         }
     }
     let mut resp = StatusCode::NO_CONTENT.into_response();
-    if let Ok(v) = HeaderValue::from_str(&auth::clear_cookie(tls)) {
+    if let Ok(v) = HeaderValue::from_str(&auth::clear_cookie(state.config.cookie_secure(tls))) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(resp)

@@ -46,6 +46,9 @@ pub struct FakeState {
     pub refused: AtomicUsize,
     /// Peer ports seen: one per TCP connection from the server.
     pub peers: Mutex<std::collections::HashSet<u16>>,
+    /// A hostile agent: every (non-WebSocket) answer becomes this body, with
+    /// the given content type and status 200.
+    pub hostile: Mutex<Option<(&'static str, &'static str)>>,
 }
 
 pub struct FakeAgent {
@@ -75,6 +78,19 @@ pub fn facts() -> HostFacts {
 
 fn problem(status: u16, detail: &str) -> Response {
     berth_server::error::problem_response(&Problem::new(status, detail))
+}
+
+async fn hostile(State(st): State<Arc<FakeState>>, req: Request, next: Next) -> Response {
+    let mode = *st.hostile.lock().unwrap();
+    match mode {
+        Some((ct, body)) if !req.headers().contains_key(header::UPGRADE) => {
+            let mut r = Response::new(Body::from(body));
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            r
+        }
+        _ => next.run(req).await,
+    }
 }
 
 async fn auth(State(st): State<Arc<FakeState>>, req: Request, next: Next) -> Response {
@@ -404,6 +420,7 @@ impl FakeAgent {
             .route("/v1/metrics/stream", get(metrics_stream))
             .route("/v1/namespaces", get(namespaces))
             .route("/v1/cgroups", get(cgroups))
+            .layer(axum::middleware::from_fn_with_state(st.clone(), hostile))
             .layer(axum::middleware::from_fn_with_state(st.clone(), auth))
             .with_state(st.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -205,6 +205,9 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config::with_data_dir(dir.path().join("data"));
         config.dashboard_dir = Some(dir.path().join("dist"));
+        // Tests send plain HTTP (ConnInfo tls: false); the redirect to HTTPS
+        // is tested on its own.
+        config.allow_plain_http = true;
         let mut pg: Option<Box<dyn std::any::Any + Send>> = None;
         if let Backend::Postgres(admin) = &backend {
             let (url, guard) = fresh_pg_database(admin).await;

@@ -12,12 +12,10 @@ use crate::api::{self, ApiError};
 use crate::app::use_session;
 use crate::components::problem::ProblemBanner;
 
-/// Where to go after login: a path on this site, never another origin.
+/// Where to go after login: a path on this site, never another origin
+/// (see [`berth_api::nav::safe_next`] for what is refused).
 pub fn safe_next(next: Option<String>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/login") => n,
-        _ => "/".into(),
-    }
+    berth_api::nav::safe_next(next.as_deref())
 }
 
 #[component]
