@@ -20,6 +20,9 @@ pub enum Action {
     ViewHost,
     /// Read container logs.
     ReadLogs,
+    /// See secrets in views: env values of container specs and full command
+    /// lines (containers' and host processes'). Below it they are redacted.
+    ReadSecrets,
     /// start, stop, restart, kill, pause, unpause.
     OperateContainer,
     CreateContainer,
@@ -29,6 +32,9 @@ pub enum Action {
     Exec,
     /// Host bind mounts in a container spec.
     BindMount,
+    /// `network: host` in a container spec (or joining the network of a
+    /// container that has it): the host's loopback services and raw sockets.
+    HostNetwork,
     /// Create join tokens for hosts that land in the scope.
     JoinHost,
     /// Rename, regroup, relabel and remove hosts.
@@ -50,8 +56,10 @@ impl Action {
             Action::CreateContainer
             | Action::RemoveContainer
             | Action::ManageImages
+            | Action::ReadSecrets
             | Action::Exec => Role::Deployer,
             Action::BindMount
+            | Action::HostNetwork
             | Action::JoinHost
             | Action::ManageHost
             | Action::GrantRoles
@@ -65,12 +73,14 @@ impl Action {
         match self {
             Action::ViewHost => "seeing this host",
             Action::ReadLogs => "reading logs",
+            Action::ReadSecrets => "seeing env values and command lines",
             Action::OperateContainer => "starting and stopping containers",
             Action::CreateContainer => "creating containers",
             Action::RemoveContainer => "removing containers",
             Action::ManageImages => "pulling, importing and removing images",
             Action::Exec => "exec in containers",
             Action::BindMount => "host bind mounts",
+            Action::HostNetwork => "the host's network (network \"host\")",
             Action::JoinHost => "joining hosts",
             Action::ManageHost => "changing and removing hosts",
             Action::GrantRoles => "granting roles",

@@ -46,6 +46,8 @@ pub struct FakeState {
     pub refused: AtomicUsize,
     /// Peer ports seen: one per TCP connection from the server.
     pub peers: Mutex<std::collections::HashSet<u16>>,
+    /// The `command` of the host namespaces' answer ("init" when unset).
+    pub namespace_command: Mutex<Option<String>>,
 }
 
 pub struct FakeAgent {
@@ -304,8 +306,14 @@ async fn metrics_stream(State(st): State<Arc<FakeState>>) -> Response {
     sse(st, Duration::from_millis(50), None)
 }
 
-async fn namespaces() -> Response {
-    axum::Json(json!([{"inode": 4026531836u64, "type": "pid", "nprocs": 1, "pid": 1, "user": "root", "command": "init"}])).into_response()
+async fn namespaces(State(st): State<Arc<FakeState>>) -> Response {
+    let command = st
+        .namespace_command
+        .lock()
+        .unwrap()
+        .clone()
+        .unwrap_or_else(|| "init".into());
+    axum::Json(json!([{"inode": 4026531836u64, "type": "pid", "nprocs": 1, "pid": 1, "user": "root", "command": command}])).into_response()
 }
 
 async fn cgroups() -> Response {
