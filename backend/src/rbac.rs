@@ -39,6 +39,8 @@ pub enum Action {
     JoinHost,
     /// Rename, regroup, relabel and remove hosts.
     ManageHost,
+    /// Set a host's bind-mount allowlist.
+    SetBindMountPolicy,
     /// Create and delete role bindings (up to admin) inside the scope.
     GrantRoles,
     ReadAudit,
@@ -65,7 +67,7 @@ impl Action {
             | Action::GrantRoles
             | Action::ReadAudit
             | Action::ViewAccounts => Role::Admin,
-            Action::ManageAccounts => Role::Owner,
+            Action::ManageAccounts | Action::SetBindMountPolicy => Role::Owner,
         }
     }
 
@@ -87,6 +89,7 @@ impl Action {
             Action::ReadAudit => "reading the audit log",
             Action::ViewAccounts => "listing users and teams",
             Action::ManageAccounts => "managing users and teams",
+            Action::SetBindMountPolicy => "setting the bind-mount allowlist",
         }
     }
 }

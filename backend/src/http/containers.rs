@@ -239,6 +239,12 @@ pub struct CreateQuery {
 
 /// Creates a container (deployers; host bind mounts and the host's network
 /// (`network: host`, or `container:<c>` of a container on it) need admin).
+/// Bind-mount sources are checked by the agent on the host's filesystem
+/// (symlinks and `..` resolved): `/`, `/etc`, `/root`, `/proc`, `/sys`,
+/// `/dev`, `/boot`, `/var/lib/berth*`, the Docker and containerd sockets
+/// (and directories holding them) are refused (422) unless the owner lists
+/// them in the host's `bind_mount_allowlist`; with an allowlist, only paths
+/// under its prefixes are accepted.
 #[utoipa::path(post, path = "/api/v1/hosts/{host}/containers", tag = "containers",
     params(("host" = String, Path, description = "host id"), CreateQuery),
     request_body = ContainerSpec,
@@ -268,7 +274,14 @@ pub async fn create(
         audit.set_target(name);
     }
     audit.set_host(&h.id);
-    let query = pairs(&[("start", q.start.map(|b| b.to_string()))]);
+    let mut query = pairs(&[("start", q.start.map(|b| b.to_string()))]);
+    if !spec.mounts.is_empty() {
+        // The agent enforces the host's bind-mount policy on its filesystem.
+        let settings = db::host_settings::get(&state.db, &h.id).await?;
+        for prefix in settings.bind_mount_allowlist.unwrap_or_default() {
+            query.push(("mount_allow", prefix));
+        }
+    }
     let rb = c
         .request(
             Method::POST,
