@@ -24,6 +24,8 @@ fn request(reference: String) -> PullRequest {
         reference,
         auth: None,
         insecure: true,
+        // The test registry is on 127.0.0.1.
+        allow_internal_registries: true,
     }
 }
 

@@ -344,6 +344,11 @@ pub struct Container {
     /// The spec it was created from, for inspect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<ContainerSpec>,
+    /// True when secrets were withheld because the caller's role on the host
+    /// is below deployer: every `spec.env` value is then `""` (the names
+    /// stay), and `cmd` and `spec.cmd` hold only the executable (argv[0]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redacted: bool,
 }
 
 /// Answer to a create: `201 {id, name}`.

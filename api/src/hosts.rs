@@ -64,6 +64,17 @@ pub struct Host {
     pub last_seen: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_version: Option<String>,
+    /// Pulls on this host may reach internal registries (loopback,
+    /// link-local, cloud metadata addresses). Default false; admins change it.
+    #[serde(default)]
+    pub allow_internal_registries: bool,
+    /// Host path prefixes bind mounts may use (the owner sets them). Empty:
+    /// any path but the built-in denylist (`/`, `/etc`, `/root`, `/proc`,
+    /// `/sys`, `/dev`, `/boot`, `/var/lib/berth*`, the Docker and containerd
+    /// sockets); otherwise only paths under a prefix, still minus the
+    /// denylist unless a prefix names a denied path itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bind_mount_allowlist: Vec<String>,
 }
 
 /// `PATCH /api/v1/hosts/{host}`.
@@ -76,6 +87,14 @@ pub struct PatchHost {
     pub groups: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<BTreeMap<String, String>>,
+    /// Let pulls reach internal registries (admins of the host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_internal_registries: Option<bool>,
+    /// Replace the bind-mount allowlist (the owner only): absolute paths, at
+    /// most 64 of at most 4096 bytes; `[]` removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 64))]
+    pub bind_mount_allowlist: Option<Vec<String>>,
 }
 
 /// `POST /api/v1/hosts/join-tokens`.

@@ -45,6 +45,12 @@ pub struct PullRequest {
     /// Allow plain HTTP for this reference's registry.
     #[serde(default)]
     pub insecure: bool,
+    /// May the pull connect to internal addresses (loopback, link-local,
+    /// cloud metadata)? Set by the server from the host's
+    /// `allow_internal_registries` setting: what a caller of the public API
+    /// sends here is replaced by that setting.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_internal_registries: bool,
 }
 
 /// One SSE event of a pull: per-layer progress, then a final event whose

@@ -23,7 +23,9 @@ pub struct NamespaceEntry {
     pub pid: u32,
     /// User name (or uid) of that process.
     pub user: String,
-    /// That process's command line.
+    /// That process's command line. For callers whose role on the host is
+    /// below deployer, only its executable (argv\[0\]): arguments can hold
+    /// secrets.
     pub command: String,
     /// The container (id) it belongs to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -20,6 +20,9 @@ pub enum Action {
     ViewHost,
     /// Read container logs.
     ReadLogs,
+    /// See secrets in views: env values of container specs and full command
+    /// lines (containers' and host processes'). Below it they are redacted.
+    ReadSecrets,
     /// start, stop, restart, kill, pause, unpause.
     OperateContainer,
     CreateContainer,
@@ -29,10 +32,15 @@ pub enum Action {
     Exec,
     /// Host bind mounts in a container spec.
     BindMount,
+    /// `network: host` in a container spec (or joining the network of a
+    /// container that has it): the host's loopback services and raw sockets.
+    HostNetwork,
     /// Create join tokens for hosts that land in the scope.
     JoinHost,
     /// Rename, regroup, relabel and remove hosts.
     ManageHost,
+    /// Set a host's bind-mount allowlist.
+    SetBindMountPolicy,
     /// Create and delete role bindings (up to admin) inside the scope.
     GrantRoles,
     ReadAudit,
@@ -50,14 +58,16 @@ impl Action {
             Action::CreateContainer
             | Action::RemoveContainer
             | Action::ManageImages
+            | Action::ReadSecrets
             | Action::Exec => Role::Deployer,
             Action::BindMount
+            | Action::HostNetwork
             | Action::JoinHost
             | Action::ManageHost
             | Action::GrantRoles
             | Action::ReadAudit
             | Action::ViewAccounts => Role::Admin,
-            Action::ManageAccounts => Role::Owner,
+            Action::ManageAccounts | Action::SetBindMountPolicy => Role::Owner,
         }
     }
 
@@ -65,18 +75,21 @@ impl Action {
         match self {
             Action::ViewHost => "seeing this host",
             Action::ReadLogs => "reading logs",
+            Action::ReadSecrets => "seeing env values and command lines",
             Action::OperateContainer => "starting and stopping containers",
             Action::CreateContainer => "creating containers",
             Action::RemoveContainer => "removing containers",
             Action::ManageImages => "pulling, importing and removing images",
             Action::Exec => "exec in containers",
             Action::BindMount => "host bind mounts",
+            Action::HostNetwork => "the host's network (network \"host\")",
             Action::JoinHost => "joining hosts",
             Action::ManageHost => "changing and removing hosts",
             Action::GrantRoles => "granting roles",
             Action::ReadAudit => "reading the audit log",
             Action::ViewAccounts => "listing users and teams",
             Action::ManageAccounts => "managing users and teams",
+            Action::SetBindMountPolicy => "setting the bind-mount allowlist",
         }
     }
 }

@@ -83,6 +83,17 @@ async fn dashboard_images_pull_progress_list_remove() -> Result<()> {
     let registry = Registry::start()?;
     registry.push_tar(&busybox_tarball()?, "e2e/busybox:1")?;
     let (stack, host) = owner_stack().await?;
+    // The registry is on 127.0.0.1: pulls reach it only once an admin
+    // allows internal registries on the host.
+    let patched: berth_api::hosts::Host = stack
+        .api(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/hosts/{}", host.id),
+            Some(&serde_json::json!({"allow_internal_registries": true})),
+        )
+        .await?
+        .map_err(|p| anyhow::anyhow!("allowing internal registries: {}", p.detail))?;
+    ensure!(patched.allow_internal_registries);
     let b = Browser::start(&stack.url, "images").await?;
     let reference = format!("{}/e2e/busybox:1", registry.addr);
     let r = async {

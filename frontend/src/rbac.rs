@@ -90,6 +90,8 @@ mod tests {
             runtimes: vec![],
             last_seen: None,
             agent_version: None,
+            allow_internal_registries: false,
+            bind_mount_allowlist: vec![],
         }
     }
 

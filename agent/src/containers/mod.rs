@@ -375,6 +375,7 @@ impl Containers {
             ip_address: r.ip_address.clone(),
             restart: r.spec.restart.unwrap_or_default(),
             spec: Some(r.spec.clone()),
+            redacted: false,
         }
     }
 

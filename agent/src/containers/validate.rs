@@ -141,6 +141,132 @@ fn check_container_path(field: &str, p: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Host paths no bind mount may expose without the owner listing them
+/// explicitly in the host's allowlist: a mount of one of these, anything
+/// under one, or any directory that contains one (`/`, `/var`, `/run`...) is
+/// refused. `/var/lib/berth*` is matched by prefix (any `berth…` entry).
+pub const MOUNT_DENYLIST: [&str; 14] = [
+    "/",
+    "/etc",
+    "/root",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/boot",
+    "/var/lib/berth*",
+    "/var/run/docker.sock",
+    "/run/docker.sock",
+    "/run/containerd",
+    "/var/run/containerd",
+    "/run/docker",
+    "/var/lib/docker",
+];
+
+/// Is `p` (canonical) `d`, under `d`, or (unless `d` is `/`) a directory
+/// that contains `d`? `d` may end in `*` (a name prefix).
+fn touches(p: &Path, d: &str) -> bool {
+    if let Some(prefix) = d.strip_suffix('*') {
+        let (dir, name) = prefix.rsplit_once('/').unwrap_or(("", prefix));
+        let dir = Path::new(if dir.is_empty() { "/" } else { dir });
+        // p under dir/name*: its component right below `dir` starts with name.
+        if let Ok(rest) = p.strip_prefix(dir)
+            && let Some(Component::Normal(first)) = rest.components().next()
+            && first.to_string_lossy().starts_with(name)
+        {
+            return true;
+        }
+        return dir.starts_with(p);
+    }
+    let d = Path::new(d);
+    if d == Path::new("/") {
+        return p == d;
+    }
+    p.starts_with(d) || d.starts_with(p)
+}
+
+/// Is `entry` (an allowlist prefix) at or below a denied path, i.e. does the
+/// owner name that denied path explicitly?
+fn names_denied(entry: &Path) -> bool {
+    MOUNT_DENYLIST.iter().any(|d| match d.strip_suffix('*') {
+        Some(prefix) => {
+            let (dir, name) = prefix.rsplit_once('/').unwrap_or(("", prefix));
+            entry
+                .strip_prefix(dir)
+                .ok()
+                .and_then(|r| r.components().next())
+                .is_some_and(|c| c.as_os_str().to_string_lossy().starts_with(name))
+        }
+        None if *d == "/" => entry == Path::new("/"),
+        None => entry.starts_with(d),
+    })
+}
+
+/// A path with symlinks, `..` and trailing slashes resolved as far as it
+/// exists (the rest kept as written).
+fn resolve(p: &str) -> std::path::PathBuf {
+    let path = Path::new(p);
+    if let Ok(c) = std::fs::canonicalize(path) {
+        return c;
+    }
+    let mut out = std::path::PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => {
+                out.push(n);
+                if let Ok(c) = std::fs::canonicalize(&out) {
+                    out = c;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The host's bind-mount policy, enforced on the real filesystem: each
+/// source is resolved (symlinks, `..`, trailing slashes), refused when it
+/// touches [`MOUNT_DENYLIST`], and, when the host has an allowlist, refused
+/// unless it lies under one of its prefixes (resolved too). A denied path is
+/// allowed only when an allowlist prefix names it (or a path below it)
+/// explicitly. The sources are replaced by their resolved form, so the
+/// runtime mounts exactly what was checked.
+pub fn check_mount_policy(spec: &mut ContainerSpec, allowlist: &[String]) -> Result<(), String> {
+    let allow: Vec<std::path::PathBuf> = allowlist.iter().map(|a| resolve(a)).collect();
+    for m in &mut spec.mounts {
+        if !m.source.starts_with('/') {
+            return Err(format!(
+                "mounts: source {:?} must be an absolute host path",
+                m.source
+            ));
+        }
+        let real = std::fs::canonicalize(&m.source)
+            .map_err(|_| format!("mounts: source {:?} does not exist on the host", m.source))?;
+        let covering: Vec<&std::path::PathBuf> =
+            allow.iter().filter(|a| real.starts_with(a)).collect();
+        if !allow.is_empty() && covering.is_empty() {
+            return Err(format!(
+                "mounts: source {:?} ({}) is outside this host's bind-mount allowlist ({})",
+                m.source,
+                real.display(),
+                allowlist.join(", ")
+            ));
+        }
+        let explicit = covering.iter().any(|a| names_denied(a));
+        if !explicit && let Some(d) = MOUNT_DENYLIST.iter().find(|d| touches(&real, d)) {
+            return Err(format!(
+                "mounts: source {:?} ({}) is refused: it exposes {d}, which only the host's owner can allow (bind_mount_allowlist)",
+                m.source,
+                real.display()
+            ));
+        }
+        m.source = real.to_string_lossy().into_owned();
+    }
+    Ok(())
+}
+
 /// RFC 1123 host name: dot-separated labels of letters, digits and '-',
 /// each 1–63 long and not starting or ending with '-'; 253 at most.
 pub fn check_hostname(h: &str) -> Result<(), String> {
@@ -168,6 +294,116 @@ pub fn check_hostname(h: &str) -> Result<(), String> {
 mod tests {
     use super::*;
     use berth_api::containers::{Limits, MountSpec, PortMapping, Protocol};
+
+    fn with_mount(source: &str) -> ContainerSpec {
+        ContainerSpec {
+            image: "busybox".into(),
+            mounts: vec![MountSpec {
+                source: source.into(),
+                target: "/mnt".into(),
+                readonly: false,
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn mount_policy_refuses_the_hosts_secrets() {
+        let tmp = tempfile::tempdir().unwrap();
+        let link = tmp.path().join("etc-link");
+        std::os::unix::fs::symlink("/etc", &link).unwrap();
+        let sock_dir = tmp.path().join("run");
+        std::fs::create_dir(&sock_dir).unwrap();
+        let link2 = tmp.path().join("proc-self");
+        std::os::unix::fs::symlink("/proc/self", &link2).unwrap();
+        let mut refused = vec![
+            "/".to_string(),
+            "/etc".into(),
+            "/etc/".into(),
+            "/etc/ssl".into(),
+            "/proc".into(),
+            "/sys/fs/cgroup".into(),
+            "/dev".into(),
+            "/root".into(),
+            "/boot".into(),
+            "/tmp/../etc".into(),
+            "/var".into(),
+            "/run".into(),
+            link.display().to_string(),
+            format!("{}/", link.display()),
+            link2.display().to_string(),
+        ];
+        for s in [
+            "/var/run/docker.sock",
+            "/run/docker.sock",
+            "/run/containerd",
+        ] {
+            if Path::new(s).exists() {
+                refused.push(s.into());
+            }
+        }
+        std::fs::create_dir_all("/var/lib/berth-policy-test").ok();
+        if Path::new("/var/lib/berth-policy-test").exists() {
+            refused.push("/var/lib/berth-policy-test".into());
+            refused.push("/var/lib".into());
+        }
+        for s in &refused {
+            let e = check_mount_policy(&mut with_mount(s), &[]).unwrap_err();
+            assert!(
+                e.contains("refused") || e.contains("does not exist"),
+                "{s}: {e}"
+            );
+        }
+        let _ = std::fs::remove_dir("/var/lib/berth-policy-test");
+        // A plain directory is fine, and the checked (resolved) path is what
+        // the runtime gets.
+        let data = tmp.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let mut ok = with_mount(&format!("{}/", data.display()));
+        check_mount_policy(&mut ok, &[]).unwrap();
+        assert_eq!(
+            ok.mounts[0].source,
+            std::fs::canonicalize(&data).unwrap().display().to_string()
+        );
+    }
+
+    #[test]
+    fn mount_policy_allowlist() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(tmp.path()).unwrap();
+        let allowed = base.join("allowed");
+        let other = base.join("other");
+        std::fs::create_dir_all(allowed.join("sub")).unwrap();
+        std::fs::create_dir_all(&other).unwrap();
+        std::os::unix::fs::symlink(&other, allowed.join("escape")).unwrap();
+        let list = vec![format!("{}/", allowed.display())];
+        check_mount_policy(
+            &mut with_mount(&allowed.join("sub").display().to_string()),
+            &list,
+        )
+        .unwrap();
+        for s in [
+            other.display().to_string(),
+            allowed.join("escape").display().to_string(),
+            format!("{}/../other", allowed.display()),
+            "/etc".to_string(),
+        ] {
+            let e = check_mount_policy(&mut with_mount(&s), &list).unwrap_err();
+            assert!(e.contains("outside"), "{s}: {e}");
+        }
+        // The owner may name a denied path explicitly; a broad prefix does
+        // not open what lies in the denylist.
+        check_mount_policy(&mut with_mount("/etc/ssl"), &["/etc/ssl".into()]).unwrap();
+        let e = check_mount_policy(&mut with_mount("/etc"), &["/etc/ssl".into()]).unwrap_err();
+        assert!(e.contains("outside"), "{e}");
+        let e = check_mount_policy(&mut with_mount("/proc"), &["/".into(), "/tmp".into()])
+            .map(|_| ())
+            .err();
+        // "/" listed explicitly is the owner's choice.
+        assert!(e.is_none());
+        let e = check_mount_policy(&mut with_mount("/proc"), &["/tmp".into()]).unwrap_err();
+        assert!(e.contains("outside"), "{e}");
+    }
 
     fn spec() -> ContainerSpec {
         ContainerSpec {

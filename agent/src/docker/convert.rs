@@ -128,6 +128,7 @@ pub fn container(i: &ContainerInspectResponse, host: &str) -> Container {
         ip_address: ip,
         restart,
         spec: None,
+        redacted: false,
     }
 }
 
@@ -161,6 +162,19 @@ pub fn create_body(spec: &ContainerSpec) -> Result<ContainerCreateBody> {
             _ => None,
         },
     });
+    // Docker's bind syntax is `source:target[:options]`: a `:` or `,` in
+    // either path would smuggle in another path or options (e.g. `rshared`).
+    for m in &spec.mounts {
+        if [&m.source, &m.target]
+            .iter()
+            .any(|p| p.contains(':') || p.contains(','))
+        {
+            return Err(Error::Invalid(format!(
+                "mounts: {:?} -> {:?}: a Docker bind path must not contain ':' or ','",
+                m.source, m.target
+            )));
+        }
+    }
     let mut labels: HashMap<String, String> = spec.labels.clone().into_iter().collect();
     labels.extend(super::berth_labels());
     Ok(ContainerCreateBody {
@@ -296,5 +310,68 @@ pub fn sample(s: &ContainerStatsResponse) -> ContainerSample {
         blk_read_bytes: br,
         blk_write_bytes: bw,
         pressure: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_api::containers::MountSpec;
+
+    /// No spec field reaches Docker's escalation knobs: the API cannot
+    /// express privileged, devices, added capabilities, or the host's pid,
+    /// ipc, uts, user or cgroup namespaces, so the body never sets them,
+    /// whatever the spec holds.
+    #[test]
+    fn create_body_never_escalates() {
+        let full: ContainerSpec = serde_json::from_value(serde_json::json!({
+            "name": "x", "image": "busybox", "cmd": ["sh"], "env": {"A": "1"},
+            "workdir": "/w", "user": "0:0", "hostname": "h",
+            "limits": {"memory_bytes": 67108864u64, "nano_cpus": 1000000000u64, "pids": 9},
+            "ports": [{"host_port": 8080, "container_port": 80}],
+            "mounts": [{"source": "/srv/data", "target": "/data", "readonly": true}],
+            "restart": "always", "labels": {"a": "b"}, "runtime": "docker"
+        }))
+        .unwrap();
+        for network in [None, Some("bridge"), Some("none"), Some("container:web")] {
+            let mut spec = full.clone();
+            spec.network = network.map(|n| n.parse().unwrap());
+            let body = create_body(&spec).unwrap();
+            let hc = body.host_config.unwrap();
+            assert_ne!(hc.privileged, Some(true));
+            assert!(hc.devices.is_none() && hc.device_requests.is_none());
+            assert!(hc.device_cgroup_rules.is_none());
+            assert!(hc.cap_add.is_none());
+            assert!(hc.security_opt.is_none());
+            assert!(hc.pid_mode.is_none() && hc.ipc_mode.is_none());
+            assert!(hc.uts_mode.is_none() && hc.userns_mode.is_none());
+            assert!(hc.cgroupns_mode.is_none() && hc.cgroup_parent.is_none());
+            assert!(hc.mounts.is_none() && hc.volumes_from.is_none());
+            assert_ne!(hc.network_mode.as_deref(), Some("host"));
+            assert_eq!(hc.binds, Some(vec!["/srv/data:/data:ro".to_string()]));
+        }
+    }
+
+    #[test]
+    fn bind_paths_cannot_smuggle_options() {
+        for (source, target) in [
+            ("/srv:/etc", "/x"),
+            ("/srv", "/x:rw,rshared"),
+            ("/a,b", "/x"),
+        ] {
+            let spec = ContainerSpec {
+                image: "busybox".into(),
+                mounts: vec![MountSpec {
+                    source: source.into(),
+                    target: target.into(),
+                    readonly: false,
+                }],
+                ..Default::default()
+            };
+            assert!(
+                matches!(create_body(&spec), Err(Error::Invalid(_))),
+                "{source} {target}"
+            );
+        }
     }
 }

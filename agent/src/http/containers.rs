@@ -164,6 +164,16 @@ async fn create(
     Json(spec): Json<ContainerSpec>,
 ) -> ApiResult<Response> {
     let start = bool_param(&q, "start")?;
+    // The host's bind-mount policy (the server sends the owner's allowlist
+    // as `mount_allow` prefixes), on the real filesystem, for both runtimes.
+    let mut spec = spec;
+    let allow: Vec<String> =
+        q.0.iter()
+            .filter(|(k, _)| k == "mount_allow")
+            .map(|(_, v)| v.clone())
+            .collect();
+    crate::containers::validate::check_mount_policy(&mut spec, &allow)
+        .map_err(ApiError::unprocessable)?;
     let created: CreatedContainer = match (&spec.runtime, &s.docker) {
         (Some(berth_api::containers::RuntimeKind::Docker), Some(d)) => {
             d.create(spec, start).await?

@@ -63,6 +63,11 @@ pub enum Error {
     #[error("registry failed: {0}")]
     Registry(String),
 
+    /// The pull would connect to an internal address (loopback, link-local,
+    /// cloud metadata) and the host does not allow internal registries.
+    #[error("{0}")]
+    InternalRegistry(String),
+
     /// A host-side failure: disk full, permissions, a failed mount.
     #[error("{context}: {source}")]
     Io {
@@ -103,7 +108,9 @@ impl Error {
             Error::NotFound(_) | Error::UnknownRemote(_) => 404,
             Error::InUse { .. } => 409,
             Error::TooLarge { .. } => 413,
-            Error::Unsupported(_) | Error::DigestMismatch { .. } => 422,
+            Error::Unsupported(_) | Error::DigestMismatch { .. } | Error::InternalRegistry(_) => {
+                422
+            }
             Error::AuthRefused(_) => 401,
             Error::Registry(_) => 502,
             Error::Io { .. } => 500,

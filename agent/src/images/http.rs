@@ -92,6 +92,9 @@ async fn pull(
     let request: PullRequest = serde_json::from_slice(&body)
         .map_err(|e| Error::BadRequest(format!("invalid pull request: {e}")))?;
     reference::parse(&request.reference)?;
+    // A registry that resolves to an internal address: a 422 before any
+    // event (redirects and token realms are checked during the pull).
+    super::pull::check_registry(&request).await?;
     let (tx, rx) = mpsc::unbounded_channel::<PullProgress>();
     tokio::spawn(async move {
         let events = tx.clone();

@@ -26,6 +26,7 @@
 
 mod bridge;
 pub mod digest;
+pub mod egress;
 mod error;
 pub mod http;
 mod import;

@@ -29,6 +29,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::bridge;
 use super::digest::{parse_sha256, sha256_of};
+use super::egress;
 use super::error::{Error, Result};
 use super::import::{is_index_type, is_manifest_type, pick_platform};
 use super::reference;
@@ -67,20 +68,42 @@ impl ImageStore {
     /// wrong: [`Error::UnknownRemote`], [`Error::AuthRefused`],
     /// [`Error::DigestMismatch`], [`Error::Registry`] (unreachable or
     /// misbehaving), [`Error::Unsupported`] (no image for this platform).
+    ///
+    /// Unless `request.allow_internal_registries`, every connection (the
+    /// registry, its token realm, redirects) goes through an
+    /// [`egress::EgressProxy`] that refuses internal addresses; such a pull
+    /// fails with [`Error::InternalRegistry`].
     pub async fn pull(&self, request: &PullRequest, progress: Progress<'_>) -> Result<Image> {
         let reference = reference::parse(&request.reference)?;
-        self.pull_reference(&reference, request, progress).await
+        let proxy = if request.allow_internal_registries {
+            None
+        } else {
+            check_registry(request).await?;
+            Some(
+                egress::EgressProxy::start()
+                    .await
+                    .map_err(|e| Error::io("failed to start the pull's egress proxy", e))?,
+            )
+        };
+        let result = self
+            .pull_reference(&reference, request, proxy.as_ref(), progress)
+            .await;
+        match (result, proxy.as_ref().and_then(|p| p.refused())) {
+            (Err(_), Some(why)) => Err(Error::InternalRegistry(why)),
+            (result, _) => result,
+        }
     }
 
     async fn pull_reference(
         &self,
         reference: &Reference,
         request: &PullRequest,
+        proxy: Option<&egress::EgressProxy>,
         progress: Progress<'_>,
     ) -> Result<Image> {
         let started = Utc::now();
         let registry = reference.resolve_registry().to_string();
-        let client = client_for(&registry, request.insecure);
+        let client = client_for(&registry, request.insecure, proxy);
         let auth = match &request.auth {
             None => RegistryAuth::Anonymous,
             Some(ApiAuth::Basic { username, password }) => {
@@ -408,11 +431,67 @@ impl Drop for RemoveFile {
     }
 }
 
-fn client_for(registry: &str, insecure: bool) -> Client {
+/// Refuses, before anything is fetched, a pull whose registry resolves to
+/// an internal address when the host does not allow internal registries
+/// (a name that does not resolve is left to the pull to report).
+pub async fn check_registry(request: &PullRequest) -> Result<()> {
+    if request.allow_internal_registries {
+        return Ok(());
+    }
+    let reference = reference::parse(&request.reference)?;
+    let registry = reference.resolve_registry();
+    let (host, port) = split_host_port(registry, if request.insecure { 80 } else { 443 });
+    match egress::resolve_allowed(&host, port).await {
+        Err(egress::Refusal::Internal(why)) => Err(Error::InternalRegistry(why)),
+        _ => Ok(()),
+    }
+}
+
+/// `host[:port]` or `[v6][:port]` → host and port.
+fn split_host_port(registry: &str, default_port: u16) -> (String, u16) {
+    if let Some(rest) = registry.strip_prefix('[')
+        && let Some((h, tail)) = rest.split_once(']')
+    {
+        let port = tail
+            .strip_prefix(':')
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(default_port);
+        return (h.to_string(), port);
+    }
+    match registry.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u16>().is_ok() => (h.to_string(), p.parse().unwrap_or(0)),
+        _ => (registry.to_string(), default_port),
+    }
+}
+
+/// Registry-supplied text as it may appear in our errors: one short line of
+/// plain characters; an HTML page or anything long is not echoed.
+fn sanitize(text: &str) -> String {
+    const MAX: usize = 120;
+    let t = text.trim();
+    if t.contains('<') || t.contains('>') {
+        return "(an HTML or markup answer, not shown)".to_string();
+    }
+    let clean: String = t
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || " .,:;_-/()'#=+".contains(*c))
+        .take(MAX)
+        .collect();
+    if t.chars().count() > MAX {
+        format!("{clean}…")
+    } else {
+        clean
+    }
+}
+
+fn client_for(registry: &str, insecure: bool, proxy: Option<&egress::EgressProxy>) -> Client {
     // reqwest's rustls needs a process-wide crypto provider; the agent may
     // have installed one already, which is fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let proxy = proxy.map(|p| p.url());
     Client::new(ClientConfig {
+        https_proxy: proxy.clone(),
+        http_proxy: proxy,
         protocol: if insecure {
             ClientProtocol::HttpsExcept(vec![registry.to_string()])
         } else {
@@ -475,7 +554,7 @@ fn map_error(e: OciDistributionError, registry: &str, reference: &Reference) -> 
             "{registry} refused access to {reference} (401): wrong or missing credentials"
         )),
         E::AuthenticationFailure(reason) => {
-            Error::AuthRefused(format!("{registry}: {}", reason.trim()))
+            Error::AuthRefused(format!("{registry}: {}", sanitize(&reason)))
         }
         E::ImageManifestNotFoundError(_) => Error::UnknownRemote(reference.whole()),
         E::RegistryError { envelope, .. } => {
@@ -502,17 +581,22 @@ fn map_error(e: OciDistributionError, registry: &str, reference: &Reference) -> 
             {
                 Error::AuthRefused(format!("{registry} denied access to {reference}"))
             } else {
-                Error::Registry(format!("{registry}: {envelope}"))
+                let said: Vec<String> = envelope
+                    .errors
+                    .iter()
+                    .zip(&codes)
+                    .map(|(e, code)| format!("{}: {}", sanitize(code), sanitize(&e.message)))
+                    .collect();
+                Error::Registry(format!("{registry}: {}", said.join("; ")))
             }
         }
         E::ServerError { code: 404, .. } => Error::UnknownRemote(reference.whole()),
         E::ServerError {
             code: 401 | 403, ..
         } => Error::AuthRefused(format!("{registry} refused access to {reference}")),
-        E::ServerError { code, message, .. } => Error::Registry(format!(
-            "{registry} answered {code}: {}",
-            message.chars().take(200).collect::<String>()
-        )),
+        // The body is the registry's (or whatever it redirected to): not
+        // echoed.
+        E::ServerError { code, .. } => Error::Registry(format!("{registry} answered HTTP {code}")),
         E::DigestError(oci_client::errors::DigestError::VerificationError { expected, actual }) => {
             Error::DigestMismatch {
                 what: format!("content of {reference}"),
@@ -523,7 +607,7 @@ fn map_error(e: OciDistributionError, registry: &str, reference: &Reference) -> 
         E::RequestError(e) => {
             Error::Registry(format!("registry {registry} is unreachable: {}", chain(&e)))
         }
-        other => Error::Registry(format!("{registry}: {other}")),
+        other => Error::Registry(format!("{registry}: {}", sanitize(&other.to_string()))),
     }
 }
 

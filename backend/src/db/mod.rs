@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod bindings;
+pub mod host_settings;
 pub mod hosts;
 pub mod join_tokens;
 pub mod sessions;

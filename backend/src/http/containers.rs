@@ -10,7 +10,7 @@ use axum::response::Response;
 use berth_api::List;
 use berth_api::containers::{
     Container, ContainerAction, ContainerSpec, ContainerState, CreatedContainer, LogLine,
-    validate_container_name,
+    NetworkMode, validate_container_name,
 };
 use berth_api::inventory::ContainerNamespace;
 use berth_api::metrics::{ContainerSample, Window};
@@ -46,6 +46,69 @@ fn check_state(state: &Option<String>) -> ApiResult<()> {
         s.parse::<ContainerState>().map_err(ApiError::BadRequest)?;
     }
     Ok(())
+}
+
+/// May the caller see secrets on this host: env values and whole command
+/// lines (deployers and up)? Below that, views are redacted.
+pub fn sees_secrets(p: &Principal, h: &db::hosts::HostRecord) -> bool {
+    authorize(p, Action::ReadSecrets, rbac::Target::host(h)).is_ok()
+}
+
+/// A command line cut to its executable (argv\[0\]): everything after the
+/// first space goes.
+pub fn redact_command(cmd: &str) -> String {
+    cmd.split(' ').next().unwrap_or_default().to_string()
+}
+
+/// Withholds a container view's secrets: `spec.env` values become `""`
+/// (names stay), `cmd` and `spec.cmd` keep only argv\[0\], and
+/// `redacted: true` says so.
+pub fn redact_container(v: &mut Value) {
+    let Some(o) = v.as_object_mut() else { return };
+    fn argv0(cmd: &mut Value) {
+        if let Some(a) = cmd.as_array_mut() {
+            a.truncate(1);
+        }
+    }
+    if let Some(cmd) = o.get_mut("cmd") {
+        argv0(cmd);
+    }
+    if let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut) {
+        if let Some(env) = spec.get_mut("env").and_then(Value::as_object_mut) {
+            for val in env.values_mut() {
+                *val = Value::String(String::new());
+            }
+        }
+        if let Some(cmd) = spec.get_mut("cmd") {
+            argv0(cmd);
+        }
+    }
+    o.insert("redacted".to_string(), Value::Bool(true));
+}
+
+/// A container view from an agent, redacted unless the caller may see
+/// secrets on the host.
+async fn fetch_container(
+    p: &Principal,
+    h: &db::hosts::HostRecord,
+    c: &HostClient,
+    rb: reqwest::RequestBuilder,
+    deadline: Duration,
+) -> ApiResult<Response> {
+    let (status, _, body) = c.fetch(rb, deadline).await?;
+    let mut v: Value = serde_json::from_slice(&body).map_err(|e| ApiError::Host {
+        status: 502,
+        host: c.host_id.clone(),
+        detail: format!("host {} sent a container that is not JSON: {e}", c.name),
+    })?;
+    if !sees_secrets(p, h) {
+        redact_container(&mut v);
+    }
+    let status = axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK);
+    Ok(axum::response::IntoResponse::into_response((
+        status,
+        Json(v),
+    )))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -115,6 +178,9 @@ pub async fn list_all(
     let mut items = Vec::new();
     for (h, list) in answers {
         let mut list = list;
+        if !sees_secrets(&p, &h) {
+            list.iter_mut().for_each(redact_container);
+        }
         list.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
         items.extend(list.into_iter().map(|c| (h.name.clone(), c)));
     }
@@ -149,14 +215,17 @@ pub async fn list(
 ) -> ApiResult<Json<List<Value>>> {
     check_label(&q.label)?;
     check_state(&q.state)?;
-    let (_, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
+    let (h, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
     let query = pairs(&[("label", q.label), ("state", q.state)]);
     let rb = c.request(
         Method::GET,
         c.url(&["v1", "containers"], &query),
         &p.username,
     )?;
-    let items = fetch_list(&c, rb, state.config.fanout_deadline()).await?;
+    let mut items = fetch_list(&c, rb, state.config.fanout_deadline()).await?;
+    if !sees_secrets(&p, &h) {
+        items.iter_mut().for_each(redact_container);
+    }
     Ok(Json(List::new(items)))
 }
 
@@ -168,7 +237,14 @@ pub struct CreateQuery {
     pub start: Option<bool>,
 }
 
-/// Creates a container (deployers; host bind mounts need admin).
+/// Creates a container (deployers; host bind mounts and the host's network
+/// (`network: host`, or `container:<c>` of a container on it) need admin).
+/// Bind-mount sources are checked by the agent on the host's filesystem
+/// (symlinks and `..` resolved): `/`, `/etc`, `/root`, `/proc`, `/sys`,
+/// `/dev`, `/boot`, `/var/lib/berth*`, the Docker and containerd sockets
+/// (and directories holding them) are refused (422) unless the owner lists
+/// them in the host's `bind_mount_allowlist`; with an allowlist, only paths
+/// under its prefixes are accepted.
 #[utoipa::path(post, path = "/api/v1/hosts/{host}/containers", tag = "containers",
     params(("host" = String, Path, description = "host id"), CreateQuery),
     request_body = ContainerSpec,
@@ -189,6 +265,7 @@ pub async fn create(
     if !spec.mounts.is_empty() {
         authorize(&p, Action::BindMount, rbac::Target::host(&h))?;
     }
+    check_network(&state, &p, &h, &c, &spec).await?;
     if spec.image.trim().is_empty() {
         return Err(ApiError::Unprocessable("image must not be empty".into()));
     }
@@ -197,7 +274,14 @@ pub async fn create(
         audit.set_target(name);
     }
     audit.set_host(&h.id);
-    let query = pairs(&[("start", q.start.map(|b| b.to_string()))]);
+    let mut query = pairs(&[("start", q.start.map(|b| b.to_string()))]);
+    if !spec.mounts.is_empty() {
+        // The agent enforces the host's bind-mount policy on its filesystem.
+        let settings = db::host_settings::get(&state.db, &h.id).await?;
+        for prefix in settings.bind_mount_allowlist.unwrap_or_default() {
+            query.push(("mount_allow", prefix));
+        }
+    }
     let rb = c
         .request(
             Method::POST,
@@ -215,6 +299,72 @@ pub async fn create(
     resp
 }
 
+/// How many `container:<c>` links are followed to find whose network a new
+/// container would join.
+const MAX_NETWORK_LINKS: usize = 8;
+
+/// `network: host` needs the admin role, and so does joining the network of
+/// a container that (directly or through further `container:` links) is on
+/// the host's network: either way the new container shares the host's
+/// network namespace (its loopback services, and raw sockets on its
+/// interfaces). The runtime that will resolve the name must be the one the
+/// target runs under, else the name could mean another container there.
+async fn check_network(
+    state: &AppState,
+    p: &Principal,
+    h: &db::hosts::HostRecord,
+    c: &HostClient,
+    spec: &ContainerSpec,
+) -> ApiResult<()> {
+    let target = rbac::Target::host(h);
+    let admin = || authorize(p, Action::HostNetwork, target);
+    let mut link = match &spec.network {
+        Some(NetworkMode::Host) => return admin(),
+        Some(NetworkMode::Container(other)) => other.clone(),
+        _ => return Ok(()),
+    };
+    if admin().is_ok() {
+        return Ok(());
+    }
+    let runtime = spec.runtime.unwrap_or_default();
+    for _ in 0..MAX_NETWORK_LINKS {
+        let rb = c.request(
+            Method::GET,
+            c.url(&["v1", "containers", &link], &[]),
+            &p.username,
+        )?;
+        let other: Container = match c.json(rb, state.config.fanout_deadline()).await {
+            Ok(o) => o,
+            Err(ApiError::Host { status: 404, .. }) => {
+                return Err(ApiError::Unprocessable(format!(
+                    "network \"container:{link}\": no such container on this host"
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        if other.runtime != runtime {
+            return Err(ApiError::Unprocessable(format!(
+                "network \"container:{link}\": that container runs under another runtime"
+            )));
+        }
+        match other.network {
+            NetworkMode::Host => {
+                return admin().map_err(|e| match e {
+                    ApiError::Forbidden(d) => ApiError::Forbidden(format!(
+                        "network \"container:{link}\" is the host's network: {d}"
+                    )),
+                    e => e,
+                });
+            }
+            NetworkMode::Container(next) => link = next,
+            _ => return Ok(()),
+        }
+    }
+    Err(ApiError::Unprocessable(format!(
+        "network: more than {MAX_NETWORK_LINKS} container: links"
+    )))
+}
+
 /// One container (by id or name).
 #[utoipa::path(get, path = "/api/v1/hosts/{host}/containers/{c}", tag = "containers",
     params(("host" = String, Path, description = "host id"), ("c" = String, Path, description = "container id or name")),
@@ -225,15 +375,13 @@ pub async fn get(
     p: Principal,
     Path((host, c)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    proxy::relay_get(
-        &state,
-        &p,
-        &host,
-        Action::ViewHost,
-        &["v1", "containers", &c],
-        &[],
-    )
-    .await
+    let (h, client) = client_for(&state, &p, &host, Action::ViewHost).await?;
+    let rb = client.request(
+        Method::GET,
+        client.url(&["v1", "containers", &c], &[]),
+        &p.username,
+    )?;
+    fetch_container(&p, &h, &client, rb, state.config.fanout_deadline()).await
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -289,7 +437,7 @@ pub async fn action(
     Path((host, name, action)): Path<(String, String, String)>,
     Query(q): Query<ActionQuery>,
 ) -> ApiResult<Response> {
-    let (_, c) = client_for(&state, &p, &host, Action::OperateContainer).await?;
+    let (h, c) = client_for(&state, &p, &host, Action::OperateContainer).await?;
     let action: ContainerAction = action.parse().map_err(ApiError::NotFound)?;
     if q.timeout.is_some() && !matches!(action, ContainerAction::Stop | ContainerAction::Restart) {
         return Err(ApiError::BadRequest(format!(
@@ -313,7 +461,7 @@ pub async fn action(
         c.url(&["v1", "containers", &name, action.as_str()], &query),
         &p.username,
     )?;
-    proxy::relay(&c, rb, deadline).await
+    fetch_container(&p, &h, &c, rb, deadline).await
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

@@ -26,11 +26,18 @@ use crate::state::AppState;
     responses((status = 200, body = List<Host>), (status = 401, body = berth_api::Problem)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn list(State(state): State<AppState>, p: Principal) -> ApiResult<Json<List<Host>>> {
+    let settings = db::host_settings::all(&state.db).await?;
     let items = db::hosts::list(&state.db)
         .await?
         .iter()
         .filter(|h| rbac::can_see(&p, h))
-        .map(|h| h.to_api())
+        .map(|h| {
+            let mut v = h.to_api();
+            if let Some(s) = settings.get(&h.id) {
+                s.apply(&mut v);
+            }
+            v
+        })
         .collect();
     Ok(Json(List::new(items)))
 }
@@ -44,11 +51,12 @@ pub async fn get(
     p: Principal,
     Path(host): Path<String>,
 ) -> ApiResult<Json<Host>> {
-    Ok(Json(
-        host_for(&state, &p, &host, Action::ViewHost)
-            .await?
-            .to_api(),
-    ))
+    let h = host_for(&state, &p, &host, Action::ViewHost).await?;
+    let mut v = h.to_api();
+    db::host_settings::get(&state.db, &h.id)
+        .await?
+        .apply(&mut v);
+    Ok(Json(v))
 }
 
 fn validate_labels(labels: &BTreeMap<String, String>) -> ApiResult<()> {
@@ -71,12 +79,48 @@ fn validate_labels(labels: &BTreeMap<String, String>) -> ApiResult<()> {
     Ok(())
 }
 
-/// Renames, regroups or relabels a host (admins of the host).
+/// Most entries of a bind-mount allowlist.
+const MAX_ALLOWLIST: usize = 64;
+
+/// Checks a bind-mount allowlist's syntax (the agent resolves it on the
+/// real filesystem): absolute paths without `..` or NUL, trailing slashes
+/// dropped. Empty means no allowlist.
+fn validate_allowlist(list: Vec<String>) -> ApiResult<Option<Vec<String>>> {
+    if list.len() > MAX_ALLOWLIST {
+        return Err(ApiError::Unprocessable(format!(
+            "bind_mount_allowlist: at most {MAX_ALLOWLIST} entries"
+        )));
+    }
+    let mut out = Vec::new();
+    for e in list {
+        let ok = e.starts_with('/')
+            && e.len() <= 4096
+            && !e.contains('\0')
+            && !e.split('/').any(|c| c == "..");
+        if !ok {
+            return Err(ApiError::Unprocessable(format!(
+                "bind_mount_allowlist: {e:?} must be an absolute host path without '..' (at most 4096 bytes)"
+            )));
+        }
+        let trimmed = e.trim_end_matches('/');
+        out.push(if trimmed.is_empty() {
+            "/".to_string()
+        } else {
+            trimmed.to_string()
+        });
+    }
+    out.sort();
+    out.dedup();
+    Ok((!out.is_empty()).then_some(out))
+}
+
+/// Renames, regroups or relabels a host, and changes its policy settings
+/// (admins of the host; the bind-mount allowlist needs the owner role).
 #[utoipa::path(patch, path = "/api/v1/hosts/{host}", tag = "hosts",
     params(("host" = String, Path, description = "host id")),
     request_body = PatchHost,
-    responses((status = 200, body = Host), (status = 404, body = berth_api::Problem),
-        (status = 422, body = berth_api::Problem)),
+    responses((status = 200, body = Host), (status = 403, body = berth_api::Problem),
+        (status = 404, body = berth_api::Problem), (status = 422, body = berth_api::Problem)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn patch(
     State(state): State<AppState>,
@@ -106,8 +150,23 @@ pub async fn patch(
         validate_labels(&labels)?;
         h.labels = labels;
     }
+    let mut settings = db::host_settings::get(&state.db, &h.id).await?;
+    let settings_changed =
+        req.allow_internal_registries.is_some() || req.bind_mount_allowlist.is_some();
+    if let Some(allow) = req.allow_internal_registries {
+        settings.allow_internal_registries = allow;
+    }
+    if let Some(list) = req.bind_mount_allowlist {
+        authorize(&p, Action::SetBindMountPolicy, Target::host(&h))?;
+        settings.bind_mount_allowlist = validate_allowlist(list)?;
+    }
     db::hosts::update_meta(&state.db, &h).await?;
-    Ok(Json(h.to_api()))
+    if settings_changed {
+        db::host_settings::set(&state.db, &h.id, &settings).await?;
+    }
+    let mut v = h.to_api();
+    settings.apply(&mut v);
+    Ok(Json(v))
 }
 
 /// Removes a host: its pinned certificate is forgotten and its agent is told

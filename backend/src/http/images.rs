@@ -42,26 +42,35 @@ pub async fn list(
 }
 
 /// Pulls an image; the answer is an SSE stream of PullProgress ending with
-/// status `done` or `error`.
+/// status `done` or `error`. A registry on an internal address (loopback,
+/// link-local, cloud metadata; also when reached by a name, redirect or
+/// token realm) is refused (422) unless the host's
+/// `allow_internal_registries` is set.
 #[utoipa::path(post, path = "/api/v1/hosts/{host}/images/pull", tag = "images",
     params(("host" = String, Path, description = "host id")),
     request_body = PullRequest,
     responses((status = 200, description = "SSE of PullProgress", content_type = "text/event-stream"),
-        (status = 400, body = berth_api::Problem), (status = 404, body = berth_api::Problem)),
+        (status = 400, body = berth_api::Problem), (status = 404, body = berth_api::Problem),
+        (status = 422, description = "the registry is internal and the host does not allow it", body = berth_api::Problem)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn pull(
     State(state): State<AppState>,
     p: Principal,
     audit: AuditCtx,
     Path(host): Path<String>,
-    Json(req): Json<PullRequest>,
+    Json(mut req): Json<PullRequest>,
 ) -> ApiResult<Response> {
     if req.reference.trim().is_empty() {
         return Err(ApiError::Unprocessable(
             "reference must not be empty".into(),
         ));
     }
-    let (_, c) = client_for(&state, &p, &host, Action::ManageImages).await?;
+    let (h, c) = client_for(&state, &p, &host, Action::ManageImages).await?;
+    // Only the host's setting (admins) lets a pull reach internal
+    // registries; what the caller sent is replaced.
+    req.allow_internal_registries = crate::db::host_settings::get(&state.db, &h.id)
+        .await?
+        .allow_internal_registries;
     audit.set_target(&req.reference);
     let rb = c
         .request(

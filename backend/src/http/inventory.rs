@@ -9,7 +9,7 @@ use berth_api::metrics::HostSample;
 use reqwest::Method;
 use serde_json::Value;
 
-use super::containers::WindowQuery;
+use super::containers::{WindowQuery, redact_command, sees_secrets};
 use super::proxy::{self, client_for, pairs};
 use crate::auth::Principal;
 use crate::error::ApiResult;
@@ -57,7 +57,8 @@ pub async fn metrics_stream(
     proxy::shared_stream(&state, &p, c, &["v1", "metrics", "stream"], &[], 1).await
 }
 
-/// The host's namespaces, as `lsns` shows them.
+/// The host's namespaces, as `lsns` shows them (below deployer, each
+/// process's command line is cut to its executable).
 #[utoipa::path(get, path = "/api/v1/hosts/{host}/namespaces", tag = "hosts",
     params(("host" = String, Path, description = "host id")),
     responses((status = 200, body = List<NamespaceEntry>), (status = 404, body = berth_api::Problem)),
@@ -67,9 +68,18 @@ pub async fn namespaces(
     p: Principal,
     Path(host): Path<String>,
 ) -> ApiResult<Json<List<Value>>> {
-    let (_, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
+    let (h, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
     let rb = c.request(Method::GET, c.url(&["v1", "namespaces"], &[]), &p.username)?;
-    let items: Vec<Value> = c.json(rb, state.config.fanout_deadline()).await?;
+    let mut items: Vec<Value> = c.json(rb, state.config.fanout_deadline()).await?;
+    if !sees_secrets(&p, &h) {
+        for it in &mut items {
+            if let Some(cmd) = it.get_mut("command")
+                && let Some(s) = cmd.as_str()
+            {
+                *cmd = Value::String(redact_command(s));
+            }
+        }
+    }
     Ok(Json(List::new(items)))
 }
 

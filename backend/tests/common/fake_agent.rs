@@ -49,6 +49,12 @@ pub struct FakeState {
     /// A hostile agent: every (non-WebSocket) answer becomes this body, with
     /// the given content type and status 200.
     pub hostile: Mutex<Option<(&'static str, &'static str)>>,
+    /// The `command` of the host namespaces' answer ("init" when unset).
+    pub namespace_command: Mutex<Option<String>>,
+    /// Bodies of the pull requests received.
+    pub pull_bodies: Mutex<Vec<Value>>,
+    /// Bodies of the create requests received.
+    pub create_bodies: Mutex<Vec<Value>>,
 }
 
 pub struct FakeAgent {
@@ -196,6 +202,7 @@ async fn create(State(st): State<Arc<FakeState>>, req: Request) -> Response {
         Ok(v) => v,
         Err(e) => return problem(400, &format!("bad spec: {e}")),
     };
+    st.create_bodies.lock().unwrap().push(spec.clone());
     let name = spec["name"].as_str().unwrap_or("auto").to_string();
     let host = st.host_id.lock().unwrap().clone();
     let mut map = st.containers.lock().unwrap();
@@ -320,8 +327,14 @@ async fn metrics_stream(State(st): State<Arc<FakeState>>) -> Response {
     sse(st, Duration::from_millis(50), None)
 }
 
-async fn namespaces() -> Response {
-    axum::Json(json!([{"inode": 4026531836u64, "type": "pid", "nprocs": 1, "pid": 1, "user": "root", "command": "init"}])).into_response()
+async fn namespaces(State(st): State<Arc<FakeState>>) -> Response {
+    let command = st
+        .namespace_command
+        .lock()
+        .unwrap()
+        .clone()
+        .unwrap_or_else(|| "init".into());
+    axum::Json(json!([{"inode": 4026531836u64, "type": "pid", "nprocs": 1, "pid": 1, "user": "root", "command": command}])).into_response()
 }
 
 async fn cgroups() -> Response {
@@ -335,7 +348,10 @@ async fn images() -> Response {
     axum::Json(json!([{"id": "sha256:ab", "references": ["busybox:latest"], "size_bytes": 1, "created_at": "2026-01-01T00:00:00Z", "layers": []}])).into_response()
 }
 
-async fn pull() -> Response {
+async fn pull(State(st): State<Arc<FakeState>>, body: bytes::Bytes) -> Response {
+    if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+        st.pull_bodies.lock().unwrap().push(v);
+    }
     let events = "data: {\"layer\":\"\",\"current\":0,\"total\":0,\"status\":\"resolving\"}\n\n\
                   data: {\"layer\":\"\",\"current\":1,\"total\":1,\"status\":\"done\"}\n\n\
                   event: end\ndata: {}\n\n";

@@ -217,7 +217,9 @@ fn Summary(c: Container) -> impl IntoView {
             <dt>"Image"</dt>
             <dd class="mono">{c.image.clone()}</dd>
             <dt>"Command"</dt>
-            <dd class="mono">{c.cmd.join(" ")}</dd>
+            <dd class="mono">{c.cmd.join(" ")} {c.redacted.then(|| view! {
+                <span class="muted" data-testid="redacted-note">" (arguments and env values hidden: they need the deployer role)"</span>
+            })}</dd>
             <dt>"Id"</dt>
             <dd class="mono">{format::short_id(&c.id).to_string()}</dd>
             <dt>"Runtime · network"</dt>

@@ -609,6 +609,7 @@ mod tests {
             ip_address: None,
             restart: Default::default(),
             spec: None,
+            redacted: false,
         }
     }
 

@@ -158,6 +158,17 @@ pub fn CreatePage() -> impl IntoView {
             )));
             return;
         }
+        if spec
+            .network
+            .as_ref()
+            .is_some_and(|n| n.to_string() == "host")
+            && !may_mount()
+        {
+            error.set(Some(ApiError::local(
+                "network: the host's network needs the admin role on this host",
+            )));
+            return;
+        }
         error.set(None);
         busy.set(true);
         let start = start_now.get();
@@ -185,6 +196,7 @@ pub fn CreatePage() -> impl IntoView {
                         reference: spec.image.clone(),
                         auth: None,
                         insecure,
+                        allow_internal_registries: false,
                     };
                     let handle = pull::start(&h, &req, pull_state);
                     pull_handle.set_value(Some(handle));
@@ -268,7 +280,10 @@ pub fn CreatePage() -> impl IntoView {
                         <select id="c-network" on:change=move |ev| network.set(event_target_value(&ev))>
                             <option value="">"the host's default"</option>
                             <option value="bridge">"bridge"</option>
-                            <option value="host">"host"</option>
+                            {move || {
+                                may_mount()
+                                    .then(|| view! { <option value="host">"host (admins)"</option> })
+                            }}
                             <option value="none">"none"</option>
                         </select>
                     </div>

@@ -404,6 +404,7 @@ fn EditHost(host: Host, on_change: impl Fn() + Copy + Send + Sync + 'static) -> 
                     .collect(),
             ),
             labels: Some(labels),
+            ..Default::default()
         };
         let id = id.clone();
         spawn_local(async move {

@@ -132,6 +132,7 @@ pub fn ImagesPage() -> impl IntoView {
             reference: r,
             auth,
             insecure: insecure.get(),
+            allow_internal_registries: false,
         };
         let handle = pull::start(&host.get(), &req, pull_state);
         pull_handle.set_value(Some(handle));

@@ -70,6 +70,9 @@ async fn main() -> anyhow::Result<()> {
             reference,
             auth,
             insecure: args.insecure,
+            // A root tool on the host itself (benchmarks pull from a local
+            // registry): no server policy applies.
+            allow_internal_registries: true,
         };
         let layers_done = Mutex::new(0usize);
         let verbose = args.verbose;
