@@ -113,7 +113,12 @@ async fn dashboard_viewer_sees_no_forbidden_buttons_and_forgery_fails() -> Resul
             ))
             .await?;
         ensure!(
-            answer[0] == 403 && answer[1].as_str().unwrap_or("").contains("X-Berth-CSRF"),
+            answer[0] == 403
+                && answer[1]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_ascii_lowercase()
+                    .contains("x-berth-csrf"),
             "a deployer's cookie-only DELETE answered {answer}"
         );
         let c: serde_json::Value = stack
