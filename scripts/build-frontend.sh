@@ -82,6 +82,10 @@ rm -rf "$new"
 mkdir -p "$new/assets" "$new/vendor"
 
 hash_of() { sha256sum "$1" | cut -c1-16; }
+# Subresource Integrity value of a file (the browser checks it before use).
+sri_of() { printf 'sha384-%s' "$(openssl dgst -sha384 -binary "$1" | base64 -w0)"; }
+command -v openssl >/dev/null || die "openssl not found: apt-get install openssl"
+command -v base64 >/dev/null || die "base64 not found: apt-get install coreutils"
 
 wasm_name=berth_bg-$(hash_of "$stage/berth_bg.opt.wasm").wasm
 cp "$stage/berth_bg.opt.wasm" "$new/assets/$wasm_name"
@@ -113,12 +117,22 @@ try { var t = localStorage.getItem('berth-theme'); if (t) document.documentEleme
 EOF
 theme_name=theme-$(hash_of "$stage/theme.js").js
 cp "$stage/theme.js" "$new/assets/$theme_name"
+wasm_sri=$(sri_of "$new/assets/$wasm_name")
 cat >"$stage/boot.js" <<EOF
 import init from '/assets/$js_name';
-init({ module_or_path: '/assets/$wasm_name' });
+init({ module_or_path: fetch('/assets/$wasm_name', { integrity: '$wasm_sri' }) });
 EOF
 boot_name=boot-$(hash_of "$stage/boot.js").js
 cp "$stage/boot.js" "$new/assets/$boot_name"
+
+css_sri=$(sri_of "$new/assets/$css_name")
+js_sri=$(sri_of "$new/assets/$js_name")
+theme_sri=$(sri_of "$new/assets/$theme_name")
+boot_sri=$(sri_of "$new/assets/$boot_name")
+vendor_sri=""
+for f in "$new/$xterm_out"/xterm.js "$new/$xterm_out"/addon-fit.js "$new/$xterm_out"/xterm.css; do
+    vendor_sri+="<meta name=\"berth-sri\" data-file=\"$(basename "$f")\" content=\"$(sri_of "$f")\">"$'\n'
+done
 
 cat >"$new/index.html" <<EOF
 <!doctype html>
@@ -128,13 +142,13 @@ cat >"$new/index.html" <<EOF
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
 <meta name="berth-xterm" content="/$xterm_out/">
-<title>Berth</title>
+$vendor_sri<title>Berth</title>
 <link rel="icon" href="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Ctext y='14' font-size='14'%3E%E2%9A%93%3C/text%3E%3C/svg%3E">
-<link rel="stylesheet" href="/assets/$css_name">
-<link rel="modulepreload" href="/assets/$js_name">
-<link rel="preload" href="/assets/$wasm_name" as="fetch" type="application/wasm" crossorigin>
-<script src="/assets/$theme_name"></script>
-<script type="module" src="/assets/$boot_name"></script>
+<link rel="stylesheet" href="/assets/$css_name" integrity="$css_sri" crossorigin="anonymous">
+<link rel="modulepreload" href="/assets/$js_name" integrity="$js_sri" crossorigin="anonymous">
+<link rel="preload" href="/assets/$wasm_name" as="fetch" type="application/wasm" integrity="$wasm_sri" crossorigin="anonymous">
+<script src="/assets/$theme_name" integrity="$theme_sri" crossorigin="anonymous"></script>
+<script type="module" src="/assets/$boot_name" integrity="$boot_sri" crossorigin="anonymous"></script>
 </head>
 <body>
 <noscript>Berth's dashboard needs JavaScript and WebAssembly.</noscript>

@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 
 profile=${1:-run}
 WASM_BINDGEN_VERSION=0.2.129
+# Test tools from crates.io, pinned (installed only when missing).
+NEXTEST_VERSION=0.9.143
+CARGO_DENY_VERSION=0.20.2
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
@@ -73,10 +76,25 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; th
     cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --locked --quiet
 fi
 
+if [ "$profile" = test ]; then
+    # The test groups and timeouts of .config/nextest.toml need nextest:
+    # scripts/test.sh refuses to run without it.
+    if ! cargo nextest --version 2>/dev/null | grep -q "^cargo-nextest "; then
+        log "cargo install cargo-nextest $NEXTEST_VERSION (a few minutes, once)"
+        cargo install cargo-nextest --version "$NEXTEST_VERSION" --locked --quiet
+    fi
+    if ! cargo deny --version 2>/dev/null | grep -q "^cargo-deny "; then
+        log "cargo install cargo-deny $CARGO_DENY_VERSION (a few minutes, once)"
+        cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked --quiet
+    fi
+fi
+
 # --- npm build tools and vendored browser assets ------------------------------
+# --ignore-scripts: no package runs code at install (swagger-ui-dist depends
+# on @scarf/scarf, whose postinstall would report the install to a tracker).
 if [ ! -x tools/node_modules/.bin/wasm-opt ] || [ tools/package-lock.json -nt tools/node_modules/.package-lock.json ]; then
-    log "npm ci (binaryen, xterm.js, swagger-ui) into tools/"
-    npm ci --prefix tools --no-audit --no-fund --loglevel=error >/dev/null
+    log "npm ci --ignore-scripts (binaryen, xterm.js, swagger-ui) into tools/"
+    npm ci --prefix tools --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
 log "ready ($profile)"

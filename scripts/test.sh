@@ -23,6 +23,12 @@ scripts/setup.sh test
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "cargo deny (licenses, bans, sources)"
+# Advisories need the RustSec database, which is fetched from outside the
+# package registries this machine reaches; deny.toml bans the crates of the
+# advisories Berth has had (rsa, aws-lc) by name instead.
+cargo deny --locked check licenses bans sources
+
 step "cargo clippy (native)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo clippy (dashboard, wasm32)"
@@ -54,11 +60,9 @@ log "PostgreSQL at $BERTH_TEST_POSTGRES_URL"
 # --- the tests --------------------------------------------------------------
 mkdir -p target/e2e
 step "cargo tests (unit, root integration, e2e)"
-if command -v cargo-nextest >/dev/null; then
-    cargo nextest run --workspace --locked --no-fail-fast
-else
-    cargo test --workspace --locked --no-fail-fast
-fi
+# nextest, never plain cargo test: the test groups and per-test timeouts of
+# .config/nextest.toml keep a hung test from hanging the run.
+cargo nextest run --workspace --locked --no-fail-fast
 
 if [ -x vm/run.sh ]; then
     step "cgroup v2 suite in a QEMU guest"

@@ -50,6 +50,7 @@ impl Auth {
 
     /// Accepts signatures of `join`'s server from now on.
     pub fn set(&self, join: &JoinState) -> Result<(), jsonwebtoken::errors::Error> {
+        berth_net::jwt::install();
         let key = DecodingKey::from_ed_pem(join.server_public_key_pem.as_bytes())?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.algorithms = vec![Algorithm::EdDSA];

@@ -102,6 +102,7 @@ pub async fn join(config: &Config, token: &str) -> Result<JoinState> {
     let identity = Identity::load_or_create(&paths.tls_dir(), &[host_in_url, config.host_name()])?;
 
     let pin = PinnedCert::new(&payload.fingerprint);
+    berth_net::install_providers();
     let client = reqwest::Client::builder()
         .tls_backend_preconfigured(pin.client_config()?)
         .timeout(std::time::Duration::from_secs(30))

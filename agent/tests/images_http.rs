@@ -30,6 +30,7 @@ async fn import_list_delete_over_http() {
     assert!(std::fs::metadata(&tar).unwrap().len() > 2 << 20);
     let store = Arc::new(ImageStore::open(tmp.path().join("images")).unwrap());
     let (base, task) = serve(store.clone()).await;
+    berth_net::install_providers();
     let client = reqwest::Client::new();
 
     let file = tokio::fs::File::open(&tar).await.unwrap();

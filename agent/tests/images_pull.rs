@@ -517,6 +517,7 @@ async fn pull_over_http_streams_sse_progress() {
     let server = tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
     });
+    berth_net::install_providers();
     let client = reqwest::Client::new();
 
     let res = client
@@ -661,7 +662,10 @@ async fn bearer_front(upstream: String) -> String {
     let front = Front {
         upstream,
         realm: format!("http://{addr}/token"),
-        client: reqwest::Client::new(),
+        client: {
+            berth_net::install_providers();
+            reqwest::Client::new()
+        },
     };
     let app = axum::Router::new().fallback(handle).with_state(front);
     tokio::spawn(async move {

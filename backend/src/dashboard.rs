@@ -136,20 +136,47 @@ fn swagger_dir(state: &AppState) -> Option<PathBuf> {
         .find(|d| d.join("swagger-ui-bundle.js").is_file())
 }
 
+/// The docs page; `{css}`, `{bundle}` and `{init}` are the Subresource
+/// Integrity values of the files (see [`docs_page`]).
 const DOCS_HTML: &str = r#"<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <title>Berth API</title>
-<link rel="stylesheet" href="/api/docs/assets/swagger-ui.css">
+<link rel="stylesheet" href="/api/docs/assets/swagger-ui.css" integrity="{css}" crossorigin="anonymous">
 </head>
 <body>
 <div id="swagger-ui"></div>
-<script src="/api/docs/assets/swagger-ui-bundle.js"></script>
-<script src="/api/docs/init.js"></script>
+<script src="/api/docs/assets/swagger-ui-bundle.js" integrity="{bundle}" crossorigin="anonymous"></script>
+<script src="/api/docs/init.js" integrity="{init}" crossorigin="anonymous"></script>
 </body>
 </html>
 "#;
+
+/// `sha384-<base64>`: the Subresource Integrity value of `bytes`.
+pub fn sri(bytes: &[u8]) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    format!(
+        "sha384-{}",
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha384::digest(bytes))
+    )
+}
+
+/// The SRI value of a vendored file, computed once per path (the files
+/// change only with a new build, which means a new server).
+fn file_sri(path: &Path) -> Option<String> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(v) = cache.lock().ok()?.get(path) {
+        return Some(v.clone());
+    }
+    let v = sri(&std::fs::read(path).ok()?);
+    cache.lock().ok()?.insert(path.to_path_buf(), v.clone());
+    Some(v)
+}
 
 const DOCS_INIT: &str = r#"window.addEventListener('load', function () {
   window.ui = SwaggerUIBundle({
@@ -165,8 +192,28 @@ const DOCS_INIT: &str = r#"window.addEventListener('load', function () {
 });
 "#;
 
-async fn docs_page() -> Response {
-    let mut r = DOCS_HTML.into_response();
+async fn docs_page(State(state): State<AppState>) -> Response {
+    let Some(dir) = swagger_dir(&state) else {
+        return ApiError::NotFound(
+            "Swagger UI is not installed: build the dashboard (it copies swagger-ui-dist to vendor/swagger-ui)".into(),
+        )
+        .into_response();
+    };
+    let (Some(css), Some(bundle)) = (
+        file_sri(&dir.join("swagger-ui.css")),
+        file_sri(&dir.join("swagger-ui-bundle.js")),
+    ) else {
+        return ApiError::NotFound(format!(
+            "Swagger UI's files are incomplete in {}",
+            dir.display()
+        ))
+        .into_response();
+    };
+    let html = DOCS_HTML
+        .replace("{css}", &css)
+        .replace("{bundle}", &bundle)
+        .replace("{init}", &sri(DOCS_INIT.as_bytes()));
+    let mut r = html.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),

@@ -231,17 +231,40 @@ db_test!(openapi_document_is_served, |t: TestApp| async move {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     assert!(doc["paths"]["/api/v1/hosts/{host}/containers"]["post"].is_object());
     assert!(doc["components"]["schemas"]["ContainerSpec"].is_object());
-    let r = t.call(Method::GET, "/api/docs", None, None).await;
-    assert_eq!(r.status, 200);
-    assert!(r.text().contains("/api/docs/init.js"));
-    assert!(!r.text().contains("<script>"), "no inline script (CSP)");
-    let r = t.call(Method::GET, "/api/docs/init.js", None, None).await;
-    assert!(r.text().contains("/api/v1/openapi.json"));
     // Swagger UI's files come from the dashboard's vendor dir or the
     // repository's tools/node_modules, never a CDN.
     let dist_vendor = t.dir.path().join("dist/vendor/swagger-ui");
     std::fs::create_dir_all(&dist_vendor).unwrap();
     std::fs::write(dist_vendor.join("swagger-ui-bundle.js"), "/* bundle */").unwrap();
+    std::fs::write(dist_vendor.join("swagger-ui.css"), "/* css */").unwrap();
+    let r = t.call(Method::GET, "/api/docs", None, None).await;
+    assert_eq!(r.status, 200);
+    let page = r.text();
+    assert!(page.contains("/api/docs/init.js"));
+    assert!(!page.contains("<script>"), "no inline script (CSP)");
+    // Every file the page loads carries the Subresource Integrity hash of
+    // the bytes the server serves for it.
+    for url in [
+        "/api/docs/assets/swagger-ui.css",
+        "/api/docs/assets/swagger-ui-bundle.js",
+        "/api/docs/init.js",
+    ] {
+        let at = page
+            .find(&format!("\"{url}\""))
+            .unwrap_or_else(|| panic!("{url} in {page}"));
+        let tag_end = at + page[at..].find('>').unwrap();
+        let tag = &page[at..tag_end];
+        let sri = tag
+            .split("integrity=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_else(|| panic!("no integrity on {url}: {tag}"));
+        let body = t.call(Method::GET, url, None, None).await;
+        assert_eq!(body.status, 200, "{url}");
+        assert_eq!(sri, berth_server::dashboard::sri(&body.body), "{url}");
+    }
+    let r = t.call(Method::GET, "/api/docs/init.js", None, None).await;
+    assert!(r.text().contains("/api/v1/openapi.json"));
     let r = t
         .call(
             Method::GET,

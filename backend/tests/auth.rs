@@ -314,13 +314,17 @@ db_test!(
         // alg none.
         let none = forge(r#"{"alg":"none","typ":"JWT"}"#, &claims, "");
         assert_eq!(t.get("/api/v1/auth/me", &none).await.status, 401);
-        // The right claims, re-signed with another algorithm and key.
-        let other = jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS512),
-            &claims,
-            &jsonwebtoken::EncodingKey::from_secret(b"guessed"),
-        )
-        .unwrap();
+        // The right claims, re-signed with another algorithm and key (by
+        // hand: Berth's JWT provider signs only HS256 and EdDSA).
+        let other = {
+            use hmac::Mac;
+            let head = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS512","typ":"JWT"}"#);
+            let body = URL_SAFE_NO_PAD.encode(claims.to_string());
+            let mut mac = hmac::Hmac::<sha2::Sha512>::new_from_slice(b"guessed").unwrap();
+            mac.update(format!("{head}.{body}").as_bytes());
+            let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+            format!("{head}.{body}.{sig}")
+        };
         assert_eq!(t.get("/api/v1/auth/me", &other).await.status, 401);
         // The header switched to HS512 over the real signature.
         let switched = format!(

@@ -7,6 +7,7 @@ use berth_e2e::is_root;
 use serde_json::json;
 
 const VIEWER_PASSWORD: &str = "viewer password 1";
+const DEPLOYER_PASSWORD: &str = "deployer password 1";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_viewer_sees_no_forbidden_buttons_and_forgery_fails() -> Result<()> {
@@ -73,22 +74,72 @@ async fn dashboard_viewer_sees_no_forbidden_buttons_and_forgery_fails() -> Resul
             ))
             .await?;
         ensure!(status == 403, "a viewer's forged stop answered {status}");
-        // And without the CSRF header the cookie alone is not enough.
-        let status = b
-            .eval(&format!(
-                "return fetch('/api/v1/hosts/{}/containers/{id}', {{method: 'DELETE'}}).then(r => r.status);",
-                host.id
-            ))
-            .await?;
-        ensure!(
-            status == 403 || status == 401,
-            "a cookie-only DELETE answered {status}"
-        );
         Ok::<_, anyhow::Error>(())
     }
     .await;
     let r = b.finish(r, &stack).await;
     r?;
+
+    // Without the CSRF header the cookie alone is not enough, even for a role
+    // that may delete: a deployer's cookie-only DELETE is refused, and the
+    // same DELETE with the header goes through (so the 403 is the CSRF rule,
+    // not RBAC).
+    let user: serde_json::Value = stack
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/users",
+            Some(&json!({"username": "dora", "password": DEPLOYER_PASSWORD})),
+        )
+        .await?
+        .map_err(|p| anyhow::anyhow!("{p}"))?;
+    let _: serde_json::Value = stack
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/role-bindings",
+            Some(&json!({"subject": {"user": user["id"]}, "role": "deployer", "scope": "global"})),
+        )
+        .await?
+        .map_err(|p| anyhow::anyhow!("{p}"))?;
+    let victim = run_container(&stack, &host.id, "csrf-victim", &image, &["sleep", "600"]).await?;
+    let b = Browser::start(&stack.url, "deployer-csrf").await?;
+    let r = async {
+        b.login("dora", DEPLOYER_PASSWORD).await?;
+        b.goto("/containers").await?;
+        b.wait("[data-testid=container-row][data-name=csrf-victim]").await?;
+        let url = format!("/api/v1/hosts/{}/containers/{victim}?force=true", host.id);
+        let answer = b
+            .eval(&format!(
+                "return fetch('{url}', {{method: 'DELETE'}}).then(async r => [r.status, await r.text()]);"
+            ))
+            .await?;
+        ensure!(
+            answer[0] == 403
+                && answer[1]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_ascii_lowercase()
+                    .contains("x-berth-csrf"),
+            "a deployer's cookie-only DELETE answered {answer}"
+        );
+        let c: serde_json::Value = stack
+            .api(
+                reqwest::Method::GET,
+                &format!("/api/v1/hosts/{}/containers/{victim}", host.id),
+                None::<&()>,
+            )
+            .await?
+            .map_err(|p| anyhow::anyhow!("{p}"))?;
+        ensure!(c["state"] == "running", "after the refused DELETE the container is {}", c["state"]);
+        let status = b
+            .eval(&format!(
+                "return fetch('{url}', {{method: 'DELETE', headers: {{'X-Berth-CSRF': '1'}}}}).then(r => r.status);"
+            ))
+            .await?;
+        ensure!(status == 204, "the deployer's DELETE with the CSRF header answered {status}");
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    b.finish(r, &stack).await?;
     // Still running: nothing the viewer did reached the container.
     let c: serde_json::Value = stack
         .api(

@@ -83,6 +83,18 @@ fn xterm_base() -> String {
         .unwrap_or_else(|| "/vendor/xterm/".into())
 }
 
+/// The Subresource Integrity hash the build recorded for a vendored file
+/// (`<meta name="berth-sri" data-file="xterm.js" content="sha384-...">`):
+/// the browser refuses the file when its bytes differ.
+fn integrity(src: &str) -> Option<String> {
+    let file = src.rsplit('/').next()?;
+    document()
+        .query_selector(&format!("meta[name=berth-sri][data-file=\"{file}\"]"))
+        .ok()
+        .flatten()
+        .and_then(|m| m.get_attribute("content"))
+}
+
 /// Adds a `<script>` (once) and waits for it to load.
 async fn load_script(src: &str) -> Result<(), String> {
     let doc = document();
@@ -97,6 +109,10 @@ async fn load_script(src: &str) -> Result<(), String> {
         .create_element("script")
         .map_err(|_| "cannot create a script element".to_string())?
         .unchecked_into();
+    if let Some(sri) = integrity(src) {
+        el.set_integrity(&sri);
+        el.set_cross_origin(Some("anonymous"));
+    }
     el.set_src(src);
     let el2 = el.clone();
     let promise = Promise::new(&mut |resolve, reject| {
@@ -133,6 +149,10 @@ fn load_css(href: &str) {
     }
     if let Ok(link) = doc.create_element("link") {
         let _ = link.set_attribute("rel", "stylesheet");
+        if let Some(sri) = integrity(href) {
+            let _ = link.set_attribute("integrity", &sri);
+            let _ = link.set_attribute("crossorigin", "anonymous");
+        }
         let _ = link.set_attribute("href", href);
         if let Some(head) = doc.head() {
             let _ = head.append_child(&link);

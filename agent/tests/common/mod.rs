@@ -72,6 +72,7 @@ pub struct ServerKey {
 
 impl ServerKey {
     pub fn new(host_id: &str) -> Self {
+        berth_net::install_providers();
         let mut seed = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut seed);
         let sk = ed25519_dalek::SigningKey::from_bytes(&seed);

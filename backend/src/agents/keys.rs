@@ -39,6 +39,7 @@ impl std::fmt::Debug for AgentSigner {
 
 impl AgentSigner {
     pub fn from_signing_key(key: &SigningKey) -> Result<Self, KeyError> {
+        berth_net::jwt::install();
         let der = key
             .to_pkcs8_der()
             .map_err(|e| KeyError::Encode(e.to_string()))?;

@@ -38,6 +38,7 @@ impl std::fmt::Debug for SessionKeys {
 
 impl SessionKeys {
     pub fn from_secret(secret: &[u8]) -> Self {
+        berth_net::jwt::install();
         SessionKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -123,12 +124,18 @@ mod tests {
         );
         assert!(k.verify(&none).is_err());
 
-        let hs384 = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS384),
-            &claims(60),
-            &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
-        )
-        .unwrap();
+        // A well-signed HS384 token with the same secret (made by hand: the
+        // JWT provider signs HS256 and EdDSA only).
+        let hs384 = {
+            use hmac::Mac;
+            let head = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS384","typ":"JWT"}"#);
+            let mut mac =
+                hmac::Hmac::<sha2::Sha384>::new_from_slice(b"0123456789abcdef0123456789abcdef")
+                    .unwrap();
+            mac.update(format!("{head}.{body}").as_bytes());
+            let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+            format!("{head}.{body}.{sig}")
+        };
         assert!(k.verify(&hs384).is_err());
 
         let other = SessionKeys::from_secret(b"another secret of thirty-two b!!");

@@ -1,0 +1,17 @@
+//! Native code the Berth server and agent share (never compiled to wasm).
+//!
+//! - [`jwt`]: the process-wide crypto provider of `jsonwebtoken`, with only
+//!   the two algorithms Berth signs with (HS256 sessions, EdDSA agent
+//!   requests), so no RSA or aws-lc code is linked;
+//! - [`install_providers`]: that provider and ring for rustls.
+
+pub mod jwt;
+
+/// Installs the process-wide crypto providers Berth uses: ring for rustls
+/// (every HTTPS client and server; reqwest is built without a provider of
+/// its own) and [`jwt::PROVIDER`]. Idempotent; call it first thing in a
+/// `main` or a test that builds an HTTP client.
+pub fn install_providers() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    jwt::install();
+}
