@@ -1,7 +1,6 @@
 #!/bin/sh
 # Runs test binaries inside Debian's 6.1 kernel with pure cgroup v2, in one
-# QEMU boot (TCG; KVM is not usable here). See ../docs/development.md and
-# shared/notes/cgroup-v2-vm.md.
+# QEMU boot (TCG; KVM is not usable here). See ../docs/development.md.
 #
 #   vm/run.sh                 # the tests in vm/tests.list
 #   vm/run.sh -l my.list      # another list
@@ -13,6 +12,9 @@
 #   berth-agent containers_v2 --exact some::test
 # The args go to the test binary (filters, --exact, --skip ...). Jobs run one
 # after the other with --test-threads=1; each gets its own log.
+# A job passes only when its binary exits 0 and no test in it printed
+# "SKIPPED:" or "skipped:" (a skipped test checked nothing); the
+# binaries run with --nocapture so that those lines reach the log.
 # vm/modules.list: kernel modules to load at boot (dependencies resolved).
 # vm/files.list: extra host files (absolute paths) to copy into the guest at
 # the same path, with the shared libraries they need (e.g. /usr/sbin/nft).
@@ -208,7 +210,7 @@ cd $REPO
 echo "vm: kernel \$(uname -r), cgroup controllers: \$(cat /sys/fs/cgroup/cgroup.controllers)"
 while read -r name args; do
     echo "vm: running \$name \$args"
-    /mnt/host/bin/\$name --test-threads=1 \$args > /mnt/host/results/\$name.log 2>&1
+    /mnt/host/bin/\$name --test-threads=1 --nocapture \$args > /mnt/host/results/\$name.log 2>&1
     echo \$? > /mnt/host/results/\$name.rc
 done < /mnt/host/jobs
 echo done > /mnt/host/results/DONE
@@ -235,9 +237,14 @@ QEMU_PID=
 status=0
 while read -r name args; do
     rc=$(cat "$W/share/results/$name.rc" 2>/dev/null || echo missing)
-    if [ "$rc" = 0 ]; then
+    skipped=$(grep -ci '^skipped:' "$W/share/results/$name.log" 2>/dev/null || true)
+    if [ "$rc" = 0 ] && [ "${skipped:-0}" = 0 ]; then
         summary=$(grep -E '^test result:' "$W/share/results/$name.log" | tail -n 1)
         echo "vm: ok    $name $args  ($summary)"
+    elif [ "$rc" = 0 ]; then
+        echo "vm: FAIL  $name $args ($skipped test(s) skipped in the guest)"
+        grep -i '^skipped:' "$W/share/results/$name.log" | sed 's/^/    | /'
+        status=1
     else
         echo "vm: FAIL  $name $args (exit $rc)"
         sed 's/^/    | /' "$W/share/results/$name.log" 2>/dev/null | tail -n 80

@@ -39,6 +39,34 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    // CVE-2019-5736: the agent clones every exec into a container from
+    // itself, and a monitor clones every container's init; a container
+    // process that reaches one of them through /proc/<pid>/exe (or a
+    // `#!/proc/self/exe` script run by an exec) must find a sealed memfd,
+    // not the berth-agent file on the host. Re-run from a sealed copy
+    // before anything else (no-op when already sealed: monitors started
+    // by a sealed agent run from the agent's copy and cost nothing more).
+    if matches!(cli.command, Command::Run { .. } | Command::Monitor(_))
+        && let Err(e) = berth_runtime::sealed::reexec_sealed()
+    {
+        let why = format!("re-run from a sealed copy of the binary (CVE-2019-5736): {e}");
+        if matches!(cli.command, Command::Monitor(_)) {
+            // The agent reads this line as the reason the container failed.
+            println!("error {why}");
+        } else {
+            eprintln!("berth-agent: {why}");
+        }
+        std::process::exit(1);
+    }
+    if berth_runtime::sealed::is_sealed() {
+        // Run from a memfd, the process would be called after its fd
+        // number (or "exe" for a monitor started through /proc/self/exe).
+        // SAFETY: PR_SET_NAME copies at most 16 bytes of a NUL-terminated
+        // static string.
+        unsafe {
+            libc::prctl(libc::PR_SET_NAME, c"berth-agent".as_ptr());
+        }
+    }
     // The monitor forks first thing: it must stay single-threaded until then.
     if let Command::Monitor(args) = cli.command {
         std::process::exit(berth_agent::monitor::run(args));
@@ -108,7 +136,12 @@ async fn real_main(command: Command) -> anyhow::Result<()> {
                 let state = berth_agent::join::join(&config, token).await?;
                 tracing::info!(host_id = %state.host_id, server = %state.server_url, "joined");
             }
-            let bins = Binaries::locate(oci_runtime)?;
+            let mut bins = Binaries::locate(oci_runtime)?;
+            if berth_runtime::sealed::is_sealed() {
+                // Monitors run from this same sealed copy (main re-ran the
+                // agent from it): no copy of their own, never the host file.
+                bins.monitor = std::path::PathBuf::from("/proc/self/exe");
+            }
             match &bins.runtime {
                 Some(r) => tracing::info!(runtime = %r.display(), "OCI runtime binary"),
                 None => tracing::info!("OCI runtime: the built-in library"),

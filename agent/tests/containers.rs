@@ -10,6 +10,88 @@ use berth_api::agent::AgentRequestClaims;
 use common::{TestAgent, is_root, skip};
 use serde_json::json;
 
+/// Every cgroup directory `pid` is in whose path is `path` (the
+/// container's own), over all mounted hierarchies: the v1 ones by their
+/// controllers (or name=), the v2 one by the `0::` line. With whether it is
+/// the freezer's (v1 `freezer`, or the unified hierarchy).
+fn cgroup_dirs(pid: &str, path: &str) -> Vec<(std::path::PathBuf, bool)> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    // (mount point, fstype, super options) of every cgroup mount.
+    let mounts: Vec<(String, String, String)> = info
+        .lines()
+        .filter_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            let mut post = post.split(' ');
+            let fstype = post.next()?.to_string();
+            let opts = post.nth(1).unwrap_or("").to_string();
+            if fstype != "cgroup" && fstype != "cgroup2" {
+                return None;
+            }
+            Some((pre.split(' ').nth(4)?.to_string(), fstype, opts))
+        })
+        .collect();
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    let mut dirs = Vec::new();
+    for line in cg.lines() {
+        let mut f = line.splitn(3, ':');
+        let (Some(_), Some(ctrls), Some(p)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        if p != path {
+            continue;
+        }
+        let want: Vec<&str> = ctrls.split(',').filter(|c| !c.is_empty()).collect();
+        for (mp, fstype, opts) in &mounts {
+            let matches = if want.is_empty() {
+                fstype == "cgroup2"
+            } else {
+                fstype == "cgroup" && want.iter().all(|c| opts.split(',').any(|o| o == *c))
+            };
+            if matches {
+                let freezer = want.is_empty() || want.contains(&"freezer");
+                dirs.push((
+                    std::path::Path::new(mp).join(p.trim_start_matches('/')),
+                    freezer,
+                ));
+            }
+        }
+    }
+    dirs
+}
+
+/// Is the cgroup at `dir` frozen (v1 freezer.state, v2 cgroup.events)?
+fn frozen(dir: &std::path::Path) -> String {
+    if let Ok(s) = std::fs::read_to_string(dir.join("freezer.state")) {
+        return s.trim().to_string();
+    }
+    std::fs::read_to_string(dir.join("cgroup.events"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("frozen "))
+        .unwrap_or("")
+        .to_string()
+}
+
+/// How many lines the container's counter (/tmp/ticks) has, read from the
+/// host through the init's root.
+fn ticks(pid: &str) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/root/tmp/ticks"))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+async fn ticks_advance(pid: &str) -> bool {
+    let before = ticks(pid);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if ticks(pid) > before {
+            return true;
+        }
+    }
+    false
+}
+
 fn ns(pid: &str, ns: &str) -> String {
     std::fs::read_link(format!("/proc/{pid}/ns/{ns}"))
         .map(|p| p.to_string_lossy().to_string())
@@ -170,6 +252,16 @@ async fn busybox_lifecycle_with_namespaces_and_memory_limit() -> anyhow::Result<
         })
         .expect("a memory cgroup line");
     assert_eq!(mem, format!("{}/{id}", agent.config.cgroup_parent), "{cg}");
+    // Every hierarchy's directory of the container (checked gone after
+    // the delete): at least the memory and freezer ones.
+    let dirs = cgroup_dirs(&pid, &mem);
+    assert!(
+        dirs.iter().any(|(_, freezer)| *freezer),
+        "no freezer cgroup in {dirs:?} ({cg})"
+    );
+    for (d, _) in &dirs {
+        assert!(d.is_dir(), "{} missing ({cg})", d.display());
+    }
     let v1 = format!("/sys/fs/cgroup/memory{mem}/memory.limit_in_bytes");
     let v2 = format!("/sys/fs/cgroup{mem}/memory.max");
     let limit = std::fs::read_to_string(&v1).or_else(|_| std::fs::read_to_string(&v2))?;
@@ -195,17 +287,39 @@ async fn busybox_lifecycle_with_namespaces_and_memory_limit() -> anyhow::Result<
     assert_eq!(status, 409, "{p}");
     assert_eq!(agent.delete("/v1/containers/sleeper").await?, 409);
 
-    // Pause and unpause through the freezer.
+    // Pause and unpause through the freezer. A process of the container
+    // counts (one line in /tmp/ticks every 50 ms): the count stops while
+    // paused and goes on after.
+    let mut ws = agent
+        .ws(&format!(
+            "/v1/containers/sleeper/exec?tty=false&cmd=sh&cmd=-c&cmd={}",
+            "while%20true%3B%20do%20echo%20x%20%3E%3E%20%2Ftmp%2Fticks%3B%20sleep%200.05%3B%20done%20%3C%2Fdev%2Fnull%20%3E%2Fdev%2Fnull%202%3E%261%20%26"
+        ))
+        .await?;
+    let (out, exit) = common::exec_output(&mut ws).await?;
+    assert_eq!(exit, Some(0), "{out:?}");
+    assert!(ticks_advance(&pid).await, "the counter does not count");
+    let freezer = &dirs.iter().find(|(_, f)| *f).expect("freezer").0;
     let (status, c) = agent.post("/v1/containers/sleeper/pause").await?;
     assert_eq!((status, c["state"].as_str()), (200, Some("paused")), "{c}");
-    let st = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let state = frozen(freezer);
     assert!(
-        st.lines()
-            .any(|l| l.starts_with("State:") && l.contains('S') || l.contains('D')),
-        "{st}"
+        state == "FROZEN" || state == "frozen 1",
+        "{}: {state:?}",
+        freezer.display()
     );
+    // Let a tick in flight land, then nothing more may come.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!ticks_advance(&pid).await, "the paused container counts on");
     let (status, c) = agent.post("/v1/containers/sleeper/unpause").await?;
     assert_eq!((status, c["state"].as_str()), (200, Some("running")));
+    let state = frozen(freezer);
+    assert!(
+        state == "THAWED" || state == "frozen 0",
+        "{}: {state:?}",
+        freezer.display()
+    );
+    assert!(ticks_advance(&pid).await, "the counter did not resume");
 
     // Stop: sleep as pid 1 ignores SIGTERM, so SIGKILL follows the timeout.
     let t = std::time::Instant::now();
@@ -248,7 +362,9 @@ async fn busybox_lifecycle_with_namespaces_and_memory_limit() -> anyhow::Result<
     assert_eq!(agent.delete("/v1/containers/sleeper").await?, 204);
     let (status, p) = agent.get_json("/v1/containers/sleeper").await?;
     assert_eq!(status, 404, "{p}");
-    assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/memory{mem}")).exists());
+    for (d, _) in &dirs {
+        assert!(!d.exists(), "{} is left after the delete", d.display());
+    }
     assert!(!agent.config.paths().container_dir(&id).exists());
     Ok(())
 }

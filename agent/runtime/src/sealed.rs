@@ -20,6 +20,7 @@ use std::ffi::CString;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::syscall::Errno;
@@ -50,26 +51,7 @@ pub fn reexec_sealed() -> Result<()> {
     if is_sealed() {
         return Ok(());
     }
-    let mut exe =
-        File::open("/proc/self/exe").map_err(|e| Error::io("open", "/proc/self/exe", e))?;
-    // SAFETY: memfd_create with a static name; the new fd is owned below.
-    let fd = unsafe {
-        libc::memfd_create(
-            c"berth-runtime".as_ptr(),
-            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-        )
-    };
-    if fd < 0 {
-        return Err(Error::sys("memfd_create", Errno::last()));
-    }
-    // SAFETY: a fresh fd owned by nothing else.
-    let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut out = File::from(memfd);
-    std::io::copy(&mut exe, &mut out).map_err(|e| Error::io("copy", "/proc/self/exe", e))?;
-    // SAFETY: fcntl on the memfd we own.
-    if unsafe { libc::fcntl(out.as_raw_fd(), F_ADD_SEALS, ALL_SEALS) } < 0 {
-        return Err(Error::sys("seal the memfd", Errno::last()));
-    }
+    let out = sealed_copy(Path::new("/proc/self/exe"))?;
     let args: Vec<CString> = std::env::args_os()
         .filter_map(|a| CString::new(a.as_bytes()).ok())
         .collect();
@@ -96,4 +78,32 @@ pub fn reexec_sealed() -> Result<()> {
         );
     }
     Err(Error::sys("execveat the sealed copy", Errno::last()))
+}
+
+/// A sealed memfd copy (close-on-exec) of the program at `path`: an
+/// anonymous file nobody can write, grow, shrink or re-seal. A process
+/// that starts others from one binary (the agent starting monitors) can
+/// make one copy and run them all from `/proc/self/fd/<fd>` of it: one
+/// copy in memory, however many processes run it.
+pub fn sealed_copy(path: &Path) -> Result<File> {
+    let mut src = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    // SAFETY: memfd_create with a static name; the new fd is owned below.
+    let fd = unsafe {
+        libc::memfd_create(
+            c"berth-runtime".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
+    if fd < 0 {
+        return Err(Error::sys("memfd_create", Errno::last()));
+    }
+    // SAFETY: a fresh fd owned by nothing else.
+    let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut out = File::from(memfd);
+    std::io::copy(&mut src, &mut out).map_err(|e| Error::io("copy", path, e))?;
+    // SAFETY: fcntl on the memfd we own.
+    if unsafe { libc::fcntl(out.as_raw_fd(), F_ADD_SEALS, ALL_SEALS) } < 0 {
+        return Err(Error::sys("seal the memfd", Errno::last()));
+    }
+    Ok(out)
 }

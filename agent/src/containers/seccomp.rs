@@ -15,6 +15,11 @@
 //! covers the host's native architecture and its compat ones (x86_64: also
 //! x86 and x32), so a 32-bit binary cannot walk around it.
 //!
+//! io_uring (`io_uring_setup`, `io_uring_enter`, `io_uring_register`) is
+//! not allowed, as in Docker 25 and later: its rings run syscall-like
+//! operations that seccomp cannot see, and it has been a steady source of
+//! kernel privilege escalations.
+//!
 //! The runtime compiles the profile with libseccomp when it creates the
 //! container and again for every exec (it reads the container's config),
 //! so exec sessions run under the same filter.
@@ -155,9 +160,6 @@ const ALWAYS: &[&str] = &[
     "ioprio_set",
     "io_setup",
     "io_submit",
-    "io_uring_enter",
-    "io_uring_register",
-    "io_uring_setup",
     "ipc",
     "kill",
     "landlock_add_rule",
@@ -832,6 +834,9 @@ mod tests {
             "bpf",
             "open_by_handle_at",
             "kexec_load",
+            "io_uring_setup",
+            "io_uring_enter",
+            "io_uring_register",
         ] {
             assert!(
                 !allowed(&p).iter().any(|(n, _)| n == no),

@@ -1,9 +1,13 @@
 //! The agent's side of a monitor: start one and read its status line, and
 //! wait (asynchronously) for the container it watches to end.
 
+use std::fs::File;
 use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use super::MonitorArgs;
@@ -23,8 +27,40 @@ pub enum Error {
     Silent(String),
 }
 
-/// Starts `monitor_bin monitor ARGS` and waits for its status line; returns
-/// the container's pid. Blocking: call it from `spawn_blocking`.
+/// What monitors run (CVE-2019-5736, see `berth_runtime::sealed`: a
+/// monitor clones the container's init from itself, so it must never run
+/// from the berth-agent file on the host): `monitor_bin` itself when it is
+/// this process's own sealed copy (`/proc/self/exe` of a sealed agent),
+/// else `/proc/self/fd/<n>` of one sealed copy of `monitor_bin`, made on
+/// first use and kept for the life of the process, so that every monitor
+/// runs from one copy in memory. `monitor_bin` when no copy can be made:
+/// the monitor then re-runs itself from a copy of its own.
+fn sealed_program(monitor_bin: &Path) -> PathBuf {
+    static COPIES: Mutex<Vec<(PathBuf, File)>> = Mutex::new(Vec::new());
+    if monitor_bin == Path::new("/proc/self/exe") && berth_runtime::sealed::is_sealed() {
+        return monitor_bin.to_path_buf();
+    }
+    let fd_path = |f: &File| PathBuf::from(format!("/proc/self/fd/{}", f.as_raw_fd()));
+    let mut copies = COPIES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, f)) = copies.iter().find(|(p, _)| p == monitor_bin) {
+        return fd_path(f);
+    }
+    match berth_runtime::sealed::sealed_copy(monitor_bin) {
+        Ok(f) => {
+            let p = fd_path(&f);
+            copies.push((monitor_bin.to_path_buf(), f));
+            p
+        }
+        Err(e) => {
+            tracing::warn!(binary = %monitor_bin.display(), error = %e, "no sealed copy of the monitor binary: each monitor makes its own");
+            monitor_bin.to_path_buf()
+        }
+    }
+}
+
+/// Starts `monitor_bin monitor ARGS` (from a sealed copy, see
+/// [`sealed_program`]) and waits for its status line; returns the
+/// container's pid. Blocking: call it from `spawn_blocking`.
 pub fn start(monitor_bin: &Path, args: &MonitorArgs) -> Result<u32, Error> {
     let monitor_log = std::fs::OpenOptions::new()
         .create(true)
@@ -32,7 +68,10 @@ pub fn start(monitor_bin: &Path, args: &MonitorArgs) -> Result<u32, Error> {
         .open(args.container_dir.join("monitor.log"))
         .map(Stdio::from)
         .unwrap_or_else(|_| Stdio::null());
-    let mut cmd = Command::new(monitor_bin);
+    let mut cmd = Command::new(sealed_program(monitor_bin));
+    // Keep the command line saying what they are (`berth-agent monitor
+    // --id …`), whatever /proc path runs them.
+    cmd.arg0("berth-agent");
     if let Some(bin) = &args.runtime_bin {
         cmd.arg("monitor").arg("--runtime-bin").arg(bin);
     } else {

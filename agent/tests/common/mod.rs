@@ -494,12 +494,17 @@ impl BinAgent {
     /// Starts `berth-agent run` with the same dirs and key as `like` (an
     /// in-process agent that has stopped serving), on a free port.
     pub async fn spawn(like: &TestAgent) -> Result<Self> {
+        Self::spawn_binary(like, Path::new(env!("CARGO_BIN_EXE_berth-agent"))).await
+    }
+
+    /// As [`BinAgent::spawn`], running `binary` (a copy of berth-agent).
+    pub async fn spawn_binary(like: &TestAgent, binary: &Path) -> Result<Self> {
         install_crypto();
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
         let c = &like.config;
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth-agent"));
+        let mut cmd = Command::new(binary);
         if let Some(bin) = runtime_bin() {
             cmd.env("BERTH_AGENT_OCI_RUNTIME", bin);
         }
@@ -624,4 +629,28 @@ pub async fn exec_output(ws: &mut Ws) -> Result<(String, Option<i64>)> {
             .replace('\0', " "),
         exit,
     ))
+}
+
+/// Compiles `src` into a static binary at `out`; `Ok(false)` when there
+/// is no C compiler here.
+pub fn cc_static(src: &str, out: &Path) -> Result<bool> {
+    let c = out.with_extension("c");
+    std::fs::write(&c, src)?;
+    let o = match Command::new("cc")
+        .args(["-static", "-O1", "-o"])
+        .arg(out)
+        .arg(&c)
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    anyhow::ensure!(
+        o.status.success(),
+        "cc -static {}: {}",
+        c.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    Ok(true)
 }
