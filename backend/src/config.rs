@@ -90,6 +90,17 @@ pub struct Config {
     /// Milliseconds between health checks of each host.
     #[arg(long, env = "BERTH_HEALTH_INTERVAL_MS", default_value_t = 3000)]
     pub health_interval_ms: u64,
+
+    /// Reverse proxies whose `X-Forwarded-For` is believed (comma-separated
+    /// addresses or CIDR blocks; default none: the header is ignored).
+    #[arg(long, env = "BERTH_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<crate::auth::client::Cidr>,
+
+    /// Directory of the server's secrets (`session-secret`,
+    /// `agent-signing-key.pem`, mode 0600); default: the data dir. Every
+    /// replica on one PostgreSQL database needs the same files.
+    #[arg(long, env = "BERTH_SECRETS_DIR")]
+    pub secrets_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -115,6 +126,8 @@ impl Config {
             login_rate_per_address: 30,
             login_failures_per_user: 5,
             health_interval_ms: 3000,
+            trusted_proxies: Vec::new(),
+            secrets_dir: None,
         }
     }
 
@@ -192,6 +205,8 @@ mod tests {
         assert_eq!(parsed.session_ttl_secs, built.session_ttl_secs);
         assert_eq!(parsed.body_limit, built.body_limit);
         assert_eq!(parsed.local_agent_listen, built.local_agent_listen);
+        assert_eq!(parsed.trusted_proxies, built.trusted_proxies);
+        assert_eq!(parsed.secrets_dir, built.secrets_dir);
     }
 
     #[test]
