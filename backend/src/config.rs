@@ -131,6 +131,13 @@ impl Config {
         }
     }
 
+    /// Where the secret files are: `--secrets-dir`, else the data dir.
+    pub fn secrets_dir(&self) -> PathBuf {
+        self.secrets_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.clone())
+    }
+
     /// The database URL: the flag, else SQLite at `<data dir>/berth.db`.
     pub fn database_url(&self) -> String {
         match &self.database_url {

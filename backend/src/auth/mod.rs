@@ -6,6 +6,7 @@
 pub mod client;
 pub mod password;
 pub mod rate_limit;
+pub mod secrets;
 pub mod session;
 
 use axum::extract::FromRequestParts;
