@@ -137,11 +137,14 @@ pub async fn load(
 ) -> Result<String, SecretError> {
     let path = dir.join(secret.file);
     let marker_key = format!("{}_sha256", secret.db_key);
+    // The fingerprint first: a replica writes the file before the
+    // fingerprint, so when the fingerprint is there a shared file is too
+    // (replicas starting at once must not see "missing").
+    let marker = db::settings::get(db, &marker_key).await?;
     let from_file = read(&path)?;
     let in_db = db::settings::get(db, secret.db_key)
         .await?
         .filter(|v| !v.trim().is_empty());
-    let marker = db::settings::get(db, &marker_key).await?;
     let value = match (from_file, &in_db) {
         (Some(f), Some(d)) if f.trim() != d.trim() => {
             return Err(SecretError::Mismatch {
