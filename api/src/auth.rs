@@ -142,6 +142,10 @@ pub struct CreateUser {
 pub struct PatchUser {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// Required when users change their own password (with a session, not
+    /// an API token): the password they have now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_password: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
 }

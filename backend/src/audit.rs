@@ -72,6 +72,24 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AuditCtx {
 const MAX_DETAIL_BODY: usize = 16 * 1024;
 
 /// The route layer.
+/// The id of the host a path names (by id, or by its name when exactly one
+/// host has it), as the host routes resolve it.
+async fn resolve_host(state: &AppState, host: &str) -> Option<String> {
+    if let Ok(Some(h)) = db::hosts::get(&state.db, host).await {
+        return Some(h.id);
+    }
+    let named: Vec<_> = db::hosts::list(&state.db)
+        .await
+        .ok()?
+        .into_iter()
+        .filter(|h| h.name == host)
+        .collect();
+    match named.as_slice() {
+        [h] => Some(h.id.clone()),
+        _ => None,
+    }
+}
+
 pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let Some(path) = req
         .extensions()
@@ -95,6 +113,16 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
                 .collect()
         })
         .unwrap_or_default();
+    // Host routes take a name when exactly one host has it: record the
+    // host's id, so that naming a host cannot dodge a filter by host id.
+    let mut params = params;
+    for (k, v) in params.iter_mut() {
+        if k == "host"
+            && let Some(id) = resolve_host(&state, v).await
+        {
+            *v = id;
+        }
+    }
     let param = |name: &str| {
         params
             .iter()

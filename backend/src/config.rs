@@ -108,6 +108,17 @@ pub struct Config {
     /// authentication (bind it to a private address).
     #[arg(long, env = "BERTH_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+
+    /// Reverse proxies whose `X-Forwarded-For` is believed (comma-separated
+    /// addresses or CIDR blocks; default none: the header is ignored).
+    #[arg(long, env = "BERTH_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<crate::auth::client::Cidr>,
+
+    /// Directory of the server's secrets (`session-secret`,
+    /// `agent-signing-key.pem`, mode 0600); default: the data dir. Every
+    /// replica on one PostgreSQL database needs the same files.
+    #[arg(long, env = "BERTH_SECRETS_DIR")]
+    pub secrets_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -136,7 +147,16 @@ impl Config {
             allow_plain_http: false,
             metrics_token: None,
             metrics_listen: None,
+            trusted_proxies: Vec::new(),
+            secrets_dir: None,
         }
+    }
+
+    /// Where the secret files are: `--secrets-dir`, else the data dir.
+    pub fn secrets_dir(&self) -> PathBuf {
+        self.secrets_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.clone())
     }
 
     /// The database URL: the flag, else SQLite at `<data dir>/berth.db`.
@@ -249,6 +269,8 @@ mod tests {
         c.allow_plain_http = false;
         c.public_url = Some("http://berth.lan:8080".into());
         assert!(c.plain_http_allowed());
+        assert_eq!(parsed.trusted_proxies, built.trusted_proxies);
+        assert_eq!(parsed.secrets_dir, built.secrets_dir);
     }
 
     #[test]

@@ -167,7 +167,8 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> anyhow::R
     {
         http::setup::FirstRun::SetupToken(token) => {
             let file = cfg.data_dir.join(http::setup::SETUP_TOKEN_FILE);
-            tracing::info!(setup_token = %token, file = %file.display(), "no user yet: set up the owner with this one-time token");
+            // The token goes to the terminal only, never into the log.
+            tracing::info!(file = %file.display(), "no user yet: the one-time setup token is printed on the terminal and in the file");
             println!(
                 "Berth is ready: open {url} (HTTP and HTTPS on {}).",
                 cfg.listen

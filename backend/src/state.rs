@@ -52,6 +52,8 @@ pub enum StateError {
     #[error(transparent)]
     AgentKey(#[from] crate::agents::keys::KeyError),
     #[error(transparent)]
+    Secret(#[from] crate::auth::secrets::SecretError),
+    #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
 }
 
@@ -65,8 +67,9 @@ impl AppState {
             source,
         })?;
         let db = Db::connect(&config.database_url()).await?;
-        let sessions = SessionKeys::load(&db).await?;
-        let signer = AgentSigner::load(&db).await?;
+        let secrets_dir = config.secrets_dir();
+        let sessions = SessionKeys::load(&db, &secrets_dir).await?;
+        let signer = AgentSigner::load(&db, &secrets_dir).await?;
         let identity = Identity::load_or_create(
             config.tls_cert.as_deref(),
             config.tls_key.as_deref(),

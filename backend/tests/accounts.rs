@@ -294,11 +294,22 @@ db_test!(
             .status,
             403
         );
+        // Every group of the new host must be in its scope (issue 11, point 8).
         assert_eq!(
             t.post(
                 "/api/v1/hosts/join-tokens",
                 &admin.token,
                 json!({"groups": ["prod", "extra"]})
+            )
+            .await
+            .status,
+            403
+        );
+        assert_eq!(
+            t.post(
+                "/api/v1/hosts/join-tokens",
+                &admin.token,
+                json!({"groups": ["prod"]})
             )
             .await
             .status,

@@ -219,18 +219,19 @@ db_test!(
             .to_string();
         assert_eq!(t.get("/api/v1/hosts", &tok).await.status, 200);
 
-        // Password change by the user: every session ends (the token stays).
+        // Password change by the user: every session and API token ends.
         let r = t
             .call(
                 Method::PATCH,
                 &format!("/api/v1/users/{}", bob.id),
                 Some(&bob.token),
-                Some(json!({"password": "a new long password"})),
+                Some(json!({"password": "a new long password", "current_password": PASSWORD})),
             )
             .await;
         assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(t.get("/api/v1/hosts", &bob.token).await.status, 401);
         assert_eq!(t.get("/api/v1/hosts", &bob2).await.status, 401);
+        assert_eq!(t.get("/api/v1/hosts", &tok).await.status, 401);
         assert_eq!(login(&t, "bob", PASSWORD).await.status, 401);
         let fresh = login(&t, "bob", "a new long password").await.json()["token"]
             .as_str()

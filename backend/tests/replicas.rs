@@ -1,7 +1,8 @@
 //! Two `berth-server` processes on one PostgreSQL database serve the same
 //! users, sessions and hosts: log in on one, use the token on the other;
 //! an agent joined through one is reachable through the other (the request
-//! signing key is shared through the database). Needs
+//! signing key and the session secret are shared as files through
+//! `BERTH_SECRETS_DIR`). Needs
 //! `BERTH_TEST_POSTGRES_URL`; without it the test says so and returns.
 
 mod common;
@@ -46,7 +47,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start(db_url: &str) -> Replica {
+async fn start(db_url: &str, secrets: &std::path::Path) -> Replica {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_berth-server"))
@@ -55,6 +56,7 @@ async fn start(db_url: &str) -> Replica {
         .arg("--data-dir")
         .arg(dir.path())
         .env("DATABASE_URL", db_url)
+        .env("BERTH_SECRETS_DIR", secrets)
         .env("BERTH_ADMIN_PASSWORD", "replicated password")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -88,7 +90,11 @@ async fn two_replicas_share_users_sessions_and_hosts() {
     berth_server::tls::install_default_provider();
     let (db_url, _guard) = common::fresh_pg_database(&admin_url).await;
     // Start both at once: migrations and first-run race on the same database.
-    let (a, b) = tokio::join!(start(&db_url), start(&db_url));
+    let secrets = tempfile::tempdir().unwrap();
+    let (a, b) = tokio::join!(
+        start(&db_url, secrets.path()),
+        start(&db_url, secrets.path())
+    );
     let http = reqwest::Client::new();
 
     let login: Value = http

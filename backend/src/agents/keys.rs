@@ -1,5 +1,6 @@
 //! The Ed25519 key that signs every server → agent request (EdDSA JWTs with
-//! [`AgentRequestClaims`]). It lives in the database (`settings`), so every
+//! [`AgentRequestClaims`]). It lives in a 0600 file in the secrets dir
+//! (see [`crate::auth::secrets`]), which every replica shares, so every
 //! replica signs with the key the agents pinned at join.
 
 use berth_api::agent::{AgentRequestClaims, SERVER_ISSUER};
@@ -8,15 +9,16 @@ use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
-use crate::db::{self, Db};
+use crate::auth::secrets;
+use crate::db::Db;
 
 /// Lifetime of a request signature (agents accept at most 300 s).
 pub const REQUEST_TOKEN_SECS: i64 = 120;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Secret(#[from] crate::auth::secrets::SecretError),
     #[error("the stored agent signing key is not an Ed25519 PKCS#8 key: {0}")]
     Decode(String),
     #[error("encoding the agent signing key: {0}")]
@@ -53,13 +55,15 @@ impl AgentSigner {
         })
     }
 
-    /// The key stored in the database, made by the first replica to start.
-    pub async fn load(db: &Db) -> Result<Self, KeyError> {
+    /// The key in `<secrets dir>/agent-signing-key.pem`, made by the first
+    /// replica to start.
+    pub async fn load(db: &Db, dir: &std::path::Path) -> Result<Self, KeyError> {
         let fresh = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
         let pem = fresh
             .to_pkcs8_pem(LineEnding::LF)
-            .map_err(|e| KeyError::Encode(e.to_string()))?;
-        let stored = db::settings::get_or_insert(db, "agent_signing_key", pem.as_str()).await?;
+            .map_err(|e| KeyError::Encode(e.to_string()))?
+            .to_string();
+        let stored = secrets::load(db, dir, secrets::AGENT_SIGNING_KEY, || pem).await?;
         let key =
             SigningKey::from_pkcs8_pem(&stored).map_err(|e| KeyError::Decode(e.to_string()))?;
         Self::from_signing_key(&key)

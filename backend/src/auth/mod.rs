@@ -3,8 +3,10 @@
 //! login; cookie-authenticated mutations must also send `X-Berth-CSRF: 1`.
 //! The [`Principal`] extractor resolves the caller and its grants.
 
+pub mod client;
 pub mod password;
 pub mod rate_limit;
+pub mod secrets;
 pub mod session;
 
 use axum::extract::FromRequestParts;

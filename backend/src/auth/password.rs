@@ -1,5 +1,13 @@
 //! Password hashing with argon2id (RFC 9106), PHC strings in the database.
-//! Hashing is CPU-heavy, so it runs on the blocking pool.
+//! Hashing is CPU-heavy (and takes 19 MiB), so it runs on the blocking pool,
+//! at most [`HASH_PERMITS`] at once; at most [`HASH_QUEUE`] more wait, and
+//! callers beyond that get 429 (with `Retry-After`) instead of piling up
+//! memory and threads.
+
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::Semaphore;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -38,30 +46,107 @@ pub fn validate(password: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// How many argon2 computations run at once (each takes 19 MiB and a core).
+pub const HASH_PERMITS: usize = 2;
+/// How many more may wait for a permit; beyond that, 429.
+pub const HASH_QUEUE: usize = 32;
+
+struct Gate {
+    permits: Semaphore,
+    waiting: AtomicUsize,
+    running: AtomicUsize,
+    peak: AtomicUsize,
+    refused: AtomicUsize,
+}
+
+static GATE: LazyLock<Gate> = LazyLock::new(|| Gate {
+    permits: Semaphore::new(HASH_PERMITS),
+    waiting: AtomicUsize::new(0),
+    running: AtomicUsize::new(0),
+    peak: AtomicUsize::new(0),
+    refused: AtomicUsize::new(0),
+});
+
+/// Counters of the hashing gate, for tests and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashingStats {
+    /// Hashes running now.
+    pub running: usize,
+    /// The most that ever ran at once.
+    pub peak: usize,
+    /// Callers refused because the queue was full.
+    pub refused: usize,
+}
+
+pub fn hashing_stats() -> HashingStats {
+    HashingStats {
+        running: GATE.running.load(Ordering::SeqCst),
+        peak: GATE.peak.load(Ordering::SeqCst),
+        refused: GATE.refused.load(Ordering::SeqCst),
+    }
+}
+
+struct Waiting;
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        GATE.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Runs one argon2 computation under the gate. The permit is held until the
+/// computation ends, even if the caller goes away.
+async fn gated<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    let permit = match GATE.permits.try_acquire().ok() {
+        Some(p) => p,
+        None => {
+            if GATE.waiting.fetch_add(1, Ordering::SeqCst) >= HASH_QUEUE {
+                GATE.waiting.fetch_sub(1, Ordering::SeqCst);
+                GATE.refused.fetch_add(1, Ordering::SeqCst);
+                return Err(ApiError::TooManyRequests {
+                    retry_after_secs: 1,
+                    detail: "the server is busy checking passwords; try again in a second".into(),
+                });
+            }
+            let _w = Waiting;
+            GATE.permits.acquire().await.map_err(ApiError::internal)?
+        }
+    };
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let now = GATE.running.fetch_add(1, Ordering::SeqCst) + 1;
+        GATE.peak.fetch_max(now, Ordering::SeqCst);
+        let out = f();
+        GATE.running.fetch_sub(1, Ordering::SeqCst);
+        out
+    })
+    .await
+    .map_err(ApiError::internal)
+}
+
 /// The argon2id PHC string of a password.
 pub async fn hash(password: &str) -> Result<String, ApiError> {
     let password = password.to_string();
-    tokio::task::spawn_blocking(move || {
+    gated(move || {
         argon2()
             .hash_password(password.as_bytes(), &salt())
             .map(|h| h.to_string())
             .map_err(ApiError::internal)
     })
-    .await
-    .map_err(ApiError::internal)?
+    .await?
 }
 
 /// Does the password match the hash? A malformed hash never matches.
-pub async fn verify(password: &str, phc: &str) -> bool {
+/// `Err` only when the server is too busy (429) to check.
+pub async fn verify(password: &str, phc: &str) -> Result<bool, ApiError> {
     let password = password.to_string();
     let phc = phc.to_string();
-    tokio::task::spawn_blocking(move || {
+    gated(move || {
         PasswordHash::new(&phc)
             .map(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
             .unwrap_or(false)
     })
     .await
-    .unwrap_or(false)
 }
 
 /// A hash to verify against when the user does not exist, so that an unknown
@@ -84,9 +169,9 @@ mod tests {
     async fn hash_and_verify() {
         let h = hash("correct horse battery").await.unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
-        assert!(verify("correct horse battery", &h).await);
-        assert!(!verify("wrong horse battery", &h).await);
-        assert!(!verify("x", "not a hash").await);
+        assert!(verify("correct horse battery", &h).await.unwrap());
+        assert!(!verify("wrong horse battery", &h).await.unwrap());
+        assert!(!verify("x", "not a hash").await.unwrap());
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Login rate limits: attempts per client address per minute, and failed
-//! attempts per user name per five minutes. Over a limit, login answers 429
-//! with `Retry-After`. Counters live in memory, per replica.
+//! attempts per (user name, client address) per five minutes. Over a limit,
+//! login answers 429 with `Retry-After`. Failures are counted per address so
+//! that someone guessing a user's password locks only themselves out, not
+//! the user. Addresses are keys from [`super::client::limit_key`] (IPv6 by
+//! /64). Counters live in memory, per replica.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -53,6 +56,10 @@ impl Window {
     }
 }
 
+fn user_key(username: &str, address: &str) -> String {
+    format!("{address}\n{username}")
+}
+
 #[derive(Debug)]
 pub struct LoginLimiter {
     inner: Mutex<(Window, Window)>,
@@ -69,8 +76,8 @@ impl LoginLimiter {
     }
 
     /// Counts an attempt from `address` for `username`; `Err(secs)` when the
-    /// address or the user is over its limit (the attempt is then refused
-    /// without checking the password).
+    /// address, or this user from this address, is over its limit (the
+    /// attempt is then refused without checking the password).
     pub fn attempt(&self, address: &str, username: &str) -> Result<(), u64> {
         let now = Instant::now();
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -78,21 +85,21 @@ impl LoginLimiter {
         if let Some(s) = addr.blocked_for(address, now) {
             return Err(s);
         }
-        if let Some(s) = user.blocked_for(username, now) {
+        if let Some(s) = user.blocked_for(&user_key(username, address), now) {
             return Err(s);
         }
         addr.hit(address, now);
         Ok(())
     }
 
-    pub fn failed(&self, username: &str) {
+    pub fn failed(&self, address: &str, username: &str) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        g.1.hit(username, Instant::now());
+        g.1.hit(&user_key(username, address), Instant::now());
     }
 
-    pub fn succeeded(&self, username: &str) {
+    pub fn succeeded(&self, address: &str, username: &str) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        g.1.clear(username);
+        g.1.clear(&user_key(username, address));
     }
 }
 
@@ -116,11 +123,13 @@ mod tests {
         let l = LoginLimiter::new(100, 2);
         for _ in 0..2 {
             l.attempt("a1", "alice").unwrap();
-            l.failed("alice");
+            l.failed("a1", "alice");
         }
-        assert!(l.attempt("a2", "alice").is_err());
-        assert!(l.attempt("a2", "bob").is_ok());
-        l.succeeded("alice");
+        assert!(l.attempt("a1", "alice").is_err());
+        assert!(l.attempt("a1", "bob").is_ok());
+        // The failures from a1 do not lock alice out from a2.
         assert!(l.attempt("a2", "alice").is_ok());
+        l.succeeded("a1", "alice");
+        assert!(l.attempt("a1", "alice").is_ok());
     }
 }

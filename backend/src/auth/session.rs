@@ -1,13 +1,14 @@
 //! Session tokens: HS256 JWTs (jsonwebtoken) naming a row of `sessions`, so
 //! every replica can check them and revoke them at once. The 256-bit secret
-//! lives in the database (`settings.session_secret`), shared by replicas.
+//! lives in a 0600 file in the secrets dir, which replicas share.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::db::{self, Db};
+use crate::auth::secrets::{self, SecretError};
+use crate::db::Db;
 use crate::error::ApiError;
 
 /// `iss` of session tokens.
@@ -45,14 +46,21 @@ impl SessionKeys {
         }
     }
 
-    /// The shared secret from the database, made by the first replica.
-    pub async fn load(db: &Db) -> Result<Self, sqlx::Error> {
-        let fresh: [u8; 32] = rand::random();
-        let stored =
-            db::settings::get_or_insert(db, "session_secret", &STANDARD.encode(fresh)).await?;
+    /// The shared secret from `<secrets dir>/session-secret` (see
+    /// [`crate::auth::secrets`]), made by the first replica.
+    pub async fn load(db: &Db, dir: &std::path::Path) -> Result<Self, SecretError> {
+        let stored = secrets::load(db, dir, secrets::SESSION_SECRET, || {
+            STANDARD.encode(rand::random::<[u8; 32]>())
+        })
+        .await?;
         let secret = STANDARD
             .decode(stored.trim())
-            .map_err(|e| sqlx::Error::Decode(format!("settings.session_secret: {e}").into()))?;
+            .ok()
+            .filter(|s| s.len() >= 32)
+            .ok_or_else(|| SecretError::Io {
+                path: dir.join(secrets::SESSION_SECRET.file),
+                source: std::io::Error::other("not the base64 of at least 32 bytes"),
+            })?;
         Ok(Self::from_secret(&secret))
     }
 

@@ -1,5 +1,6 @@
-//! `settings`: small key/value facts the replicas share (the session signing
-//! secret, the agent signing key, the setup token's hash).
+//! `settings`: small key/value facts the replicas share (the fingerprints of
+//! the secret files, the setup token's hash). Secrets themselves live in
+//! files: see [`crate::auth::secrets`].
 
 use sqlx::Row;
 

@@ -173,7 +173,8 @@ pub async fn list(db: &Db) -> Result<Vec<UserRecord>, sqlx::Error> {
     .collect()
 }
 
-/// Sets a new password hash and revokes every session of the user.
+/// Sets a new password hash and revokes every session and API token of the
+/// user.
 pub async fn set_password(db: &Db, id: &str, password_hash: &str) -> Result<bool, sqlx::Error> {
     let mut tx = db.pool.begin().await?;
     let now = now_ms();
@@ -186,11 +187,12 @@ pub async fn set_password(db: &Db, id: &str, password_hash: &str) -> Result<bool
             .await?
             .rows_affected();
     super::sessions::revoke_all_for_user_in(&mut tx, id, now).await?;
+    super::tokens::delete_all_for_user_in(&mut tx, id).await?;
     tx.commit().await?;
     Ok(n > 0)
 }
 
-/// Disables (revoking every session) or enables a user.
+/// Disables (revoking every session and API token) or enables a user.
 pub async fn set_disabled(db: &Db, id: &str, disabled: bool) -> Result<bool, sqlx::Error> {
     let mut tx = db.pool.begin().await?;
     let n = sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
@@ -201,6 +203,7 @@ pub async fn set_disabled(db: &Db, id: &str, disabled: bool) -> Result<bool, sql
         .rows_affected();
     if disabled {
         super::sessions::revoke_all_for_user_in(&mut tx, id, now_ms()).await?;
+        super::tokens::delete_all_for_user_in(&mut tx, id).await?;
     }
     tx.commit().await?;
     Ok(n > 0)

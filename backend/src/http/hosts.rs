@@ -119,8 +119,9 @@ fn validate_allowlist(list: Vec<String>) -> ApiResult<Option<Vec<String>>> {
 #[utoipa::path(patch, path = "/api/v1/hosts/{host}", tag = "hosts",
     params(("host" = String, Path, description = "host id")),
     request_body = PatchHost,
-    responses((status = 200, body = Host), (status = 403, body = berth_api::Problem),
-        (status = 404, body = berth_api::Problem), (status = 422, body = berth_api::Problem)),
+    responses((status = 200, body = Host), (status = 404, body = berth_api::Problem),
+        (status = 403, description = "adding or removing a group the caller does not administer, or a setting the caller's role may not change", body = berth_api::Problem),
+        (status = 422, body = berth_api::Problem)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn patch(
     State(state): State<AppState>,
@@ -144,6 +145,22 @@ pub async fn patch(
         }
         groups.sort();
         groups.dedup();
+        // Moving a host into or out of a group needs the admin role on that
+        // group (or globally): a group admin cannot push hosts into others'
+        // groups, nor take them out of groups they don't run.
+        if authorize(&p, Action::ManageHost, Target::Global).is_err() {
+            let changed = groups
+                .iter()
+                .filter(|g| !h.groups.contains(g))
+                .chain(h.groups.iter().filter(|g| !groups.contains(g)));
+            for g in changed {
+                if authorize(&p, Action::ManageHost, Target::Group(g)).is_err() {
+                    return Err(ApiError::Forbidden(format!(
+                        "adding a host to or removing it from group {g:?} needs the admin role on that group"
+                    )));
+                }
+            }
+        }
         h.groups = groups;
     }
     if let Some(labels) = req.labels {
@@ -220,15 +237,22 @@ pub async fn join_token(
     }
     groups.sort();
     groups.dedup();
-    let global = authorize(&p, Action::JoinHost, Target::Global);
-    if global.is_err()
-        && !groups
+    // Without the global admin role, the new host may only carry groups the
+    // caller administers: every one of them, and at least one.
+    if authorize(&p, Action::JoinHost, Target::Global).is_err() {
+        if groups.is_empty() {
+            return Err(ApiError::Forbidden(
+                "joining a host needs the admin role globally, or on every group the new host will carry: give your groups in `groups`".into(),
+            ));
+        }
+        if let Some(g) = groups
             .iter()
-            .any(|g| authorize(&p, Action::JoinHost, Target::Group(g)).is_ok())
-    {
-        return Err(ApiError::Forbidden(
-            "joining a host needs the admin role globally, or on a group the new host will carry: give one of your groups in `groups`".into(),
-        ));
+            .find(|g| authorize(&p, Action::JoinHost, Target::Group(g)).is_err())
+        {
+            return Err(ApiError::Forbidden(format!(
+                "joining a host into group {g:?} needs the admin role on that group"
+            )));
+        }
     }
     let ttl = match req.expires_in {
         None => DEFAULT_JOIN_TTL,

@@ -33,14 +33,24 @@ pub async fn login(
     State(state): State<AppState>,
     info: Option<Extension<ConnInfo>>,
     audit: AuditCtx,
+    headers: HeaderMap,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Response> {
     let (address, tls) = conn(info);
+    let client = info
+        .map(|Extension(c)| {
+            auth::client::limit_key(auth::client::client_ip(
+                c.remote.ip(),
+                &headers,
+                &state.config.trusted_proxies,
+            ))
+        })
+        .unwrap_or_else(|| "-".to_string());
     let username = req.username.trim().to_string();
     audit.set_actor(&username);
     state
         .limiter
-        .attempt(&address, &username)
+        .attempt(&client, &username)
         .map_err(|secs| ApiError::TooManyRequests {
             retry_after_secs: secs,
             detail: format!("too many login attempts; try again in {secs} s"),
@@ -50,18 +60,18 @@ pub async fn login(
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| password::dummy_hash().to_string());
-    let ok = password::verify(&req.password, &hash).await && user.is_some();
+    let ok = password::verify(&req.password, &hash).await? && user.is_some();
     let user = match user {
         Some(u) if ok => u,
         _ => {
-            state.limiter.failed(&username);
+            state.limiter.failed(&client, &username);
             return Err(ApiError::Unauthorized("wrong user name or password".into()));
         }
     };
     if user.disabled {
         return Err(ApiError::Unauthorized("this account is disabled".into()));
     }
-    state.limiter.succeeded(&username);
+    state.limiter.succeeded(&client, &username);
     audit.set_target(&user.id);
 
     let ttl = state.config.session_ttl_secs.max(60);

@@ -147,7 +147,7 @@ pub async fn setup(
     }
     if !token_matches(&state.db, &req.setup_token).await? {
         return Err(ApiError::Unauthorized(format!(
-            "wrong setup token: use the one in the server's log or in <data dir>/{SETUP_TOKEN_FILE}"
+            "wrong setup token: use the one printed on the server's terminal or in <data dir>/{SETUP_TOKEN_FILE}"
         )));
     }
     validate_name("user name", &req.username)?;

@@ -28,10 +28,14 @@ pub async fn list(State(state): State<AppState>, p: Principal) -> ApiResult<Json
     Ok(Json(List::new(items)))
 }
 
-/// Makes a token for the caller; the answer is the only time its secret is shown.
+/// Makes a token for the caller; the answer is the only time its secret is
+/// shown. Only a login session may make tokens: an API token cannot mint
+/// more (a leaked token must not outlive its revocation).
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens",
     request_body = CreateToken,
-    responses((status = 201, body = CreatedToken), (status = 422, body = berth_api::Problem)),
+    responses((status = 201, body = CreatedToken),
+        (status = 403, description = "called with an API token", body = berth_api::Problem),
+        (status = 422, body = berth_api::Problem)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -39,6 +43,11 @@ pub async fn create(
     audit: AuditCtx,
     Json(req): Json<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
+    if p.session_id().is_none() {
+        return Err(ApiError::Forbidden(
+            "API tokens cannot make API tokens; log in and make it with a session".into(),
+        ));
+    }
     let name = req.name.trim();
     if name.is_empty() || name.chars().count() > 64 {
         return Err(ApiError::Unprocessable(

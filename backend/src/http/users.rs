@@ -95,11 +95,14 @@ async fn is_last_owner(state: &AppState, user_id: &str) -> ApiResult<bool> {
 }
 
 /// Changes a password (owners, or the user itself) or the disabled flag
-/// (owners). Either ends every session of the user.
+/// (owners). Either ends every session and revokes every API token of the
+/// user. Users changing their own password must be logged in with a session
+/// (not an API token) and give `current_password`.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users",
     params(("id" = String, Path, description = "user id")),
     request_body = PatchUser,
     responses((status = 200, body = User), (status = 404, body = berth_api::Problem),
+        (status = 403, description = "not allowed, or an own password change without a session or with a wrong current_password", body = berth_api::Problem),
         (status = 409, description = "would lock out the last owner", body = berth_api::Problem)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn patch(
@@ -122,6 +125,9 @@ pub async fn patch(
     }
     if let Some(pw) = &req.password {
         password::validate(pw)?;
+        if id == p.user_id {
+            check_own_password_change(&p, &u, req.current_password.as_deref()).await?;
+        }
     }
     if req.disabled == Some(true) {
         if id == p.user_id {
@@ -146,6 +152,31 @@ pub async fn patch(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no user {id}")))?;
     Ok(Json(u.to_api()))
+}
+
+/// A user changing its own password proves it is the person, not a leaked
+/// API token: it must use a session and know the current password.
+async fn check_own_password_change(
+    p: &Principal,
+    u: &db::users::UserRecord,
+    current: Option<&str>,
+) -> ApiResult<()> {
+    if p.session_id().is_none() {
+        return Err(ApiError::Forbidden(
+            "changing your own password needs a login session, not an API token".into(),
+        ));
+    }
+    let current = current.ok_or_else(|| {
+        ApiError::Forbidden("changing your own password needs current_password".into())
+    })?;
+    if current.len() > password::MAX_PASSWORD_LEN
+        || !password::verify(current, &u.password_hash).await?
+    {
+        return Err(ApiError::Forbidden(
+            "current_password is not your current password".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Deletes a user with its sessions, tokens, memberships and bindings.
