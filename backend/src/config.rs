@@ -255,6 +255,8 @@ mod tests {
         assert_eq!(parsed.allow_plain_http, built.allow_plain_http);
         assert_eq!(parsed.metrics_token, built.metrics_token);
         assert_eq!(parsed.metrics_listen, built.metrics_listen);
+        assert_eq!(parsed.trusted_proxies, built.trusted_proxies);
+        assert_eq!(parsed.secrets_dir, built.secrets_dir);
     }
 
     #[test]
@@ -269,8 +271,6 @@ mod tests {
         c.allow_plain_http = false;
         c.public_url = Some("http://berth.lan:8080".into());
         assert!(c.plain_http_allowed());
-        assert_eq!(parsed.trusted_proxies, built.trusted_proxies);
-        assert_eq!(parsed.secrets_dir, built.secrets_dir);
     }
 
     #[test]
