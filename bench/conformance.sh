@@ -119,7 +119,7 @@ tap_verdict() {
 self_test() {
     st=$(mktemp -d /tmp/berth-conformance-selftest.XXXXXX)
     # shellcheck disable=SC2064
-    trap "rm -rf '$st'" EXIT
+    trap "set +e; rm -rf '$st'" EXIT
     fails=0
     check() { # label expected actual
         if [ "$2" = "$3" ]; then
@@ -191,7 +191,7 @@ self_test_real_crun() {
     mount --make-private "$ns"
     touch "$ns/mnt"
     # shellcheck disable=SC2064
-    trap "for i in 1 2; do nsenter --mount='$ns/mnt' crun --root '$st/root' delete -f st-\$i 2>/dev/null; done; \
+    trap "set +e; for i in 1 2; do nsenter --mount='$ns/mnt' crun --root '$st/root' delete -f st-\$i 2>/dev/null; done; \
         umount '$ns/mnt' 2>/dev/null; umount '$ns'; rmdir /sys/fs/cgroup/*/berth/conformance-selftest-$$-* 2>/dev/null; rm -rf '$st'" EXIT
     unshare --mount="$ns/mnt" --propagation private true
     nsenter --mount="$ns/mnt" umount /sys/fs/cgroup/unified 2>/dev/null || true
