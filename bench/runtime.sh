@@ -33,6 +33,8 @@ if [ -z "${BERTH:-}" ]; then
     (cd "$HERE" && cargo build --release -q -p berth-runtime)
     BERTH="$HERE/target/release/berth-runtime"
 fi
+# Absolute: nsenter starts it from the namespace's root directory.
+BERTH=$(realpath "$BERTH")
 
 T=$(mktemp -d /tmp/berth-bench.XXXXXX)
 NS="$T/ns"
