@@ -8,6 +8,10 @@
 # dockerd + containerd cost is measured idle and while `docker stats`
 # streams every container's stats for as long. Everything it made is
 # removed at exit, even on failure. Needs root.
+# Both sides start their containers one at a time (the Berth side,
+# agent/tests/bench_idle.rs, creates and starts them in a loop; Docker's
+# `docker run -d` calls run one after the other too), so the start-up
+# times printed are comparable. Exits non-zero when a side fails.
 # BENCH_CONTAINERS / BENCH_SECONDS change the size; BENCH_DOCKER=0 skips
 # the Docker comparison, BENCH_AGENT=0 the agent.
 
@@ -21,8 +25,16 @@ export BENCH_CONTAINERS=${BENCH_CONTAINERS:-200}
 export BENCH_SECONDS=${BENCH_SECONDS:-60}
 if [ "${BENCH_AGENT:-1}" != 0 ]; then
     echo "== berth-agent: $BENCH_CONTAINERS idle containers, ${BENCH_SECONDS}s =="
+    # Only the result lines are shown, but a failed benchmark fails the script.
+    set +e
     cargo test --release -p berth-agent --test bench_idle -- --ignored --nocapture --test-threads=1 2>&1 |
-        grep -E '^(containers|measured|agent|one sampling|history|monitors)|panicked|error' || true
+        grep -E '^(containers|measured|agent|one sampling|history|monitors)|panicked|error'
+    status=("${PIPESTATUS[@]}")
+    set -e
+    if [ "${status[0]}" -ne 0 ]; then
+        echo "bench/agent.sh: the berth-agent benchmark failed (cargo test exited ${status[0]})" >&2
+        exit "${status[0]}"
+    fi
 fi
 
 if [ "${BENCH_DOCKER:-1}" = 0 ]; then
@@ -78,6 +90,7 @@ ticks() { # utime + stime of pids, in clock ticks
     local sum=0 p f
     for p in "$@"; do
         f=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+        # shellcheck disable=SC2086 # the fields of /proc/<pid>/stat
         set -- $f
         sum=$((sum + ${12} + ${13}))
     done
@@ -109,11 +122,14 @@ if [ -z "$tar" ]; then
 fi
 "${D[@]}" load -i "$tar" >/dev/null
 start=$(date +%s.%N)
-seq 0 $((BENCH_CONTAINERS - 1)) | xargs -P 4 -I{} "${D[@]}" run -d --network none \
+# One at a time, as the Berth side starts its containers.
+seq 0 $((BENCH_CONTAINERS - 1)) | xargs -P 1 -I{} "${D[@]}" run -d --network none \
     --name idle-{} -m 16m busybox sleep 86400 >/dev/null
 took=$(echo "$(date +%s.%N) - $start" | bc)
 running=$("${D[@]}" ps -q | wc -l)
-printf 'containers              %s running (started in %.1f s)\n' "$running" "$took"
+printf 'containers              %s running (started one at a time in %.1f s, %.0f ms each)\n' \
+    "$running" "$took" "$(echo "$took * 1000 / $BENCH_CONTAINERS" | bc -l)"
+[ "$running" -eq "$BENCH_CONTAINERS" ] || { echo "bench/agent.sh: only $running of $BENCH_CONTAINERS docker containers run" >&2; exit 1; }
 # Which of them is containerd, which are the shims (one per container).
 cmd_of() { tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" || true; }
 containerd_pid=
@@ -128,9 +144,9 @@ hz=$(getconf CLK_TCK)
 sleep 3
 
 measure() { # label: CPU and RSS of dockerd + containerd over BENCH_SECONDS
-    local c0 c1 r=0 n=0 max=0 v i
+    local c0 c1 r=0 n=0 max=0 v
     c0=$(ticks "$dockerd_pid" "$containerd_pid")
-    for i in $(seq 1 "$BENCH_SECONDS"); do
+    for _ in $(seq 1 "$BENCH_SECONDS"); do
         v=$(rss_kib "$dockerd_pid" "$containerd_pid")
         r=$((r + v)); n=$((n + 1)); [ "$v" -gt "$max" ] && max=$v
         sleep 1

@@ -30,5 +30,14 @@ flag=--release
 [ "$profile" = release ] || flag=
 echo "== berth network: setup x$BENCH_ITERATIONS per mode, iperf3 ${BENCH_IPERF_RUNS}x${BENCH_IPERF_SECONDS}s per path ($profile build) =="
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
+# Only the result lines are shown, but a failed benchmark fails the script.
+set +e
+# shellcheck disable=SC2086 # $flag is empty or one word
 cargo test $flag -p berth-agent --test network_bench -- --ignored --nocapture --test-threads=1 2>&1 \
-    | grep -E '^(--|  |start|iperf|aim|skipped)|panicked|error' || true
+    | grep -E '^(--|  |start|iperf|aim|skipped)|panicked|error'
+status=("${PIPESTATUS[@]}")
+set -e
+if [ "${status[0]}" -ne 0 ]; then
+    echo "bench/network.sh: the network benchmark failed (cargo test exited ${status[0]})" >&2
+    exit "${status[0]}"
+fi

@@ -3,13 +3,18 @@
 #
 #   bench/runtime.sh            # as root; needs hyperfine, runc, crun, busybox-static
 #   RUNS=100 bench/runtime.sh   # more runs
+#   RUNS=5 WARMUP=1 BERTH=target/release/berth-runtime bench/runtime.sh   # short check, no build
 #
 # Two measurements per runtime (hyperfine, medians):
 #   run    `<rt> run` of /bin/true with memory and pids limits;
 #   cycle  `<rt> create` + `start` + `delete -f` of the same container.
-# crun 1.8 refuses this machine's hybrid cgroup layout, so it runs in a
-# private mount namespace where /sys/fs/cgroup/unified is unmounted
-# (shared/notes/conformance.md); that nsenter costs it about 1.3 ms.
+# crun 1.8 refuses this machine's hybrid cgroup layout (it sees the cgroup2
+# mount at /sys/fs/cgroup/unified and gives up), so it must run in a
+# private mount namespace where that mount is unmounted. Entering it costs
+# about 1.3 ms of nsenter, so berth-runtime and runc run through the very
+# same `nsenter --mount=<that namespace>` too: every figure includes the
+# same nsenter, and the ratios compare the runtimes alone. The cost of the
+# bare `nsenter ... true` is measured and printed beside them.
 # Every runtime gets an absolute cgroupsPath under /berth.
 set -eu
 
@@ -23,21 +28,30 @@ for tool in hyperfine runc crun nsenter unshare python3; do
 done
 [ -x /bin/busybox ] || { echo "bench/runtime.sh: missing /bin/busybox (busybox-static)" >&2; exit 1; }
 
-echo "building berth-runtime (release)..." >&2
-(cd "$HERE" && cargo build --release -q -p berth-runtime)
-BERTH="$HERE/target/release/berth-runtime"
+if [ -z "${BERTH:-}" ]; then
+    echo "building berth-runtime (release)..." >&2
+    (cd "$HERE" && cargo build --release -q -p berth-runtime)
+    BERTH="$HERE/target/release/berth-runtime"
+fi
+# Absolute: nsenter starts it from the namespace's root directory.
+BERTH=$(realpath "$BERTH")
 
 T=$(mktemp -d /tmp/berth-bench.XXXXXX)
 NS="$T/ns"
+# A runtime's command line: each one through the same nsenter.
+rt_cmd() {
+    case $1 in
+        berth) echo "nsenter --mount=$NS/mnt $BERTH --root $T/root-berth" ;;
+        runc) echo "nsenter --mount=$NS/mnt runc --root $T/root-runc" ;;
+        crun) echo "nsenter --mount=$NS/mnt crun --root $T/root-crun" ;;
+    esac
+}
 cleanup() {
     set +e
     for rt in berth runc crun; do
         for id in run-$rt cyc-$rt; do
-            case $rt in
-                berth) "$BERTH" --root "$T/root-berth" delete -f "$id" ;;
-                runc) runc --root "$T/root-runc" delete -f "$id" ;;
-                crun) nsenter --mount="$NS/mnt" crun --root "$T/root-crun" delete -f "$id" ;;
-            esac
+            # shellcheck disable=SC2046 # the runtime's command line, as words
+            $(rt_cmd "$rt") delete -f "$id"
         done >/dev/null 2>&1
     done
     umount "$NS/mnt" 2>/dev/null
@@ -99,7 +113,8 @@ json.dump(config, open(sys.argv[1], "w"), indent=1)
 EOF
 done
 
-# crun's mount namespace without the cgroup2 hierarchy.
+# The mount namespace without the cgroup2 hierarchy crun needs; every
+# runtime runs in it.
 mkdir -p "$NS"
 mount --bind "$NS" "$NS"
 mount --make-private "$NS"
@@ -108,20 +123,15 @@ unshare --mount="$NS/mnt" --propagation private true
 nsenter --mount="$NS/mnt" umount /sys/fs/cgroup/unified
 
 cmd_run() {
-    case $1 in
-        berth) echo "$BERTH --root $T/root-berth run -b $T/b-berth run-berth" ;;
-        runc) echo "runc --root $T/root-runc run -b $T/b-runc run-runc" ;;
-        crun) echo "nsenter --mount=$NS/mnt crun --root $T/root-crun run -b $T/b-crun run-crun" ;;
-    esac
+    echo "$(rt_cmd "$1") run -b $T/b-$1 run-$1"
 }
 cmd_cycle() {
-    case $1 in
-        berth) r="$BERTH --root $T/root-berth"; b="$T/b-berth" ;;
-        runc) r="runc --root $T/root-runc"; b="$T/b-runc" ;;
-        crun) r="nsenter --mount=$NS/mnt crun --root $T/root-crun"; b="$T/b-crun" ;;
-    esac
-    echo "$r create -b $b cyc-$1 && $r start cyc-$1 && $r delete -f cyc-$1"
+    r=$(rt_cmd "$1")
+    echo "$r create -b $T/b-$1 cyc-$1 && $r start cyc-$1 && $r delete -f cyc-$1"
 }
+
+echo "== nsenter alone (in every figure below)" >&2
+hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$T/nsenter.json" "nsenter --mount=$NS/mnt true" >&2
 
 for rt in berth crun runc; do
     # One plain run first: a failure here is an error, not a timing.
@@ -140,6 +150,8 @@ def stat(kind, rt):
     return r["median"] * 1000, r["min"] * 1000
 rows = {rt: (stat("run", rt), stat("cycle", rt)) for rt in ["berth", "crun", "runc"]}
 crun_run, crun_cyc = rows["crun"][0][0], rows["crun"][1][0]
+ns = json.load(open(f"{t}/nsenter.json"))["results"][0]["median"] * 1000
+print(f"every figure includes the same nsenter into the namespace (alone: median {ns:.2f} ms)")
 print("runtime\trun median ms\trun min ms\tcycle median ms\tcycle min ms\trun / crun\tcycle / crun")
 for rt, ((rm, rmin), (cm, cmin)) in rows.items():
     print(f"{rt}\t{rm:.2f}\t{rmin:.2f}\t{cm:.2f}\t{cmin:.2f}\t{rm / crun_run:.2f}\t{cm / crun_cyc:.2f}")
