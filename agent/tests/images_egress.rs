@@ -118,6 +118,7 @@ async fn loopback_registries_are_refused_unless_allowed() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = http::router().with_state(Arc::new(ImageStore::open(tmp.path().join("i2")).unwrap()));
     let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    berth_net::install_providers();
     let res = reqwest::Client::new()
         .post(format!("{base}/v1/images/pull"))
         .json(&request(format!("localhost:{port}/x/y:1"), false))
