@@ -58,6 +58,8 @@ async fn start(db_url: &str, secrets: &std::path::Path) -> Replica {
         .env("DATABASE_URL", db_url)
         .env("BERTH_SECRETS_DIR", secrets)
         .env("BERTH_ADMIN_PASSWORD", "replicated password")
+        // The test talks plain HTTP to the shared port.
+        .env("BERTH_ALLOW_PLAIN_HTTP", "true")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

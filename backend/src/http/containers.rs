@@ -99,7 +99,10 @@ async fn fetch_container(
     let mut v: Value = serde_json::from_slice(&body).map_err(|e| ApiError::Host {
         status: 502,
         host: c.host_id.clone(),
-        detail: format!("host {} sent a container that is not JSON: {e}", c.name),
+        detail: format!(
+            "host {} sent an answer that is not the expected JSON (a container): {e}",
+            c.name
+        ),
     })?;
     if !sees_secrets(p, h) {
         redact_container(&mut v);
