@@ -232,3 +232,39 @@ async fn an_impostor_agent_at_a_joined_address_is_refused() {
         "the 502 does not name the pin mismatch: {detail}"
     );
 }
+
+/// 7 (part). "Not really a tar" through the server's import endpoint: the
+/// REAL agent refuses it with a 4xx that the server relays as a problem
+/// (the RBAC matrix's fake agent answers 201 to the same body).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_agent_refuses_an_import_that_is_not_a_tar() {
+    let Some(bin) = agent_bin() else { return };
+    let s = Served::start(|_| {}).await;
+    let owner = s.t.owner().await;
+    let a = s.join_agent(&owner, &bin, "importer").await;
+    let body = "this is not a tar archive, just some text\n".repeat(40);
+    let req = axum::http::Request::builder()
+        .method(axum::http::Method::POST)
+        .uri(format!("/api/v1/hosts/{}/images/import", a.host_id))
+        .header("authorization", format!("Bearer {}", owner.token))
+        .header("content-type", "application/x-tar")
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let r = s.t.send(req).await;
+    assert!(
+        r.status.is_client_error(),
+        "expected a 4xx, got {}: {}",
+        r.status,
+        r.text()
+    );
+    let detail = r.detail();
+    eprintln!("{}: {detail}", r.status);
+    assert_eq!(r.status.as_u16(), 400, "{detail}");
+    assert!(detail.contains("not a tar archive"), "{detail}");
+    // Nothing was imported.
+    let r =
+        s.t.get(&format!("/api/v1/hosts/{}/images", a.host_id), &owner.token)
+            .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text());
+    assert_eq!(r.json()["items"], serde_json::json!([]), "{}", r.text());
+}
