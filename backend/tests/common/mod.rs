@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod fake_agent;
+pub mod real_agent;
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;

@@ -1,0 +1,382 @@
+//! Real `berth-agent` processes joined to a test server through real join
+//! tokens, on loopback. Each agent has its own data dir, listen port, cgroup
+//! parent (`/berth/test-real-<pid>-<n>`) and network namespace, so agents
+//! never clash with each other or the host. Dropping a [`RealAgent`] resumes
+//! it (if stopped), kills it, and removes its cgroups, netns mount and files.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::{TestApp, TestUser};
+
+/// The cargo profile dir holding the workspace binaries (`target/debug`).
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let deps = exe.parent().expect("test binary has a folder");
+    if deps.file_name().is_some_and(|n| n == "deps") {
+        deps.parent().expect("deps has a parent").to_path_buf()
+    } else {
+        deps.to_path_buf()
+    }
+}
+
+/// The `berth-agent` binary, or `None` (with the reason printed) when it is
+/// not built or the test does not run as root.
+pub fn agent_bin() -> Option<PathBuf> {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIP: real agents need root (cgroups, namespaces)");
+        return None;
+    }
+    let p = profile_dir().join("berth-agent");
+    if !p.is_file() {
+        eprintln!(
+            "SKIP: {} is not built: run `cargo build -p berth-agent`",
+            p.display()
+        );
+        return None;
+    }
+    Some(p)
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+/// A test app whose public URL (the one join tokens carry) is a real HTTPS
+/// listener on 127.0.0.1, served until dropped.
+pub struct Served {
+    pub t: TestApp,
+    pub port: u16,
+    pub url: String,
+    shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl Served {
+    /// A fresh SQLite app served on a real socket; `tweak` adjusts its config.
+    pub async fn start(tweak: impl FnOnce(&mut berth_server::Config)) -> Served {
+        Self::start_on(super::Backend::Sqlite, tweak).await
+    }
+
+    pub async fn start_on(
+        backend: super::Backend,
+        tweak: impl FnOnce(&mut berth_server::Config),
+    ) -> Served {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let url = format!("https://127.0.0.1:{port}");
+        let u = url.clone();
+        let t = TestApp::with_config(backend, move |c| {
+            c.public_url = Some(u);
+            tweak(c);
+        })
+        .await;
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(berth_server::server::serve(
+            listener,
+            t.app.clone(),
+            t.state.identity.server_config().unwrap(),
+            shutdown.clone(),
+        ));
+        Served {
+            t,
+            port,
+            url,
+            shutdown,
+        }
+    }
+
+    /// Runs the server's health checks (as `berth-server` does) until dropped.
+    pub fn run_health_checks(&self) {
+        tokio::spawn(berth_server::agents::health::run(
+            self.t.state.clone(),
+            self.shutdown.clone(),
+        ));
+    }
+
+    /// A new join token made through the API by `admin`.
+    pub async fn join_token(&self, admin: &TestUser) -> String {
+        let r = self
+            .t
+            .post("/api/v1/hosts/join-tokens", &admin.token, json!({}))
+            .await;
+        assert_eq!(r.status.as_u16(), 200, "join token: {}", r.text());
+        r.json()["token"].as_str().expect("token").to_string()
+    }
+
+    /// Starts a real agent with a fresh join token and waits until its host
+    /// is registered; returns it with its host id.
+    pub async fn join_agent(&self, admin: &TestUser, bin: &Path, name: &str) -> RealAgent {
+        let token = self.join_token(admin).await;
+        let mut a = RealAgent::start(bin, name, None, Some(&token));
+        a.host_id = a.wait_joined(Duration::from_secs(20)).await;
+        a
+    }
+}
+
+static N: AtomicUsize = AtomicUsize::new(0);
+
+/// One `berth-agent run` process.
+pub struct RealAgent {
+    pub name: String,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub cgroup_parent: String,
+    /// Set once the agent has joined.
+    pub host_id: String,
+    child: Option<Child>,
+    stopped: bool,
+    netns: PathBuf,
+    log: Arc<Mutex<Vec<String>>>,
+    tmp: Option<tempfile::TempDir>,
+}
+
+impl RealAgent {
+    /// Starts `berth-agent run` on `port` (a free one when `None`), joining
+    /// with `token` when given.
+    pub fn start(bin: &Path, name: &str, port: Option<u16>, token: Option<&str>) -> RealAgent {
+        let tmp = tempfile::Builder::new()
+            .prefix("berth-real-agent-")
+            .tempdir()
+            .expect("tempdir");
+        let data_dir = tmp.path().join("data");
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let port = port.unwrap_or_else(free_port);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let cgroup_parent = format!("/berth/test-real-{}-{n}", std::process::id());
+        let netns = scratch_netns(tmp.path());
+        let mut cmd = Command::new(bin);
+        cmd.arg("run")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--name")
+            .arg(name)
+            .env("BERTH_AGENT_CGROUP_PARENT", &cgroup_parent)
+            .env("BERTH_AGENT_RUNTIME_ROOT", tmp.path().join("runtime"))
+            .env("BERTH_AGENT_NETWORK_NETNS", &netns)
+            .env("RUST_LOG", "info")
+            .env_remove("BERTH_AGENT_JOIN_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(t) = token {
+            cmd.env("BERTH_AGENT_JOIN_TOKEN", t);
+        }
+        let mut child = cmd.spawn().expect("spawn berth-agent");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let outs: Vec<Box<dyn std::io::Read + Send>> = vec![
+            Box::new(child.stdout.take().unwrap()),
+            Box::new(child.stderr.take().unwrap()),
+        ];
+        for s in outs {
+            let log = log.clone();
+            let name = name.to_string();
+            std::thread::spawn(move || {
+                for line in BufReader::new(s).lines().map_while(|l| l.ok()) {
+                    if std::env::var_os("BERTH_TEST_ECHO").is_some() {
+                        eprintln!("[{name}] {line}");
+                    }
+                    log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+                }
+            });
+        }
+        RealAgent {
+            name: name.to_string(),
+            port,
+            data_dir,
+            cgroup_parent,
+            host_id: String::new(),
+            child: Some(child),
+            stopped: false,
+            netns,
+            log,
+            tmp: Some(tmp),
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
+
+    /// What the agent printed so far.
+    pub fn log(&self) -> String {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .join("\n")
+    }
+
+    /// Waits for `data_dir/join.json`; returns the host id in it.
+    pub async fn wait_joined(&mut self, within: Duration) -> String {
+        let p = self.data_dir.join("join.json");
+        let start = Instant::now();
+        loop {
+            if let Ok(s) = std::fs::read_to_string(&p)
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&s)
+                && let Some(id) = v["host_id"].as_str()
+            {
+                return id.to_string();
+            }
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(st)) = c.try_wait()
+            {
+                panic!(
+                    "agent {} exited ({st}) before joining:\n{}",
+                    self.name,
+                    self.log()
+                );
+            }
+            assert!(
+                start.elapsed() < within,
+                "agent {} did not join within {within:?}:\n{}",
+                self.name,
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Freezes the process (SIGSTOP): its socket stays open, nothing answers.
+    pub fn sigstop(&mut self) {
+        self.stopped = true;
+        unsafe { libc::kill(self.pid(), libc::SIGSTOP) };
+    }
+
+    /// Resumes it (SIGCONT).
+    pub fn sigcont(&mut self) {
+        unsafe { libc::kill(self.pid(), libc::SIGCONT) };
+        self.stopped = false;
+    }
+
+    /// Stops the process (SIGTERM, then SIGKILL) and waits for it; files stay.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let pid = c.id() as i32;
+            unsafe {
+                libc::kill(pid, libc::SIGCONT);
+                libc::kill(pid, libc::SIGTERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for RealAgent {
+    fn drop(&mut self) {
+        if self.stopped {
+            self.sigcont();
+        }
+        self.kill();
+        remove_cgroups(&self.cgroup_parent);
+        // Every mount below the temp dir: the netns pin and whatever the
+        // agent's runtime mounted under its root (its own netns dir).
+        if let Some(tmp) = &self.tmp {
+            let mut mounts = mounts_under(tmp.path());
+            mounts.push(self.netns.clone());
+            mounts.sort_by_key(|m| std::cmp::Reverse(m.as_os_str().len()));
+            for m in mounts {
+                if let Ok(c) = std::ffi::CString::new(m.as_os_str().to_string_lossy().as_bytes()) {
+                    unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+                }
+            }
+        }
+        drop(self.tmp.take());
+    }
+}
+
+/// Mount points at or below `dir`.
+fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines()
+        .filter_map(|l| l.split_whitespace().nth(4).map(PathBuf::from))
+        .filter(|m| m.starts_with(dir))
+        .collect()
+}
+
+/// A new, empty network namespace pinned at `dir/netns`.
+fn scratch_netns(dir: &Path) -> PathBuf {
+    let path = dir.join("netns");
+    std::fs::File::create(&path).expect("netns file");
+    let p = std::ffi::CString::new(path.as_os_str().to_string_lossy().as_bytes()).unwrap();
+    std::thread::spawn(move || {
+        // The unshare affects only this short-lived thread.
+        unsafe {
+            assert_eq!(
+                libc::unshare(libc::CLONE_NEWNET),
+                0,
+                "unshare(CLONE_NEWNET)"
+            );
+            let src = c"/proc/thread-self/ns/net";
+            assert_eq!(
+                libc::mount(
+                    src.as_ptr(),
+                    p.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null()
+                ),
+                0,
+                "bind-mount the netns"
+            );
+        }
+    })
+    .join()
+    .expect("netns thread");
+    path
+}
+
+/// Removes the cgroup parent (v2 at /sys/fs/cgroup, and any v1 hierarchy).
+fn remove_cgroups(parent: &str) {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    for l in info.lines() {
+        let Some((pre, post)) = l.split_once(" - ") else {
+            continue;
+        };
+        let fstype = post.split_whitespace().next().unwrap_or("");
+        if fstype != "cgroup" && fstype != "cgroup2" {
+            continue;
+        }
+        if let Some(mnt) = pre.split_whitespace().nth(4) {
+            rmdir_tree(&Path::new(mnt).join(parent.trim_start_matches('/')));
+        }
+    }
+}
+
+fn rmdir_tree(dir: &Path) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                rmdir_tree(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
