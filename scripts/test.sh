@@ -38,7 +38,23 @@ step "build the dashboard"
 scripts/build-frontend.sh
 
 # --- services the tests use ---------------------------------------------------
+# A test that needs something this machine lacks calls berth_testkit::skip:
+# with BERTH_TEST_STRICT=1 (the default here) that fails the test, naming
+# what was missing; BERTH_TEST_STRICT=0 lets it pass, and the skips are
+# counted and listed at the end either way.
+export BERTH_TEST_STRICT=${BERTH_TEST_STRICT:-1}
+export BERTH_TEST_SKIP_LOG
+BERTH_TEST_SKIP_LOG=$(mktemp /tmp/berth-test-skips.XXXXXX)
+report_skips() {
+    local n
+    n=$(wc -l <"$BERTH_TEST_SKIP_LOG")
+    log "skipped tests: $n (BERTH_TEST_STRICT=$BERTH_TEST_STRICT)"
+    [ "$n" -eq 0 ] || sed 's/^/  skipped: /' "$BERTH_TEST_SKIP_LOG"
+    rm -f "$BERTH_TEST_SKIP_LOG"
+}
+
 cleanup() {
+    report_skips
     if [ -n "${PG_ROOT:-}" ]; then
         runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -m immediate stop >/dev/null 2>&1 || true
         rm -rf "$PG_ROOT"
@@ -62,7 +78,22 @@ mkdir -p target/e2e
 step "cargo tests (unit, root integration, e2e)"
 # nextest, never plain cargo test: the test groups and per-test timeouts of
 # .config/nextest.toml keep a hung test from hanging the run.
-cargo nextest run --workspace --locked --no-fail-fast
+filter=all()
+if [ "$(stat -fc %T /sys/fs/cgroup)" != cgroup2fs ]; then
+    # The cgroup v2 tests need a unified hierarchy; on this host they would
+    # only skip. vm/run.sh runs them in a v2 guest below.
+    filter='not (package(berth-runtime) & binary(cgroup_v2))'
+    log "host cgroups are not unified: the runtime's cgroup_v2 tests run in the QEMU guest only"
+fi
+cargo nextest run --workspace --locked --no-fail-fast -E "$filter"
+
+# The agent's path through an external OCI runtime (--oci-runtime), with
+# runc and with crun, on the suites that create, exec, restart and adopt.
+for rt in runc crun; do
+    step "agent tests through $rt"
+    BERTH_TEST_OCI_RUNTIME=$(command -v "$rt") cargo nextest run -p berth-agent --locked --no-fail-fast \
+        -E 'binary(containers) | binary(exec) | binary(restart) | binary(survive) | binary(logs_rotation) | binary(mount_policy)'
+done
 
 if [ -x vm/run.sh ]; then
     step "cgroup v2 suite in a QEMU guest"

@@ -194,7 +194,7 @@ fn redirects_and_token_realms_to_internal_addresses_are_refused() {
         return;
     }
     let Some(ns) = Netns::create() else {
-        eprintln!("SKIP: cannot create a network namespace with a veth pair (ip netns)");
+        berth_testkit::skip("cannot create a network namespace with a veth pair (ip netns)");
         return;
     };
     in_netns(&ns, || {

@@ -60,7 +60,7 @@ fn iperf(client_ns: &std::path::Path, host: &str, port: u16, seconds: u32) -> Op
 fn network_bench() {
     require_root_network!();
     if !std::path::Path::new("/usr/bin/iperf3").exists() {
-        eprintln!("skipped: needs iperf3");
+        berth_testkit::skip("needs iperf3");
         return;
     }
     let iterations = env_or("BENCH_ITERATIONS", 50);

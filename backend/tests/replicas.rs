@@ -86,7 +86,7 @@ async fn start(db_url: &str, secrets: &std::path::Path) -> Replica {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_share_users_sessions_and_hosts() {
     let Ok(admin_url) = std::env::var("BERTH_TEST_POSTGRES_URL") else {
-        eprintln!("skipped: BERTH_TEST_POSTGRES_URL is not set (scripts/test.sh sets it)");
+        berth_testkit::skip("BERTH_TEST_POSTGRES_URL is not set (scripts/test.sh sets it)");
         return;
     };
     berth_server::tls::install_default_provider();

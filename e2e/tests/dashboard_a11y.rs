@@ -374,7 +374,7 @@ async fn audit(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_contrast_and_focus_in_both_themes() -> Result<()> {
     if !is_root() {
-        eprintln!("skipped: the agent needs root");
+        berth_testkit::skip("the agent needs root");
         return Ok(());
     }
     let (stack, host) = owner_stack().await?;

@@ -8,7 +8,7 @@ use berth_e2e::is_root;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_admin_users_teams_roles_tokens_audit() -> Result<()> {
     if !is_root() {
-        eprintln!("skipped: the agent needs root");
+        berth_testkit::skip("the agent needs root");
         return Ok(());
     }
     let (stack, host) = owner_stack().await?;

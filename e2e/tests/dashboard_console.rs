@@ -104,7 +104,7 @@ async fn downloaded(dir: &Path, name: &str) -> Result<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_console_download_resize_copy_paste() -> Result<()> {
     if !is_root() {
-        eprintln!("skipped: the agent needs root");
+        berth_testkit::skip("the agent needs root");
         return Ok(());
     }
     let (stack, host) = owner_stack().await?;

@@ -13,7 +13,7 @@ use berth_e2e::is_root;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_container_logs_console_namespaces_inspect() -> Result<()> {
     if !is_root() {
-        eprintln!("skipped: the agent needs root");
+        berth_testkit::skip("the agent needs root");
         return Ok(());
     }
     let (stack, host) = owner_stack().await?;

@@ -11,7 +11,7 @@ use berth_e2e::is_root;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_host_graphs_namespaces_cgroups_join() -> Result<()> {
     if !is_root() {
-        eprintln!("skipped: the agent needs root");
+        berth_testkit::skip("the agent needs root");
         return Ok(());
     }
     let (stack, host) = owner_stack().await?;

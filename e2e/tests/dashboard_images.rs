@@ -77,7 +77,7 @@ impl Drop for Registry {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_images_pull_progress_list_remove() -> Result<()> {
     if !is_root() {
-        eprintln!("skipped: the agent needs root");
+        berth_testkit::skip("the agent needs root");
         return Ok(());
     }
     let registry = Registry::start()?;

@@ -15,7 +15,7 @@ const PASSWORD: &str = "correct horse battery";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_slice_setup_import_create_stop_delete() -> Result<()> {
     if !is_root() {
-        eprintln!("skipped: the agent needs root to run containers");
+        berth_testkit::skip("the agent needs root to run containers");
         return Ok(());
     }
     let tar = busybox_tarball()?;

@@ -12,7 +12,7 @@ const DEPLOYER_PASSWORD: &str = "deployer password 1";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_viewer_sees_no_forbidden_buttons_and_forgery_fails() -> Result<()> {
     if !is_root() {
-        eprintln!("skipped: the agent needs root");
+        berth_testkit::skip("the agent needs root");
         return Ok(());
     }
     let (stack, host) = owner_stack().await?;

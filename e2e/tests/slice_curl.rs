@@ -105,7 +105,7 @@ fn ns_inode(pid: &str, ns: &str) -> Result<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn foundation_slice_with_curl() -> Result<()> {
     if !is_root() {
-        eprintln!("skipped: needs root to run containers");
+        berth_testkit::skip("needs root to run containers");
         return Ok(());
     }
     let tar = busybox_tarball()?;

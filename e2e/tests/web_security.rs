@@ -96,7 +96,7 @@ async fn wait_result(b: &Browser, id: &str) -> Result<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_websocket_cannot_be_hijacked_from_another_port() -> Result<()> {
     if !is_root() {
-        eprintln!("skipped: the agent needs root");
+        berth_testkit::skip("the agent needs root");
         return Ok(());
     }
     let (stack, host) = owner_stack().await?;
@@ -190,7 +190,7 @@ async fn console_websocket_cannot_be_hijacked_from_another_port() -> Result<()> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_next_never_leaves_the_site() -> Result<()> {
     if !is_root() {
-        eprintln!("skipped: the agent needs root");
+        berth_testkit::skip("the agent needs root");
         return Ok(());
     }
     let (stack, _host) = owner_stack().await?;
@@ -256,7 +256,7 @@ fn facts() -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_agent_content_never_runs_in_the_browser() -> Result<()> {
     if !is_root() {
-        eprintln!("skipped: the agent needs root");
+        berth_testkit::skip("the agent needs root");
         return Ok(());
     }
     berth_server::tls::install_default_provider();

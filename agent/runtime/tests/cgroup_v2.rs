@@ -13,14 +13,14 @@ fn v2() -> bool {
     match CgroupLayout::detect() {
         Ok(l) if l.mode == CgroupMode::Unified => true,
         Ok(l) => {
-            eprintln!(
-                "skipped: the host's cgroups are {} (vm/run.sh runs these in a v2 guest)",
+            berth_testkit::skip(&format!(
+                "the host's cgroups are {} (vm/run.sh runs these in a v2 guest)",
                 l.mode
-            );
+            ));
             false
         }
         Err(e) => {
-            eprintln!("skipped: {e}");
+            berth_testkit::skip(&e.to_string());
             false
         }
     }

@@ -14,7 +14,7 @@ fn userns_supported() -> bool {
         .map(|s| s.trim() != "0")
         .unwrap_or(true);
     if !ok {
-        eprintln!("skipped: user namespaces are disabled here");
+        berth_testkit::skip("user namespaces are disabled here");
     }
     ok
 }

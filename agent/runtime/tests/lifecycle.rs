@@ -276,7 +276,7 @@ fn starts_from_a_cgroup_that_was_once_killed() {
     }
     let layout = berth_runtime::cgroups::CgroupLayout::detect().unwrap();
     let Some(unified) = layout.unified.clone() else {
-        eprintln!("skipped: no cgroup2 hierarchy");
+        berth_testkit::skip("no cgroup2 hierarchy");
         return;
     };
     let f = Fixture::new();
@@ -294,7 +294,7 @@ fn starts_from_a_cgroup_that_was_once_killed() {
     }
     let _rm = Rm(caller.clone());
     if std::fs::write(caller.join("cgroup.kill"), "1").is_err() {
-        eprintln!("skipped: no cgroup.kill on this kernel");
+        berth_testkit::skip("no cgroup.kill on this kernel");
         return;
     }
     let cfg = f.config("killedcaller", &["true"]);

@@ -26,7 +26,7 @@ pub fn is_root() -> bool {
 
 /// Prints why a test cannot run here; the caller returns.
 pub fn skip(why: &str) {
-    eprintln!("SKIPPED: {why}");
+    berth_testkit::skip(why);
 }
 
 pub fn workspace_root() -> PathBuf {

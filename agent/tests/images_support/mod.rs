@@ -20,7 +20,7 @@ pub fn require_root(test: &str) -> bool {
     if nix::unistd::geteuid().is_root() {
         true
     } else {
-        eprintln!("skipping {test}: needs root (mknod, chown, overlay mounts)");
+        berth_testkit::skip(&format!("{test}: needs root (mknod, chown, overlay mounts)"));
         false
     }
 }
@@ -271,7 +271,9 @@ impl Registry {
     pub fn start(creds: Option<(&str, &str)>) -> Option<Self> {
         let bin = "/usr/bin/docker-registry";
         if !Path::new(bin).exists() {
-            eprintln!("skipping: {bin} is not installed (apt-get install docker-registry)");
+            berth_testkit::skip(&format!(
+                "{bin} is not installed (apt-get install docker-registry)"
+            ));
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -366,7 +368,7 @@ pub fn require_skopeo(test: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        eprintln!("skipping {test}: skopeo is not installed");
+        berth_testkit::skip(&format!("{test}: skopeo is not installed"));
     }
     ok
 }

@@ -51,7 +51,7 @@ pub fn unsupported() -> Option<String> {
 macro_rules! require_root_network {
     () => {
         if let Some(why) = network_support::unsupported() {
-            eprintln!("skipped: {why}");
+            berth_testkit::skip(&why);
             return;
         }
     };

@@ -20,11 +20,11 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 pub fn can_run() -> bool {
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root");
+        berth_testkit::skip("needs root");
         return false;
     }
     if !Path::new("/bin/busybox").exists() {
-        eprintln!("skipped: needs /bin/busybox (Debian's busybox-static)");
+        berth_testkit::skip("needs /bin/busybox (Debian's busybox-static)");
         return false;
     }
     true
