@@ -113,10 +113,16 @@ mod tests {
         let relaxed = run_child("0", &log);
         assert!(relaxed.status.success(), "{relaxed:?}");
         let strict = run_child("1", &log);
-        assert!(!strict.status.success(), "a strict skip must fail: {strict:?}");
+        assert!(
+            !strict.status.success(),
+            "a strict skip must fail: {strict:?}"
+        );
         let out = String::from_utf8_lossy(&strict.stdout).to_string()
             + &String::from_utf8_lossy(&strict.stderr);
-        assert!(out.contains("would be skipped: the child's reason"), "{out}");
+        assert!(
+            out.contains("would be skipped: the child's reason"),
+            "{out}"
+        );
         let logged = std::fs::read_to_string(&log).unwrap();
         assert_eq!(
             logged.lines().collect::<Vec<_>>(),

@@ -20,7 +20,9 @@ pub fn require_root(test: &str) -> bool {
     if nix::unistd::geteuid().is_root() {
         true
     } else {
-        berth_testkit::skip(&format!("{test}: needs root (mknod, chown, overlay mounts)"));
+        berth_testkit::skip(&format!(
+            "{test}: needs root (mknod, chown, overlay mounts)"
+        ));
         false
     }
 }

@@ -30,16 +30,15 @@ pub fn profile_dir() -> PathBuf {
 /// The `berth-agent` binary, or `None` (with the reason printed) when it is
 /// not built or the test does not run as root.
 pub fn agent_bin() -> Option<PathBuf> {
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIP: real agents need root (cgroups, namespaces)");
+    if !berth_testkit::require_root("real agents: cgroups, namespaces") {
         return None;
     }
     let p = profile_dir().join("berth-agent");
     if !p.is_file() {
-        eprintln!(
-            "SKIP: {} is not built: run `cargo build -p berth-agent`",
+        berth_testkit::skip(&format!(
+            "{} is not built: run `cargo build -p berth-agent`",
             p.display()
-        );
+        ));
         return None;
     }
     Some(p)
