@@ -41,10 +41,11 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Installs ring as the process default (reqwest's `rustls-no-provider`
-/// needs one). Harmless when already installed.
+/// Installs the process's crypto providers: ring for rustls (reqwest's
+/// `rustls-no-provider` needs one) and Berth's JWT provider (HS256, EdDSA).
+/// Harmless when already installed.
 pub fn install_default_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    berth_net::install_providers();
 }
 
 /// Lowercase hex SHA-256 of a certificate's DER.

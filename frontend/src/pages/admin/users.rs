@@ -1,4 +1,6 @@
 //! Users (owners only): create, disable or enable, reset a password, delete.
+//! One's own password needs the current one too (the server refuses it
+//! otherwise), so one's own row has a second field for it.
 
 use berth_api::auth::{CreateUser, MIN_PASSWORD_LEN, PatchUser, User};
 use leptos::ev::SubmitEvent;
@@ -15,6 +17,7 @@ use crate::format;
 pub fn UsersPage() -> impl IntoView {
     crate::pages::title("Users");
     let toasts = use_toasts();
+    let session = crate::app::use_session();
     let users = LocalResource::new(api::users);
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
@@ -111,7 +114,13 @@ pub fn UsersPage() -> impl IntoView {
                                         .map(|u| {
                                             let (u1, u2, u3) = (u.clone(), u.clone(), u.clone());
                                             let new_pw = RwSignal::new(String::new());
+                                            let current_pw = RwSignal::new(String::new());
                                             let pw_id = format!("pw-{}", u.id);
+                                            let current_id = format!("pw-current-{}", u.id);
+                                            let is_me = session
+                                                .me
+                                                .get_untracked()
+                                                .is_some_and(|m| m.id == u.id);
                                             view! {
                                                 <tr data-testid="user-row" data-name=u.username.clone()>
                                                     <td>{u.username.clone()}</td>
@@ -135,6 +144,23 @@ pub fn UsersPage() -> impl IntoView {
                                                         <label class="visually-hidden" for=pw_id.clone()>
                                                             {format!("New password for {}", u.username)}
                                                         </label>
+                                                        {is_me
+                                                            .then(|| {
+                                                                view! {
+                                                                    <label class="visually-hidden" for=current_id.clone()>
+                                                                        "Your current password"
+                                                                    </label>
+                                                                    <input
+                                                                        id=current_id.clone()
+                                                                        data-testid="current-password"
+                                                                        type="password"
+                                                                        placeholder="current password"
+                                                                        autocomplete="current-password"
+                                                                        style="max-width:11rem"
+                                                                        bind:value=current_pw
+                                                                    />
+                                                                }
+                                                            })}
                                                         <input
                                                             id=pw_id
                                                             type="password"
@@ -149,8 +175,18 @@ pub fn UsersPage() -> impl IntoView {
                                                                 toasts.error_text(format!("password: at least {MIN_PASSWORD_LEN} characters"));
                                                                 return;
                                                             }
+                                                            let current = is_me.then(|| current_pw.get());
+                                                            if current.as_ref().is_some_and(String::is_empty) {
+                                                                toasts.error_text("your own password needs your current password too".to_string());
+                                                                return;
+                                                            }
                                                             new_pw.set(String::new());
-                                                            patch(u2.clone(), PatchUser { password: Some(p), ..Default::default() }, "password set")
+                                                            current_pw.set(String::new());
+                                                            patch(
+                                                                u2.clone(),
+                                                                PatchUser { password: Some(p), current_password: current, ..Default::default() },
+                                                                "password set",
+                                                            )
                                                         }>"Set password"</button>
                                                         <ConfirmButton
                                                             label="Delete"
