@@ -216,8 +216,15 @@ async fn docker_containers_through_the_same_api() -> anyhow::Result<()> {
     let (_, filtered) = agent.get_json("/v1/containers?label=app=x").await?;
     assert_eq!(filtered.as_array().unwrap().len(), 1);
 
-    // Logs.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Logs: both lines, each on its stream (waiting until the second one
+    // is there).
+    common::wait_until("dk's two log lines", Duration::from_secs(20), || async {
+        agent
+            .get_json("/v1/containers/dk/logs")
+            .await
+            .is_ok_and(|(_, l)| l.as_array().is_some_and(|a| a.len() >= 2))
+    })
+    .await?;
     let (s, logs) = agent.get_json("/v1/containers/dk/logs").await?;
     assert_eq!(s, 200);
     let lines: Vec<(String, String)> = logs

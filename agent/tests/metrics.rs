@@ -47,13 +47,34 @@ async fn cpu_percent_of_a_container_burning_one_core() -> anyhow::Result<()> {
     let id = c["id"].as_str().unwrap().to_string();
     let cg = format!("{}/{id}", agent.config.cgroup_parent);
 
-    // Let the sampler see it for a while, measuring the truth alongside.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Let the sampler see it (a first sample), then measure the truth
+    // alongside while it takes four more (one a second): the window the
+    // last four samples cover.
+    let samples_now = || async {
+        agent
+            .get_json("/v1/containers/burn/stats?window=1h")
+            .await
+            .ok()
+            .and_then(|(_, v)| v.as_array().map(|a| a.len()))
+            .unwrap_or(0)
+    };
+    common::wait_until(
+        "a first sample of burn",
+        Duration::from_secs(20),
+        || async { samples_now().await >= 1 },
+    )
+    .await?;
     let (t0, u0) = (
         Instant::now(),
         cgroup_cpu_ns(&cg).expect("cgroup cpu counter"),
     );
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let n0 = samples_now().await;
+    common::wait_until(
+        "four more samples of burn",
+        Duration::from_secs(30),
+        || async { samples_now().await >= n0 + 4 },
+    )
+    .await?;
     let (t1, u1) = (Instant::now(), cgroup_cpu_ns(&cg).unwrap());
     let truth = (u1 - u0) as f64 / (t1 - t0).as_nanos() as f64 * 100.0;
 

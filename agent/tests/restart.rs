@@ -42,6 +42,16 @@ async fn policies_decide_what_comes_back() -> anyhow::Result<()> {
         })
         .await?;
     assert_eq!(v["restart"], "always");
+    // "never" and "clean" ran once and ended.
+    for (name, code) in [("never", 1), ("clean", 0)] {
+        agent
+            .wait_for(name, "stopped", |c| {
+                c["state"] == "stopped" && c["exit_code"] == code
+            })
+            .await?;
+    }
+    // Negative check, not synchronisation: give a wrong restart the chance
+    // to happen (a third run of "twice" would follow its 400 ms back-off).
     tokio::time::sleep(Duration::from_millis(800)).await;
     for (name, count) in [("never", 0), ("twice", 2), ("clean", 0)] {
         let (_, v) = agent.get_json(&format!("/v1/containers/{name}")).await?;
@@ -52,6 +62,8 @@ async fn policies_decide_what_comes_back() -> anyhow::Result<()> {
     let (s, v) = agent.post("/v1/containers/loop/stop?timeout=1").await?;
     assert_eq!(s, 200, "{v}");
     let count = v["restart_count"].as_u64().unwrap();
+    // Negative check: longer than the back-off a wrong restart of "loop"
+    // would wait (100 ms doubling per quick exit, so far at most 800 ms).
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let (_, v) = agent.get_json("/v1/containers/loop").await?;
     assert_eq!(v["state"], "stopped", "{v}");
@@ -72,6 +84,8 @@ async fn policies_decide_what_comes_back() -> anyhow::Result<()> {
     let (s, v) = agent.post("/v1/containers/crashy/stop?timeout=1").await?;
     assert_eq!(s, 200, "{v}");
     let count = v["restart_count"].as_u64().unwrap();
+    // Negative check: the cancelled restart was due 1.6 s after the fourth
+    // failure; wait well past it and nothing may have started.
     tokio::time::sleep(Duration::from_millis(3500)).await;
     let (_, v) = agent.get_json("/v1/containers/crashy").await?;
     assert_eq!(v["state"], "stopped", "{v}");

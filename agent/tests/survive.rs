@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{BinAgent, TestAgent, is_root, skip};
+use common::{BinAgent, ServerKey, TestAgent, is_root, skip, wait_until};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,11 +45,28 @@ async fn sigkill_the_agent_loses_no_container_and_no_log_line() -> anyhow::Resul
     assert_eq!(r.status(), 201, "{}", r.text().await?);
     let (_, before) = agent.get_json(key, "/v1/containers/counter").await?;
     let pid = before["pid"].as_u64().expect("a pid");
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (_, short) = agent.get_json(key, "/v1/containers/short").await?;
+    let short_pid = short["pid"].as_u64().expect("a pid");
+    // The counter has printed a few lines the agent logged.
+    wait_until(
+        "the counter's first lines in the log",
+        Duration::from_secs(20),
+        || async { log_numbers(&agent, key).await.len() >= 5 },
+    )
+    .await?;
+    let logged_before = log_numbers(&agent, key).await.len();
 
     agent.kill9();
-    // While the agent is dead: the counter goes on, "short" exits.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let killed = std::time::Instant::now();
+    // While the agent is dead: "short" exits (after its 1 s), the counter
+    // goes on.
+    wait_until("\"short\" to exit", Duration::from_secs(20), || async {
+        !std::path::Path::new(&format!("/proc/{short_pid}")).exists()
+    })
+    .await?;
+    // The agent stays away a second at least (about 20 lines of the
+    // counter): what is waited for here is wall-clock time itself.
+    tokio::time::sleep(Duration::from_secs(1).saturating_sub(killed.elapsed())).await;
     assert!(
         std::path::Path::new(&format!("/proc/{pid}")).exists(),
         "the container died with its agent"
@@ -68,15 +85,15 @@ async fn sigkill_the_agent_loses_no_container_and_no_log_line() -> anyhow::Resul
     assert_eq!(short["state"], "stopped", "{short}");
     assert_eq!(short["exit_code"], 7, "{short}");
 
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (_, logs) = agent.get_json(key, "/v1/containers/counter/logs").await?;
-    let nums: Vec<u64> = logs
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["text"].as_str().unwrap().parse().unwrap())
-        .collect();
-    assert!(nums.len() > 40, "only {} lines in 2.8 s", nums.len());
+    // The lines printed while the agent was away (a second at least, 20
+    // lines every 50 ms) reach the log, with none missing.
+    wait_until(
+        "the lines printed while the agent was dead in the log",
+        Duration::from_secs(20),
+        || async { log_numbers(&agent, key).await.len() > logged_before + 20 },
+    )
+    .await?;
+    let nums = log_numbers(&agent, key).await;
     assert_eq!(nums[0], 0);
     for w in nums.windows(2) {
         assert_eq!(w[1], w[0] + 1, "gap in the log: {} then {}", w[0], w[1]);
@@ -96,4 +113,18 @@ async fn sigkill_the_agent_loses_no_container_and_no_log_line() -> anyhow::Resul
     let v: serde_json::Value = r.json().await?;
     assert_eq!(v["state"], "stopped", "{v}");
     Ok(())
+}
+
+/// The counter's numbers in the agent's log, in order.
+async fn log_numbers(agent: &BinAgent, key: &ServerKey) -> Vec<u64> {
+    let Ok((_, logs)) = agent.get_json(key, "/v1/containers/counter/logs").await else {
+        return Vec::new();
+    };
+    logs.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l["text"].as_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }

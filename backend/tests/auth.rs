@@ -504,6 +504,8 @@ db_test!(
         assert_eq!(r.status, 201);
         let short = r.json()["token"].as_str().unwrap().to_string();
         assert_eq!(t.get("/api/v1/auth/me", &short).await.status, 200);
+        // What is waited for is wall-clock time itself (`soon`, 2 s after
+        // it was computed), so a sleep past it is right here.
         tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
         assert_eq!(t.get("/api/v1/auth/me", &short).await.status, 401);
     }

@@ -139,6 +139,8 @@ db_test!(
         let secret = decode_token(r.json()["token"].as_str().unwrap())
             .unwrap()
             .secret;
+        // What is waited for is wall-clock time itself (the token's 1 s
+        // lifetime, kept in milliseconds), so a sleep past it is right here.
         tokio::time::sleep(Duration::from_millis(1100)).await;
         let r = FakeAgent::start()
             .await

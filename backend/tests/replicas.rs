@@ -23,6 +23,10 @@ struct Replica {
 
 impl Drop for Replica {
     fn drop(&mut self) {
+        // Exited (and reaped) already: its pid may be another process's now.
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         // SAFETY: kill(2) on our own child's pid, not yet reaped.
         unsafe {
             libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
@@ -48,38 +52,51 @@ fn free_port() -> u16 {
 }
 
 async fn start(db_url: &str, secrets: &std::path::Path) -> Replica {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_berth-server"))
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("DATABASE_URL", db_url)
-        .env("BERTH_SECRETS_DIR", secrets)
-        .env("BERTH_ADMIN_PASSWORD", "replicated password")
-        // The test talks plain HTTP to the shared port.
-        .env("BERTH_ALLOW_PLAIN_HTTP", "true")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let r = Replica {
-        child,
-        url,
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(resp) = reqwest::get(format!("{}/api/v1/health", r.url)).await
-            && resp.status() == 200
-        {
-            return r;
+    // The port is free when picked, but another process may take it before
+    // the server binds it: the server then exits, and starts again on
+    // another port.
+    'attempt: loop {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_berth-server"))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("DATABASE_URL", db_url)
+            .env("BERTH_SECRETS_DIR", secrets)
+            .env("BERTH_ADMIN_PASSWORD", "replicated password")
+            // The test talks plain HTTP to the shared port.
+            .env("BERTH_ALLOW_PLAIN_HTTP", "true")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let mut r = Replica {
+            child,
+            url,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(resp) = reqwest::get(format!("{}/api/v1/health", r.url)).await
+                && resp.status() == 200
+            {
+                return r;
+            }
+            if let Ok(Some(status)) = r.child.try_wait() {
+                let taken = matches!(
+                    std::net::TcpListener::bind(("127.0.0.1", port)),
+                    Err(e) if e.kind() == std::io::ErrorKind::AddrInUse
+                );
+                assert!(taken, "the replica exited ({status})");
+                continue 'attempt;
+            }
+            assert!(Instant::now() < deadline, "replica not healthy");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(Instant::now() < deadline, "replica not healthy");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

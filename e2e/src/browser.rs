@@ -55,6 +55,20 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver and a 1280×900 headless Chromium.
     pub async fn start(base: &str, test: &str) -> Result<Browser> {
+        // chromedriver's port is free when picked, but another process may
+        // take it first: chromedriver then exits, and starts again on
+        // another port (a few times).
+        for _ in 0..5 {
+            if let Some(b) = Self::try_start(base, test).await? {
+                return Ok(b);
+            }
+        }
+        bail!("chromedriver lost the race for a free port 5 times")
+    }
+
+    /// As [`Browser::start`]; `None` when chromedriver exited because
+    /// another process holds its port.
+    async fn try_start(base: &str, test: &str) -> Result<Option<Browser>> {
         available()?;
         let profile = tempfile::Builder::new()
             .prefix("berth-chromium-")
@@ -115,6 +129,12 @@ impl Browser {
                 Ok(c) => break c,
                 Err(e) if Instant::now() < deadline => {
                     if let Ok(Some(status)) = browser.driver.try_wait() {
+                        if matches!(
+                            std::net::TcpListener::bind(("127.0.0.1", port)),
+                            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse
+                        ) {
+                            return Ok(None);
+                        }
                         bail!("chromedriver exited with {status}; see {}", log.display());
                     }
                     let _ = e;
@@ -124,7 +144,7 @@ impl Browser {
             }
         };
         browser.client = Some(client);
-        Ok(browser)
+        Ok(Some(browser))
     }
 
     /// The WebDriver client.

@@ -172,8 +172,6 @@ impl Stack {
         let tmp = tempfile::Builder::new().prefix("berth-e2e-").tempdir()?;
         let data_dir = tmp.path().join("data");
         fs::create_dir_all(&data_dir)?;
-        let port = free_port();
-        let agent_port = free_port();
         let unique = format!(
             "e2e-{}-{}",
             std::process::id(),
@@ -189,81 +187,113 @@ impl Stack {
         // berth0 or each other; unmounting it at teardown frees it all.
         let netns = scratch_netns(tmp.path())?;
 
-        let mut cmd = Command::new(&server_bin);
-        cmd.arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .arg("--local-agent")
-            .arg("--agent-bin")
-            .arg(&agent_bin)
-            .arg("--local-agent-listen")
-            .arg(format!("127.0.0.1:{agent_port}"))
-            .arg("--dashboard-dir")
-            .arg(&dashboard)
-            // The tests talk plain HTTP to 127.0.0.1 (the browser too).
-            .arg("--allow-plain-http")
-            .env("BERTH_METRICS_TOKEN", METRICS_TOKEN)
-            .env("BERTH_AGENT_CGROUP_PARENT", &cgroup_parent)
-            .env("BERTH_AGENT_RUNTIME_ROOT", tmp.path().join("runtime"))
-            .env("BERTH_AGENT_NETWORK_NETNS", &netns)
-            .env("RUST_LOG", "info")
-            .env_remove("DATABASE_URL")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some(pw) = &opts.admin_password {
-            cmd.env("BERTH_ADMIN_PASSWORD", pw);
-        } else {
-            cmd.env_remove("BERTH_ADMIN_PASSWORD");
-        }
-        for (k, v) in &opts.env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("spawning {}", server_bin.display()))?;
+        // The command for a pair of ports.
+        let (bin_c, data_c, cgroup_c) =
+            (server_bin.clone(), data_dir.clone(), cgroup_parent.clone());
+        let runtime_dir = tmp.path().join("runtime");
+        let command = move |port: u16, agent_port: u16| {
+            let mut cmd = Command::new(&bin_c);
+            cmd.arg("--listen")
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("--data-dir")
+                .arg(&data_c)
+                .arg("--local-agent")
+                .arg("--agent-bin")
+                .arg(&agent_bin)
+                .arg("--local-agent-listen")
+                .arg(format!("127.0.0.1:{agent_port}"))
+                .arg("--dashboard-dir")
+                .arg(&dashboard)
+                // The tests talk plain HTTP to 127.0.0.1 (the browser too).
+                .arg("--allow-plain-http")
+                .env("BERTH_METRICS_TOKEN", METRICS_TOKEN)
+                .env("BERTH_AGENT_CGROUP_PARENT", &cgroup_c)
+                .env("BERTH_AGENT_RUNTIME_ROOT", &runtime_dir)
+                .env("BERTH_AGENT_NETWORK_NETNS", &netns)
+                .env("RUST_LOG", "info")
+                .env_remove("DATABASE_URL")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            if let Some(pw) = &opts.admin_password {
+                cmd.env("BERTH_ADMIN_PASSWORD", pw);
+            } else {
+                cmd.env_remove("BERTH_ADMIN_PASSWORD");
+            }
+            for (k, v) in &opts.env {
+                cmd.env(k, v);
+            }
+            cmd
+        };
         let log = Arc::new(Mutex::new(Vec::new()));
-        for stream in [
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(|l| l.ok()) {
-                    if std::env::var_os("BERTH_E2E_ECHO").is_some() {
-                        eprintln!("[stack] {line}");
+        let spawn = |mut cmd: Command| -> Result<Child> {
+            let mut child = cmd
+                .spawn()
+                .with_context(|| format!("spawning {}", server_bin.display()))?;
+            for stream in [
+                child
+                    .stdout
+                    .take()
+                    .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+                child
+                    .stderr
+                    .take()
+                    .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for line in BufReader::new(stream).lines().map_while(|l| l.ok()) {
+                        if std::env::var_os("BERTH_E2E_ECHO").is_some() {
+                            eprintln!("[stack] {line}");
+                        }
+                        log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
                     }
-                    log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
-                }
-            });
-        }
+                });
+            }
+            Ok(child)
+        };
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()?;
-        let stack = Stack {
+        let (port, agent_port) = (free_port(), free_port());
+        let child = spawn(command(port, agent_port))?;
+        let mut stack = Stack {
             url: format!("http://127.0.0.1:{port}"),
             port,
             agent_port,
             data_dir,
             cgroup_parent,
             server: Some(child),
-            log,
+            log: log.clone(),
             _tmp: tmp,
             token: None,
             http,
         };
-        stack.wait_healthy(Duration::from_secs(60)).await?;
-        Ok(stack)
+        // The ports were free when picked, but another process may take one
+        // before the server binds it: the server then exits saying the
+        // address is in use, and starts again on new ports (a few times).
+        let mut attempt = 1;
+        loop {
+            match stack.wait_healthy(Duration::from_secs(60)).await {
+                Ok(()) => return Ok(stack),
+                Err(e) if attempt < 5 && stack.lost_port_race() => {
+                    attempt += 1;
+                    eprintln!(
+                        "[stack] a port was taken before the server bound it, again on new ports: {e:#}"
+                    );
+                    let (port, agent_port) = (free_port(), free_port());
+                    log.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                    stack.port = port;
+                    stack.agent_port = agent_port;
+                    stack.url = format!("http://127.0.0.1:{port}");
+                    stack.server = Some(spawn(command(port, agent_port))?);
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Everything the server (and the agent it started) printed so far.
@@ -274,9 +304,24 @@ impl Stack {
             .join("\n")
     }
 
-    async fn wait_healthy(&self, timeout: Duration) -> Result<()> {
+    /// Did the server exit because its address was in use?
+    fn lost_port_race(&self) -> bool {
+        self.server.is_none() && self.log().contains("in use")
+    }
+
+    /// Waits until the server answers its health check; an error at once
+    /// when it exited (then `self.server` is `None`).
+    async fn wait_healthy(&mut self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
+            if let Some(child) = self.server.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.server = None;
+                // Let the log threads read the last lines.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                bail!("the server exited ({status}); its log:\n{}", self.log());
+            }
             if let Ok(r) = self
                 .http
                 .get(format!("{}/api/v1/health", self.url))

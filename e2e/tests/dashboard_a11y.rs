@@ -424,8 +424,13 @@ async fn dashboard_contrast_and_focus_in_both_themes() -> Result<()> {
                 b.goto(page).await?;
                 b.wait(marker).await?;
                 set_theme(&b, theme).await?;
-                // Let the page's first data settle (tables, graphs).
-                tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+                // The page's first data is in (tables, graphs): no
+                // "Loading…"/"Measuring…" placeholder is left.
+                b.wait_until(
+                    &format!("{page} to finish loading"),
+                    "return !document.querySelector('.loading');",
+                )
+                .await?;
                 audit(&b, theme, page, &mut fig, &mut problems).await?;
                 if page.contains("/containers/a11y") {
                     b.screenshot(&format!("container-{theme}")).await?;

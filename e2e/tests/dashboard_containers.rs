@@ -124,7 +124,8 @@ async fn refused(stack: &Stack, b: &Browser, expect: &str, before: usize) -> Res
         b.path().await? == "/containers/new",
         "a refused form stays on the page"
     );
-    // Give a request that should not have been sent time to land.
+    // Negative check, not synchronisation: give a request that should not
+    // have been sent the chance to land (and wrongly create a container).
     tokio::time::sleep(Duration::from_millis(300)).await;
     let n = containers(stack).await?.len();
     ensure!(

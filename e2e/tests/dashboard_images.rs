@@ -37,7 +37,7 @@ impl Registry {
             .stderr(Stdio::null())
             .spawn()
             .context("starting /usr/bin/docker-registry (apt-get install docker-registry)")?;
-        let r = Registry {
+        let mut r = Registry {
             child,
             addr,
             _dir: dir,
@@ -45,6 +45,18 @@ impl Registry {
         for _ in 0..200 {
             if std::net::TcpStream::connect(&r.addr).is_ok() {
                 return Ok(r);
+            }
+            if let Ok(Some(status)) = r.child.try_wait() {
+                // Another process took the port between free_port() and
+                // the registry's bind: again on another port.
+                if matches!(
+                    std::net::TcpListener::bind(&r.addr),
+                    Err(e) if e.kind() == std::io::ErrorKind::AddrInUse
+                ) {
+                    drop(r);
+                    return Self::start();
+                }
+                bail!("docker-registry exited ({status})");
             }
             std::thread::sleep(Duration::from_millis(50));
         }

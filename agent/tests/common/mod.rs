@@ -29,6 +29,26 @@ pub fn skip(why: &str) {
     berth_testkit::skip(why);
 }
 
+/// Polls `cond` (every 50 ms) until it holds; an error naming `what` when
+/// it still does not after `within`. For synchronisation on a condition
+/// instead of a fixed sleep.
+pub async fn wait_until<F, Fut>(what: &str, within: Duration, mut cond: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if cond().await {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {within:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -499,10 +519,26 @@ impl BinAgent {
 
     /// As [`BinAgent::spawn`], running `binary` (a copy of berth-agent).
     pub async fn spawn_binary(like: &TestAgent, binary: &Path) -> Result<Self> {
+        // The port is free when picked, but another process may take it
+        // before the agent binds it: then the agent exits at once and is
+        // started again on another port (a few times).
+        let mut attempt = 1;
+        loop {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            match Self::spawn_on(like, binary, port).await? {
+                Some(agent) => return Ok(agent),
+                None if attempt < 5 => attempt += 1,
+                None => bail!("the agent binary lost the race for a free port {attempt} times"),
+            }
+        }
+    }
+
+    /// Starts the agent on `port`; `None` when it exited because another
+    /// process holds the port.
+    async fn spawn_on(like: &TestAgent, binary: &Path, port: u16) -> Result<Option<Self>> {
         install_crypto();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
         let c = &like.config;
         let mut cmd = Command::new(binary);
         if let Some(bin) = runtime_bin() {
@@ -532,7 +568,7 @@ impl BinAgent {
             .tls_backend_preconfigured(PinnedCert::new(&fp).client_config()?)
             .timeout(Duration::from_secs(30))
             .build()?;
-        let agent = Self {
+        let mut agent = Self {
             child,
             url: format!("https://127.0.0.1:{port}"),
             client,
@@ -547,7 +583,18 @@ impl BinAgent {
                 .await
                 && r.status() == 200
             {
-                return Ok(agent);
+                return Ok(Some(agent));
+            }
+            if let Some(status) = agent.child.try_wait()? {
+                // Exited: if the port is taken now, someone else won it.
+                let taken = matches!(
+                    std::net::TcpListener::bind(("127.0.0.1", port)),
+                    Err(e) if e.kind() == std::io::ErrorKind::AddrInUse
+                );
+                if taken {
+                    return Ok(None);
+                }
+                bail!("the agent binary exited ({status}) before it came up on port {port}");
             }
             if Instant::now() > deadline {
                 bail!("the agent binary did not come up on port {port}");

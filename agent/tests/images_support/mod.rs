@@ -303,7 +303,7 @@ impl Registry {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let registry = Self {
+        let mut registry = Self {
             child,
             dir,
             addr,
@@ -312,6 +312,18 @@ impl Registry {
         for _ in 0..100 {
             if std::net::TcpStream::connect(&registry.addr).is_ok() {
                 return Some(registry);
+            }
+            if let Ok(Some(status)) = registry.child.try_wait() {
+                // Exited: if the port is taken now, another process took it
+                // between free_port() and the registry's bind; again on
+                // another port.
+                let taken = matches!(
+                    std::net::TcpListener::bind(&registry.addr),
+                    Err(e) if e.kind() == std::io::ErrorKind::AddrInUse
+                );
+                assert!(taken, "docker-registry exited ({status})");
+                drop(registry);
+                return Self::start(creds);
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }

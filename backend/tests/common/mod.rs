@@ -338,6 +338,27 @@ impl Drop for Running {
     }
 }
 
+/// Polls `cond` (every 20 ms) until it holds; panics naming `what` when it
+/// still does not after `within`. For synchronisation on a condition
+/// instead of a fixed sleep.
+pub async fn wait_until<F, Fut>(what: &str, within: std::time::Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if cond().await {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Serves `t`'s app on 127.0.0.1 with its TLS identity.
 pub async fn serve(t: &TestApp) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
