@@ -14,7 +14,7 @@
 #   manifest.json                   the names above, for the server and tests
 #
 # No cargo-leptos: plain cargo, wasm-bindgen (same version as the crate) and
-# npm binaryen's wasm-opt (never Debian's; see shared notes/frontend-build.md).
+# npm binaryen's wasm-opt (never Debian's; see docs/development.md).
 # Fails loudly when a tool is missing and prints the sizes.
 set -euo pipefail
 cd "$(dirname "$0")/.."

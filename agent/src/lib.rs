@@ -1,6 +1,6 @@
 //! berth-agent: the host daemon. It joins a server, serves a signed-request
 //! API over TLS, and runs containers through an OCI runtime with a monitor
-//! process each, so containers outlive the agent (ARCHITECTURE.md).
+//! process each, so containers outlive the agent (docs/architecture.md).
 //!
 //! `main.rs` parses flags and calls [`Agent::open`] then [`Agent::serve`];
 //! tests do the same in-process.

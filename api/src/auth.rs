@@ -1,5 +1,5 @@
 //! Setup, sessions, users, teams, roles, role bindings, API tokens and the
-//! audit log (shared/API.md, "Setup and sessions" and "Users, teams, ...").
+//! audit log (docs/api.md, "Setup and sessions" and "Users, teams, ...").
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,5 @@
 //! Containers: the create spec, the container view, actions and logs
-//! (shared/API.md, "Containers").
+//! (docs/api.md, "Containers").
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,4 +1,4 @@
-//! Hosts: the list, facts, and join tokens (shared/API.md, "Hosts").
+//! Hosts: the list, facts, and join tokens (docs/api.md, "Hosts").
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! Images: list, pull with progress, import, delete (shared/API.md, "Images").
+//! Images: list, pull with progress, import, delete (docs/api.md, "Images").
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

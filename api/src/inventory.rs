@@ -1,4 +1,4 @@
-//! The namespace and cgroup views (shared/API.md, hosts' namespaces and
+//! The namespace and cgroup views (docs/api.md, hosts' namespaces and
 //! cgroups; containers' namespaces).
 
 use std::collections::BTreeMap;

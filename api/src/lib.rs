@@ -1,8 +1,8 @@
 //! Berth's wire types: the JSON the dashboard, the server and the agent
-//! exchange (shared/API.md is the contract these types implement).
+//! exchange (docs/api.md is the contract these types implement).
 //!
 //! Only types live here, never logic that depends on a side of the wire
-//! (ARCHITECTURE.md, rule 5). The crate compiles to wasm for the dashboard;
+//! (docs/architecture.md, rule 5). The crate compiles to wasm for the dashboard;
 //! the `openapi` feature adds the utoipa schema derives the server needs.
 
 pub mod agent;

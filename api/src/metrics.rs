@@ -1,4 +1,4 @@
-//! Metric samples of hosts and containers (shared/API.md, metrics and stats).
+//! Metric samples of hosts and containers (docs/api.md, metrics and stats).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,5 @@
 //! The HTTP error of every handler: one enum that maps to a status code and an
-//! RFC 9457 `application/problem+json` body (shared/API.md, "Errors").
+//! RFC 9457 `application/problem+json` body (docs/api.md, "Errors").
 //!
 //! Internal causes (database, I/O, crypto) are logged with `tracing` and never
 //! sent to the client; the client sees a generic 500 detail.

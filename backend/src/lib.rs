@@ -1,4 +1,4 @@
-//! berth-server: Berth's control plane (ARCHITECTURE.md, "The backend").
+//! berth-server: Berth's control plane (docs/architecture.md, "The backend").
 //!
 //! [`app`] builds the router (API, docs, dashboard) over an [`AppState`];
 //! [`run`] does everything `berth-server` does: open the database, first-run

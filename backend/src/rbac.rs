@@ -1,5 +1,5 @@
 //! Role-based access: the one `authorize(subject, action, target)` every
-//! handler calls (shared/API.md, "Users, teams, roles").
+//! handler calls (docs/api.md, "Users, teams, roles").
 //!
 //! Roles are ordered (viewer < operator < deployer < admin < owner) and each
 //! action needs a minimum role. A subject's role on a host is the highest role

@@ -1,6 +1,6 @@
 //! Shared upstream streams: one SSE subscription to an agent per (host,
 //! stream) serves every viewer, so a hundred open dashboards cost the agent
-//! one stream (ARCHITECTURE.md, "streams").
+//! one stream (docs/architecture.md, "The backend").
 //!
 //! The first viewer opens the upstream; its failure (404, host down) is that
 //! viewer's HTTP error. Each stream keeps its last few events (the log tail,

@@ -2,7 +2,7 @@
 //! `fantoccini` crate. Each [`Browser`] starts its own `/usr/bin/chromedriver`
 //! on a free port (in its own process group, so nothing of it outlives the
 //! value), with a fresh profile directory and the flags that work headless
-//! as root (shared notes/frontend-build.md).
+//! as root (`docs/development.md`, "The dashboard build").
 //!
 //! The helpers wait rather than sleep: [`Browser::goto`] waits for the app's
 //! `html[data-ready=true]` marker, [`Browser::wait`] for an element, and

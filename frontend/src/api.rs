@@ -1,4 +1,4 @@
-//! Every call the dashboard makes to Berth's REST API (shared/API.md), and
+//! Every call the dashboard makes to Berth's REST API (docs/api.md), and
 //! nothing else: the dashboard has no other way into the system.
 //!
 //! Requests carry the `berth_session` cookie the server set at login (fetch

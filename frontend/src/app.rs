@@ -1,4 +1,4 @@
-//! The app: session state, the router with the stable URLs of shared/API.md
+//! The app: session state, the router with the stable URLs of docs/api.md
 //! ("Dashboard routes"), the page frame (navigation, theme, toasts) and the
 //! guard that sends a visitor without a session to the login page, keeping
 //! the page they asked for in `?next=`.

@@ -1,6 +1,6 @@
 //! The browser console: xterm.js (vendored from npm by the build script,
 //! loaded only when a console opens) over the exec WebSocket of
-//! shared/API.md. Binary frames carry the terminal both ways; a text frame
+//! docs/api.md. Binary frames carry the terminal both ways; a text frame
 //! `{"resize":[cols,rows]}` follows every size change.
 
 use std::cell::RefCell;

@@ -1,6 +1,6 @@
 //! Berth's dashboard: a client-side Leptos app, built to wasm by
 //! scripts/build-frontend.sh and served by berth-server. It talks only to the
-//! public REST API (shared/API.md), through [`api`].
+//! public REST API (docs/api.md), through [`api`].
 
 mod api;
 mod app;

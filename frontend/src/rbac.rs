@@ -1,6 +1,6 @@
 //! What the signed-in user may do on each host, computed from the grants of
 //! `GET /api/v1/auth/me` and the hosts' groups, exactly as the server decides
-//! (shared/API.md, "Roles" and "Scope"): the highest role of every grant
+//! (docs/api.md, "Roles" and "Scope"): the highest role of every grant
 //! whose scope covers the host. The server stays the judge; this only hides
 //! buttons that would be refused.
 

@@ -1,6 +1,6 @@
 //! The container service: specs become validated, persisted containers that
 //! run through the OCI runtime under a monitor each, and the actions of
-//! shared/API.md (start, stop, restart, kill, pause, unpause, delete) with
+//! docs/api.md (start, stop, restart, kill, pause, unpause, delete) with
 //! their state rules (409 for the wrong state).
 //!
 //! Layout of one container, `<data>/containers/<id>/`:

@@ -1,5 +1,5 @@
 //! The HTTP error: every failure leaves as `application/problem+json` with the
-//! status codes of shared/API.md. Internal causes are logged, never sent.
+//! status codes of docs/api.md. Internal causes are logged, never sent.
 
 use axum::extract::FromRequest;
 use axum::extract::rejection::JsonRejection;

@@ -126,7 +126,9 @@ impl EgressProxy {
                 let r = r.clone();
                 conns.spawn(async move {
                     if let Err(why) = handle(conn).await {
-                        r.lock().unwrap().get_or_insert(why);
+                        r.lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .get_or_insert(why);
                     }
                 });
                 while conns.try_join_next().is_some() {}
@@ -146,7 +148,10 @@ impl EgressProxy {
 
     /// The first connection it refused, and why.
     pub fn refused(&self) -> Option<String> {
-        self.refused.lock().unwrap().clone()
+        self.refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 

@@ -1,5 +1,5 @@
 //! Errors of the image store, each mapped to the HTTP status the API answers
-//! with (shared/API.md "Conventions": 400 bad input, 404 unknown, 409 in use,
+//! with (docs/api.md "Conventions": 400 bad input, 404 unknown, 409 in use,
 //! 413 too large, 422 well-formed but unusable, 502 registry failed).
 
 /// Everything the image store can fail with.

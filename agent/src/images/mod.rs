@@ -1,6 +1,6 @@
 //! The image store: content-addressed blobs, layer snapshots shared between
 //! images, overlayfs root filesystems, registry pulls and tarball imports
-//! (shared/ARCHITECTURE.md "The agent"; OCI image-spec v1.1).
+//! (docs/architecture.md "The agent"; OCI image-spec v1.1).
 //!
 //! Use from the rest of the agent:
 //! ```no_run

@@ -1,5 +1,5 @@
 //! `berth-agent monitor`: one small process per container, the role conmon
-//! plays for Podman (ARCHITECTURE.md, rule 4).
+//! plays for Podman (docs/architecture.md, rule 4).
 //!
 //! The agent starts it and reads one line from its stdout: `ok <pid>` once
 //! the container runs, or `error <why>`. Before that line the monitor has

@@ -1,4 +1,4 @@
-//! The REST API (shared/API.md): the endpoint table and the router built
+//! The REST API (docs/api.md): the endpoint table and the router built
 //! from it.
 //!
 //! [`ENDPOINTS`] lists every endpoint with the access it needs and the audit

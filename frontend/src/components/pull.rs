@@ -1,5 +1,5 @@
 //! An image pull with live per-layer progress, read from the SSE answer of
-//! `POST /api/v1/hosts/{host}/images/pull` (shared/API.md, "Images").
+//! `POST /api/v1/hosts/{host}/images/pull` (docs/api.md, "Images").
 
 use berth_api::images::{Image, PullProgress, PullRequest};
 use leptos::prelude::*;

@@ -1,4 +1,4 @@
-//! One module per page of the dashboard's routes (shared/API.md).
+//! One module per page of the dashboard's routes (docs/api.md).
 
 pub mod admin;
 pub mod container;
