@@ -71,25 +71,18 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AuditCtx {
 /// Largest problem body read back to keep its detail in the log.
 const MAX_DETAIL_BODY: usize = 16 * 1024;
 
-/// The route layer.
-/// The id of the host a path names (by id, or by its name when exactly one
-/// host has it), as the host routes resolve it.
+/// The id of the host a path names, resolved as the host routes resolve it
+/// (`crate::http::proxy::find_host`: by id, or by its name when exactly one
+/// host has it).
 async fn resolve_host(state: &AppState, host: &str) -> Option<String> {
-    if let Ok(Some(h)) = db::hosts::get(&state.db, host).await {
-        return Some(h.id);
-    }
-    let named: Vec<_> = db::hosts::list(&state.db)
+    crate::http::proxy::find_host(state, host)
         .await
-        .ok()?
-        .into_iter()
-        .filter(|h| h.name == host)
-        .collect();
-    match named.as_slice() {
-        [h] => Some(h.id.clone()),
-        _ => None,
-    }
+        .ok()
+        .flatten()
+        .map(|h| h.id)
 }
 
+/// The route layer.
 pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let Some(path) = req
         .extensions()

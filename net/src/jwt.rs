@@ -39,14 +39,9 @@ pub fn install() {
 
 fn new_signer(alg: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>, Error> {
     match alg {
-        Algorithm::HS256 => Ok(Box::new(Hs256(
-            HmacSha256::new_from_slice(key.try_get_hmac_secret()?)
-                .map_err(|_| ErrorKind::InvalidKeyFormat)?,
-        ))),
+        Algorithm::HS256 => Ok(Box::new(Hs256::new(key.try_get_hmac_secret()?)?)),
         Algorithm::EdDSA => {
-            if key.family() != AlgorithmFamily::Ed {
-                return Err(ErrorKind::InvalidKeyFormat.into());
-            }
+            ed_family(key.family())?;
             let k =
                 SigningKey::from_pkcs8_der(key.inner()).map_err(|_| ErrorKind::InvalidEddsaKey)?;
             Ok(Box::new(EdSigner(k)))
@@ -57,14 +52,9 @@ fn new_signer(alg: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>, 
 
 fn new_verifier(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>, Error> {
     match alg {
-        Algorithm::HS256 => Ok(Box::new(Hs256(
-            HmacSha256::new_from_slice(key.try_get_hmac_secret()?)
-                .map_err(|_| ErrorKind::InvalidKeyFormat)?,
-        ))),
+        Algorithm::HS256 => Ok(Box::new(Hs256::new(key.try_get_hmac_secret()?)?)),
         Algorithm::EdDSA => {
-            if key.family() != AlgorithmFamily::Ed {
-                return Err(ErrorKind::InvalidKeyFormat.into());
-            }
+            ed_family(key.family())?;
             let bytes: &[u8; 32] = key
                 .as_bytes()
                 .get(..32)
@@ -77,7 +67,24 @@ fn new_verifier(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifie
     }
 }
 
+/// An EdDSA key must be an Ed25519 key (not an HMAC secret or another kind).
+fn ed_family(family: AlgorithmFamily) -> Result<(), Error> {
+    if family == AlgorithmFamily::Ed {
+        Ok(())
+    } else {
+        Err(ErrorKind::InvalidKeyFormat.into())
+    }
+}
+
 struct Hs256(HmacSha256);
+
+impl Hs256 {
+    fn new(secret: &[u8]) -> Result<Self, Error> {
+        Ok(Hs256(
+            HmacSha256::new_from_slice(secret).map_err(|_| ErrorKind::InvalidKeyFormat)?,
+        ))
+    }
+}
 
 impl signature::Signer<Vec<u8>> for Hs256 {
     fn try_sign(&self, msg: &[u8]) -> Result<Vec<u8>, signature::Error> {

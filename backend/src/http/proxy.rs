@@ -36,7 +36,8 @@ pub async fn host_for(
     Ok(h)
 }
 
-async fn find_host(state: &AppState, host: &str) -> ApiResult<Option<HostRecord>> {
+/// The host a path names: by id, else by name when exactly one host has it.
+pub async fn find_host(state: &AppState, host: &str) -> ApiResult<Option<HostRecord>> {
     if let Some(h) = db::hosts::get(&state.db, host).await? {
         return Ok(Some(h));
     }
