@@ -475,6 +475,33 @@ impl Drop for Browser {
     }
 }
 
+/// Creates a user with one global role, as the stack's owner; returns the
+/// user's id.
+pub async fn user_with_role(
+    stack: &crate::Stack,
+    username: &str,
+    password: &str,
+    role: &str,
+) -> Result<String> {
+    let user: Value = stack
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/users",
+            Some(&json!({"username": username, "password": password})),
+        )
+        .await?
+        .map_err(|p| anyhow::anyhow!("{p}"))?;
+    let _: Value = stack
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/role-bindings",
+            Some(&json!({"subject": {"user": user["id"]}, "role": role, "scope": "global"})),
+        )
+        .await?
+        .map_err(|p| anyhow::anyhow!("{p}"))?;
+    Ok(user["id"].as_str().unwrap_or_default().to_string())
+}
+
 /// The owner's password in dashboard tests.
 pub const OWNER_PASSWORD: &str = "correct horse battery";
 

@@ -7,7 +7,7 @@
 //! `cargo build` (nextest and `cargo test --workspace` build them).
 
 pub mod browser;
-pub mod cleanup;
+pub use berth_testkit::cleanup;
 
 use std::fs;
 use std::io::{BufRead, BufReader};

@@ -2,9 +2,8 @@
 //! browser session is refused by the server all the same.
 
 use anyhow::{Result, ensure};
-use berth_e2e::browser::{Browser, import_busybox, owner_stack, run_container};
+use berth_e2e::browser::{Browser, import_busybox, owner_stack, run_container, user_with_role};
 use berth_e2e::is_root;
-use serde_json::json;
 
 const VIEWER_PASSWORD: &str = "viewer password 1";
 const DEPLOYER_PASSWORD: &str = "deployer password 1";
@@ -18,22 +17,7 @@ async fn dashboard_viewer_sees_no_forbidden_buttons_and_forgery_fails() -> Resul
     let (stack, host) = owner_stack().await?;
     let image = import_busybox(&stack, &host.id).await?;
     let id = run_container(&stack, &host.id, "guarded", &image, &["sleep", "600"]).await?;
-    let user: serde_json::Value = stack
-        .api(
-            reqwest::Method::POST,
-            "/api/v1/users",
-            Some(&json!({"username": "vera", "password": VIEWER_PASSWORD})),
-        )
-        .await?
-        .map_err(|p| anyhow::anyhow!("{p}"))?;
-    let _: serde_json::Value = stack
-        .api(
-            reqwest::Method::POST,
-            "/api/v1/role-bindings",
-            Some(&json!({"subject": {"user": user["id"]}, "role": "viewer", "scope": "global"})),
-        )
-        .await?
-        .map_err(|p| anyhow::anyhow!("{p}"))?;
+    user_with_role(&stack, "vera", VIEWER_PASSWORD, "viewer").await?;
 
     let b = Browser::start(&stack.url, "viewer").await?;
     let r = async {
@@ -84,22 +68,7 @@ async fn dashboard_viewer_sees_no_forbidden_buttons_and_forgery_fails() -> Resul
     // that may delete: a deployer's cookie-only DELETE is refused, and the
     // same DELETE with the header goes through (so the 403 is the CSRF rule,
     // not RBAC).
-    let user: serde_json::Value = stack
-        .api(
-            reqwest::Method::POST,
-            "/api/v1/users",
-            Some(&json!({"username": "dora", "password": DEPLOYER_PASSWORD})),
-        )
-        .await?
-        .map_err(|p| anyhow::anyhow!("{p}"))?;
-    let _: serde_json::Value = stack
-        .api(
-            reqwest::Method::POST,
-            "/api/v1/role-bindings",
-            Some(&json!({"subject": {"user": user["id"]}, "role": "deployer", "scope": "global"})),
-        )
-        .await?
-        .map_err(|p| anyhow::anyhow!("{p}"))?;
+    user_with_role(&stack, "dora", DEPLOYER_PASSWORD, "deployer").await?;
     let victim = run_container(&stack, &host.id, "csrf-victim", &image, &["sleep", "600"]).await?;
     let b = Browser::start(&stack.url, "deployer-csrf").await?;
     let r = async {

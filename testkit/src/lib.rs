@@ -1,4 +1,5 @@
-//! What every Berth test crate shares.
+//! What every Berth test crate shares: [`skip`], and [`cleanup`] of what a
+//! root test leaves on the host.
 //!
 //! A test that needs something the machine lacks (root, a tool, a kernel
 //! feature, the PostgreSQL of `scripts/test.sh`) calls [`skip`] and returns.
@@ -9,6 +10,8 @@
 //!   the test fails and names what was missing. A CI machine has everything.
 //! - `BERTH_TEST_SKIP_LOG=<file>`: each skip appends `<test>: <why>` to the
 //!   file; `scripts/test.sh` prints their number at the end of the run.
+
+pub mod cleanup;
 
 use std::io::Write;
 

@@ -292,30 +292,14 @@ impl Drop for RealAgent {
             self.sigcont();
         }
         self.kill();
-        remove_cgroups(&self.cgroup_parent);
+        berth_testkit::cleanup::remove_cgroup_tree(&self.cgroup_parent);
         // Every mount below the temp dir: the netns pin and whatever the
         // agent's runtime mounted under its root (its own netns dir).
         if let Some(tmp) = &self.tmp {
-            let mut mounts = mounts_under(tmp.path());
-            mounts.push(self.netns.clone());
-            mounts.sort_by_key(|m| std::cmp::Reverse(m.as_os_str().len()));
-            for m in mounts {
-                if let Ok(c) = std::ffi::CString::new(m.as_os_str().to_string_lossy().as_bytes()) {
-                    unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-                }
-            }
+            berth_testkit::cleanup::unmount_below(tmp.path());
         }
         drop(self.tmp.take());
     }
-}
-
-/// Mount points at or below `dir`.
-fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    info.lines()
-        .filter_map(|l| l.split_whitespace().nth(4).map(PathBuf::from))
-        .filter(|m| m.starts_with(dir))
-        .collect()
 }
 
 /// A new, empty network namespace pinned at `dir/netns`.
@@ -348,34 +332,4 @@ fn scratch_netns(dir: &Path) -> PathBuf {
     .join()
     .expect("netns thread");
     path
-}
-
-/// Removes the cgroup parent (v2 at /sys/fs/cgroup, and any v1 hierarchy).
-fn remove_cgroups(parent: &str) {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return;
-    };
-    for l in info.lines() {
-        let Some((pre, post)) = l.split_once(" - ") else {
-            continue;
-        };
-        let fstype = post.split_whitespace().next().unwrap_or("");
-        if fstype != "cgroup" && fstype != "cgroup2" {
-            continue;
-        }
-        if let Some(mnt) = pre.split_whitespace().nth(4) {
-            rmdir_tree(&Path::new(mnt).join(parent.trim_start_matches('/')));
-        }
-    }
-}
-
-fn rmdir_tree(dir: &Path) {
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                rmdir_tree(&e.path());
-            }
-        }
-    }
-    let _ = std::fs::remove_dir(dir);
 }

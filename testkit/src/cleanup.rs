@@ -1,6 +1,7 @@
-//! Removes what a test stack leaves on the host: the processes it started
-//! (server, agent, per-container monitors, container processes), the cgroups
-//! under its own parent, and the mounts under its data dir.
+//! Removes what a test leaves on the host: the processes it started
+//! (server, agents, per-container monitors, container processes), the
+//! cgroups under its own parent, and the mounts under its temporary dir.
+//! The e2e stacks and the backend's real-agent tests both use it.
 //!
 //! Only things that belong to the stack are touched: processes whose command
 //! line names the stack's temporary data dir or that sit in the stack's own
