@@ -25,7 +25,8 @@ need_root() {
 }
 
 # --- Debian packages ---------------------------------------------------------
-build_pkgs=(build-essential pkg-config libseccomp-dev nodejs npm curl ca-certificates)
+# nftables and iproute2: the local agent's container networking needs them at run time.
+build_pkgs=(build-essential pkg-config libseccomp-dev nodejs npm curl ca-certificates nftables iproute2)
 test_pkgs=(runc crun busybox-static docker-registry skopeo umoci docker.io
     postgresql chromium chromium-driver qemu-system-x86 hyperfine iperf3
     nftables iproute2 util-linux procps psmisc cpio xz-utils kmod apache2-utils)

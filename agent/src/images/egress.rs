@@ -19,6 +19,8 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use berth_api::images::PullRequest;
+
 /// AWS's IPv6 instance metadata address.
 const METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
 /// The IPv4 metadata address (AWS, GCP, Azure, OpenStack...).
@@ -155,6 +157,42 @@ impl EgressProxy {
     }
 }
 
+/// Refuses, before anything is fetched, a pull whose registry resolves to
+/// an internal address when the host does not allow internal registries
+/// (a name that does not resolve is left to the pull to report).
+pub async fn check_registry(request: &PullRequest) -> crate::images::Result<()> {
+    if request.allow_internal_registries {
+        return Ok(());
+    }
+    let reference = super::reference::parse(&request.reference)?;
+    let (host, port) = split_host_port(reference.resolve_registry());
+    let port = port.unwrap_or(if request.insecure { 80 } else { 443 });
+    match resolve_allowed(&host, port).await {
+        Err(Refusal::Internal(why)) => Err(crate::images::Error::InternalRegistry(why)),
+        _ => Ok(()),
+    }
+}
+
+/// `host[:port]` or `[v6][:port]` → the host (without brackets) and the
+/// port, when one is given.
+fn split_host_port(target: &str) -> (String, Option<u16>) {
+    if let Some(rest) = target.strip_prefix('[')
+        && let Some((h, tail)) = rest.split_once(']')
+    {
+        return (
+            h.to_string(),
+            tail.strip_prefix(':').and_then(|p| p.parse().ok()),
+        );
+    }
+    match target.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => match p.parse() {
+            Ok(port) => (h.to_string(), Some(port)),
+            Err(_) => (target.to_string(), None),
+        },
+        _ => (target.to_string(), None),
+    }
+}
+
 /// Serves one client connection: `CONNECT host:port` (HTTPS) or an
 /// absolute-form HTTP request. `Err` is a refusal (the reason), recorded.
 async fn handle(mut client: TcpStream) -> Result<(), String> {
@@ -183,13 +221,10 @@ async fn handle(mut client: TcpStream) -> Result<(), String> {
     );
     let connect = method.eq_ignore_ascii_case("CONNECT");
     let (host, port, origin_line) = if connect {
-        let Some((h, p)) = target.rsplit_once(':') else {
+        let (h, Some(p)) = split_host_port(target) else {
             return refuse(&mut client, 400, "CONNECT needs host:port").await;
         };
-        let Ok(p) = p.parse::<u16>() else {
-            return refuse(&mut client, 400, "CONNECT needs host:port").await;
-        };
-        (h.to_string(), p, None)
+        (h, p, None)
     } else {
         let Ok(url) = reqwest::Url::parse(target) else {
             return refuse(&mut client, 400, "expected an absolute http URL").await;
@@ -278,6 +313,21 @@ async fn refuse(client: &mut TcpStream, status: u16, why: &str) -> Result<(), St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_and_port_split_with_and_without_brackets() {
+        let s = |t: &str| split_host_port(t);
+        assert_eq!(
+            s("registry.example:5000"),
+            ("registry.example".into(), Some(5000))
+        );
+        assert_eq!(s("registry.example"), ("registry.example".into(), None));
+        assert_eq!(s("[::1]:443"), ("::1".into(), Some(443)));
+        assert_eq!(s("[fd00::1]"), ("fd00::1".into(), None));
+        // A bare IPv6 address is a host, not host:port.
+        assert_eq!(s("fd00::1"), ("fd00::1".into(), None));
+        assert_eq!(s("host:notaport"), ("host:notaport".into(), None));
+    }
 
     #[test]
     fn internal_addresses_are_refused() {

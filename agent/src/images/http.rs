@@ -94,7 +94,7 @@ async fn pull(
     reference::parse(&request.reference)?;
     // A registry that resolves to an internal address: a 422 before any
     // event (redirects and token realms are checked during the pull).
-    super::pull::check_registry(&request).await?;
+    super::egress::check_registry(&request).await?;
     let (tx, rx) = mpsc::unbounded_channel::<PullProgress>();
     tokio::spawn(async move {
         let events = tx.clone();

@@ -78,7 +78,7 @@ impl ImageStore {
         let proxy = if request.allow_internal_registries {
             None
         } else {
-            check_registry(request).await?;
+            egress::check_registry(request).await?;
             Some(
                 egress::EgressProxy::start()
                     .await
@@ -428,39 +428,6 @@ struct RemoveFile(std::path::PathBuf);
 impl Drop for RemoveFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// Refuses, before anything is fetched, a pull whose registry resolves to
-/// an internal address when the host does not allow internal registries
-/// (a name that does not resolve is left to the pull to report).
-pub async fn check_registry(request: &PullRequest) -> Result<()> {
-    if request.allow_internal_registries {
-        return Ok(());
-    }
-    let reference = reference::parse(&request.reference)?;
-    let registry = reference.resolve_registry();
-    let (host, port) = split_host_port(registry, if request.insecure { 80 } else { 443 });
-    match egress::resolve_allowed(&host, port).await {
-        Err(egress::Refusal::Internal(why)) => Err(Error::InternalRegistry(why)),
-        _ => Ok(()),
-    }
-}
-
-/// `host[:port]` or `[v6][:port]` → host and port.
-fn split_host_port(registry: &str, default_port: u16) -> (String, u16) {
-    if let Some(rest) = registry.strip_prefix('[')
-        && let Some((h, tail)) = rest.split_once(']')
-    {
-        let port = tail
-            .strip_prefix(':')
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(default_port);
-        return (h.to_string(), port);
-    }
-    match registry.rsplit_once(':') {
-        Some((h, p)) if p.parse::<u16>().is_ok() => (h.to_string(), p.parse().unwrap_or(0)),
-        _ => (registry.to_string(), default_port),
     }
 }
 
