@@ -96,14 +96,7 @@ async fn fetch_container(
     deadline: Duration,
 ) -> ApiResult<Response> {
     let (status, _, body) = c.fetch(rb, deadline).await?;
-    let mut v: Value = serde_json::from_slice(&body).map_err(|e| ApiError::Host {
-        status: 502,
-        host: c.host_id.clone(),
-        detail: format!(
-            "host {} sent an answer that is not the expected JSON (a container): {e}",
-            c.name
-        ),
-    })?;
+    let mut v: Value = serde_json::from_slice(&body).map_err(|e| proxy::not_json(c, e))?;
     if !sees_secrets(p, h) {
         redact_container(&mut v);
     }
