@@ -85,8 +85,8 @@ pub fn SetupPage() -> impl IntoView {
         <section class="card auth-card">
             <h1>"Set up Berth"</h1>
             <p class="hint">
-                "At its first start the server printed a one-time setup token in its log "
-                "and wrote it to " <code>"<data dir>/setup-token"</code>
+                "At its first start the server printed a one-time setup token on its terminal "
+                "(never in its log) and wrote it to " <code>"<data dir>/setup-token"</code>
                 ". Enter it to create the owner account."
             </p>
             <ProblemBanner error=error/>
