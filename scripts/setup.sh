@@ -29,7 +29,8 @@ need_root() {
 build_pkgs=(build-essential pkg-config libseccomp-dev nodejs npm curl ca-certificates nftables iproute2)
 test_pkgs=(runc crun busybox-static docker-registry skopeo umoci docker.io
     postgresql chromium chromium-driver qemu-system-x86 hyperfine iperf3
-    nftables iproute2 util-linux procps psmisc cpio xz-utils kmod apache2-utils)
+    nftables iproute2 util-linux procps psmisc cpio xz-utils kmod apache2-utils
+    shellcheck git)
 
 pkgs=("${build_pkgs[@]}")
 [ "$profile" = test ] && pkgs+=("${test_pkgs[@]}")

@@ -6,7 +6,6 @@
 # This is the README's test command; .ci/run runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 
 log() { printf '\033[1m[test]\033[0m %s\n' "$*"; }
 started=$(date +%s)
@@ -22,6 +21,9 @@ scripts/setup.sh test
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+
+step "shellcheck (scripts, bench, vm, .ci)"
+shellcheck scripts/*.sh bench/*.sh vm/*.sh .ci/run
 
 step "cargo deny (advisories, licenses, bans, sources)"
 # Advisories come from the RustSec database snapshot in tools/advisory-db/
@@ -64,7 +66,7 @@ cleanup() {
 trap cleanup EXIT
 
 step "start PostgreSQL"
-PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
+PG_BIN=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d | sort -V | tail -n1)
 PG_ROOT=$(mktemp -d /tmp/berth-test-pg.XXXXXX)
 chown postgres: "$PG_ROOT"
 PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

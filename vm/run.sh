@@ -86,6 +86,7 @@ MODDIR="$CACHE/kernel/lib/modules/$KVER"
 # --- test binaries ----------------------------------------------------------
 W=$(mktemp -d /tmp/berth-vm.XXXXXX)
 QEMU_PID=
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
     [ -n "$QEMU_PID" ] && kill "$QEMU_PID" 2>/dev/null
     rm -rf "$W"
@@ -151,6 +152,7 @@ fi
 # Modules, each after its dependencies.
 MODS="virtio_pci 9pnet_virtio 9p"
 [ -f "$HERE/modules.list" ] && MODS="$MODS $(grep -v '^[[:space:]]*\(#\|$\)' "$HERE/modules.list" | tr '\n' ' ')"
+# shellcheck disable=SC2086 # one argument per module name
 python3 - "$MODDIR" "$R/lib/modules" $MODS > "$R/modules.load" <<'EOF'
 import os, shutil, sys
 moddir, dest, wanted = sys.argv[1], sys.argv[2], sys.argv[3:]
