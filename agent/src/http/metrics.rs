@@ -130,7 +130,7 @@ async fn prometheus(State(s): State<AppState>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            crate::metrics::prometheus::CONTENT_TYPE,
         )],
         text,
     )
