@@ -9,7 +9,7 @@ use berth_api::agent::{JOIN_TOKEN_PREFIX, JoinTokenPayload, RegisterRequest, Reg
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::tls::{Identity, PinnedCert};
+use crate::tls::PinnedCert;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -99,7 +99,8 @@ pub async fn join(config: &Config, token: &str) -> Result<JoinState> {
         .rsplit_once(':')
         .map(|(h, _)| h.trim_matches(['[', ']']).to_string())
         .unwrap_or_default();
-    let identity = Identity::load_or_create(&paths.tls_dir(), &[host_in_url, config.host_name()])?;
+    let identity =
+        crate::tls::load_or_create(&paths.tls_dir(), &[host_in_url, config.host_name()])?;
 
     let pin = PinnedCert::new(&payload.fingerprint);
     berth_net::install_providers();

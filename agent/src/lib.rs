@@ -101,7 +101,7 @@ impl Agent {
         for d in [&paths.data, &paths.runtime_root] {
             tls::create_dir_private(d)?;
         }
-        let identity = tls::Identity::load_or_create(&paths.tls_dir(), &[config.host_name()])?;
+        let identity = tls::load_or_create(&paths.tls_dir(), &[config.host_name()])?;
         let auth = auth::Auth::default();
         match join::JoinState::load(&paths.join_file())? {
             Some(j) => auth.set(&j)?,

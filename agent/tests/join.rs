@@ -12,7 +12,6 @@ use axum::{Json, Router};
 use base64::Engine;
 use berth_agent::config::Config;
 use berth_agent::join::{JoinState, join};
-use berth_agent::tls::Identity;
 use berth_api::agent::{RegisterRequest, RegisterResponse};
 use tokio_util::sync::CancellationToken;
 
@@ -28,7 +27,7 @@ fn token(url: &str, fingerprint: &str, secret: &str) -> String {
 async fn join_pins_the_server_and_saves_the_key() -> anyhow::Result<()> {
     common::install_crypto();
     let server_dir = tempfile::tempdir()?;
-    let server = Identity::load_or_create(server_dir.path(), &[])?;
+    let server = berth_agent::tls::load_or_create(server_dir.path(), &[])?;
     let key = common::ServerKey::new("ignored");
     let seen: Arc<Mutex<Option<RegisterRequest>>> = Arc::default();
     let seen2 = seen.clone();
@@ -86,21 +85,21 @@ async fn join_pins_the_server_and_saves_the_key() -> anyhow::Result<()> {
     assert!(seen.lock().unwrap().is_none());
 
     // A refused secret: the server's detail comes through.
-    let e = join(&config, &token(&url, &server.fingerprint(), "nope"))
+    let e = join(&config, &token(&url, server.fingerprint(), "nope"))
         .await
         .unwrap_err()
         .to_string();
     assert!(e.contains("401") && e.contains("unknown join token"), "{e}");
 
     // The real thing.
-    let state = join(&config, &token(&url, &server.fingerprint(), "s3cret")).await?;
+    let state = join(&config, &token(&url, server.fingerprint(), "s3cret")).await?;
     assert_eq!(state.host_id, "h-42");
     let req = seen.lock().unwrap().clone().unwrap();
     assert_eq!(req.name, "node-1");
     assert_eq!(req.address, "https://127.0.0.1:7999");
     assert!(req.runtimes.contains(&"berth".to_string()));
     assert!(req.facts.cpus >= 1 && req.facts.memory_bytes > 0);
-    let agent_identity = Identity::load_or_create(&config.paths().tls_dir(), &[])?;
+    let agent_identity = berth_agent::tls::load_or_create(&config.paths().tls_dir(), &[])?;
     assert_eq!(req.certificate_pem, agent_identity.cert_pem);
     let saved = JoinState::load(&config.paths().join_file())?.unwrap();
     assert_eq!(saved, state);

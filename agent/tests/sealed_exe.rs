@@ -156,8 +156,9 @@ async fn exec_sh(agent: &BinAgent, like: &TestAgent, container: &str) -> Result<
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let addr = agent.url.trim_start_matches("https://").to_string();
     let tcp = tokio::net::TcpStream::connect(&addr).await?;
-    let fp = berth_agent::tls::Identity::load_or_create(&like.config.paths().tls_dir(), &[])?
-        .fingerprint();
+    let fp = berth_agent::tls::load_or_create(&like.config.paths().tls_dir(), &[])?
+        .fingerprint()
+        .to_string();
     let cfg = berth_agent::tls::PinnedCert::new(&fp).client_config()?;
     let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
         .connect("localhost".try_into()?, tcp)

@@ -70,7 +70,7 @@ impl AppState {
         let secrets_dir = config.secrets_dir();
         let sessions = SessionKeys::load(&db, &secrets_dir).await?;
         let signer = AgentSigner::load(&db, &secrets_dir).await?;
-        let identity = Identity::load_or_create(
+        let identity = crate::tls::load_identity(
             config.tls_cert.as_deref(),
             config.tls_key.as_deref(),
             &config.data_dir,
@@ -94,7 +94,7 @@ impl AppState {
 
     /// Fingerprint of the server certificate (join tokens carry it).
     pub fn fingerprint(&self) -> &str {
-        &self.identity.fingerprint
+        self.identity.fingerprint()
     }
 
     pub fn kick_health_check(&self) {

@@ -3,9 +3,14 @@
 //! - [`jwt`]: the process-wide crypto provider of `jsonwebtoken`, with only
 //!   the two algorithms Berth signs with (HS256 sessions, EdDSA agent
 //!   requests), so no RSA or aws-lc code is linked;
-//! - [`install_providers`]: that provider and ring for rustls.
+//! - [`install_providers`]: that provider and ring for rustls;
+//! - [`tls`]: certificate identities, private files, and the verifier that
+//!   pins one certificate by fingerprint;
+//! - [`serve`]: the HTTP(S) listener with a connection limit and a drain.
 
 pub mod jwt;
+pub mod serve;
+pub mod tls;
 
 /// Installs the process-wide crypto providers Berth uses: ring for rustls
 /// (every HTTPS client and server; reqwest is built without a provider of

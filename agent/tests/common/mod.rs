@@ -384,7 +384,7 @@ impl TestAgent {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let agent = Agent::open(config.clone(), bins).await?;
-        let fp = agent.identity().fingerprint();
+        let fp = agent.identity().fingerprint().to_string();
         let shutdown = CancellationToken::new();
         let s2 = shutdown.clone();
         let task = tokio::spawn(async move {
@@ -562,8 +562,9 @@ impl BinAgent {
             .env("RUST_LOG", "warn")
             .stdin(std::process::Stdio::null())
             .spawn()?;
-        let fp =
-            berth_agent::tls::Identity::load_or_create(&c.paths().tls_dir(), &[])?.fingerprint();
+        let fp = berth_agent::tls::load_or_create(&c.paths().tls_dir(), &[])?
+            .fingerprint()
+            .to_string();
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(PinnedCert::new(&fp).client_config()?)
             .timeout(Duration::from_secs(30))
@@ -636,8 +637,9 @@ impl TestAgent {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let addr = self.url.trim_start_matches("https://").to_string();
         let tcp = tokio::net::TcpStream::connect(&addr).await?;
-        let fp = berth_agent::tls::Identity::load_or_create(&self.config.paths().tls_dir(), &[])?
-            .fingerprint();
+        let fp = berth_agent::tls::load_or_create(&self.config.paths().tls_dir(), &[])?
+            .fingerprint()
+            .to_string();
         let cfg = PinnedCert::new(&fp).client_config()?;
         let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
             .connect("localhost".try_into()?, tcp)
