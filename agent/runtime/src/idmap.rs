@@ -64,7 +64,7 @@ pub(crate) fn userns_with_maps(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -
         let f = std::fs::File::open(&path).map_err(|e| Error::io("open", path, e))?;
         Ok(OwnedFd::from(f))
     })();
-    crate::container::reap(pid);
+    crate::child::reap(pid);
     result
 }
 

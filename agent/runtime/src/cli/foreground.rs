@@ -195,25 +195,10 @@ pub(crate) fn wait_relaying(pid: i32, pty_master: Option<&OwnedFd>) -> Result<i3
     wait_with(pid, pty_master, &sigfd)
 }
 
-fn exit_code(status: i32) -> i32 {
-    if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        128 + libc::WTERMSIG(status)
-    }
-}
-
-fn try_reap(pid: i32) -> Option<i32> {
-    let mut status = 0;
-    // SAFETY: `pid` is our child; WNOHANG never blocks.
-    let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-    (r == pid).then(|| exit_code(status))
-}
-
 fn wait_with(pid: i32, pty_master: Option<&OwnedFd>, sigfd: &OwnedFd) -> Result<i32> {
     let _raw = pty_master.map(|_| RawMode::enable());
     // It may have exited before SIGCHLD was blocked.
-    if let Some(code) = try_reap(pid) {
+    if let Some(code) = berth_runtime::child::try_wait(pid) {
         return Ok(code);
     }
     loop {
@@ -267,7 +252,7 @@ fn wait_with(pid: i32, pty_master: Option<&OwnedFd>, sigfd: &OwnedFd) -> Result<
         // SAFETY: a full siginfo was read.
         let sig = unsafe { info.assume_init() }.ssi_signo as i32;
         if sig == libc::SIGCHLD {
-            if let Some(code) = try_reap(pid) {
+            if let Some(code) = berth_runtime::child::try_wait(pid) {
                 if let Some(m) = pty_master {
                     // What the process wrote last.
                     while relay_ready(m.as_raw_fd()) {}
@@ -282,8 +267,8 @@ fn wait_with(pid: i32, pty_master: Option<&OwnedFd>, sigfd: &OwnedFd) -> Result<
             copy_winsize(0, m.as_raw_fd());
             continue;
         }
-        // SAFETY: kill with integers; `pid` is our child, still unreaped.
-        unsafe { libc::kill(pid, sig) };
+        // `pid` is our child, still unreaped.
+        let _ = berth_runtime::child::kill(pid, sig);
     }
 }
 

@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use oci_spec::runtime::{ContainerState, LinuxNamespaceType, LinuxPersonalityDomain, Spec};
 
-use super::{Runtime, reap, recv, send, send_fd, spawn_init, sync_pair, wait_status};
+use super::{Runtime, recv, send, send_fd, spawn_init, sync_pair};
 use crate::cgroups::{self, CgroupManager, Manager};
+use crate::child::{reap, wait_status};
 use crate::config;
 use crate::error::{Error, Result};
 use crate::hooks;

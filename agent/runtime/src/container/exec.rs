@@ -15,8 +15,9 @@ use oci_spec::runtime::{ContainerState, LinuxNamespaceType, Process};
 use super::create::{
     cgroup_task_files, forward_seccomp_fd, init_error, personality, write_pid_file,
 };
-use super::{Runtime, reap, recv, send, spawn_init, sync_pair, wait_status};
+use super::{Runtime, recv, send, spawn_init, sync_pair};
 use crate::cgroups::{CgroupManager, Manager};
+use crate::child::{reap, wait_status};
 use crate::config;
 use crate::error::{Error, Result};
 use crate::namespaces::{self, JOIN_ORDER};

@@ -5,6 +5,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use crate::cgroups::{CgroupLayout, Manager};
+use crate::child::{killed_at_birth, reap};
 use crate::error::{Error, Result};
 use crate::process::clone::{self, Forked};
 use crate::process::init::{self, InitPlan};
@@ -160,70 +161,6 @@ pub(crate) fn spawn_init(
             .join()
             .unwrap_or_else(|_| Err(Error::Unsupported("the clone thread panicked".into())))
         }),
-    }
-}
-
-/// Whether child `pid`, just cloned, was killed by the kernel before it
-/// ran: SIGKILL pending (or already dead of it). The child cannot have
-/// died on its own this early; a zombie is checked without reaping it.
-fn killed_at_birth(pid: i32) -> bool {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return false;
-    };
-    let mut zombie = false;
-    for line in status.lines() {
-        if let Some(v) = line.strip_prefix("State:") {
-            zombie = v.trim_start().starts_with(['Z', 'X']);
-        } else if let Some(v) = line
-            .strip_prefix("SigPnd:")
-            .or_else(|| line.strip_prefix("ShdPnd:"))
-            && u64::from_str_radix(v.trim(), 16).is_ok_and(|m| m & (1 << (libc::SIGKILL - 1)) != 0)
-        {
-            return true;
-        }
-    }
-    if !zombie {
-        return false;
-    }
-    // SAFETY: waitid on our own child with WNOWAIT leaves it to be reaped;
-    // `info` is a valid out pointer.
-    unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        ) == 0
-            && info.si_code == libc::CLD_KILLED
-            && info.si_status() == libc::SIGKILL
-    }
-}
-
-/// Kills and reaps a child init that failed.
-pub(crate) fn reap(pid: i32) {
-    // SAFETY: `pid` is our own child; kill and waitpid take integers.
-    unsafe {
-        libc::kill(pid, libc::SIGKILL);
-        let mut status = 0;
-        libc::waitpid(pid, &mut status, 0);
-    }
-}
-
-/// How a child ended, for error messages: waits for it.
-pub(crate) fn wait_status(pid: i32) -> String {
-    let mut status = 0;
-    // SAFETY: `pid` is our own child; `status` is a valid out pointer.
-    let ret = unsafe { libc::waitpid(pid, &mut status, 0) };
-    if ret != pid {
-        return String::new();
-    }
-    if libc::WIFEXITED(status) {
-        format!(" (exit status {})", libc::WEXITSTATUS(status))
-    } else if libc::WIFSIGNALED(status) {
-        format!(" (killed by signal {})", libc::WTERMSIG(status))
-    } else {
-        String::new()
     }
 }
 
