@@ -137,6 +137,8 @@ pub(crate) fn killed_at_birth(pid: i32) -> bool {
 mod tests {
     use super::*;
 
+    /// A child the tests wait for with this module's own functions.
+    #[allow(clippy::zombie_processes)]
     fn spawn(script: &str) -> i32 {
         let child = std::process::Command::new("/bin/sh")
             .args(["-c", script])

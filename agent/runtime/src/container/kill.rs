@@ -30,13 +30,13 @@ impl Runtime {
         }
         // The pid was checked to still be the container's init (by its
         // start time) just above.
-        if let Err(e) = crate::child::kill(rec.pid, signal) {
-            if e != Errno::ESRCH {
-                return Err(Error::sys(
-                    format!("kill {} with signal {signal}", rec.pid),
-                    e,
-                ));
-            }
+        if let Err(e) = crate::child::kill(rec.pid, signal)
+            && e != Errno::ESRCH
+        {
+            return Err(Error::sys(
+                format!("kill {} with signal {signal}", rec.pid),
+                e,
+            ));
         }
         Ok(())
     }
