@@ -159,7 +159,7 @@ mod tests {
 
     #[test]
     fn reap_and_try_wait() {
-        let pid = spawn("sleep 600");
+        let pid = spawn("exec sleep 600");
         assert_eq!(try_wait(pid), None);
         assert!(!killed_at_birth(pid));
         kill(pid, libc::SIGKILL).unwrap();
@@ -174,7 +174,7 @@ mod tests {
             wait_status(pid),
             format!(" (killed by signal {})", libc::SIGKILL)
         );
-        let pid = spawn("sleep 600");
+        let pid = spawn("exec sleep 600");
         reap(pid);
         assert_eq!(try_wait(pid), None);
         assert_eq!(kill(pid, 0), Err(Errno::ESRCH));
