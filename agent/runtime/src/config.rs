@@ -10,6 +10,12 @@ use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::error::{Error, Result};
 
+/// A C string from a path or string of the spec (they never hold NUL; a
+/// spec that sneaks one in is refused, naming `field`).
+pub(crate) fn cstring(bytes: &[u8], field: &str) -> Result<std::ffi::CString> {
+    std::ffi::CString::new(bytes).map_err(|_| Error::config(field, "contains a NUL byte"))
+}
+
 /// Reads and parses `bundle/config.json`.
 pub fn load(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");

@@ -120,7 +120,6 @@ pub mod config;
 mod container;
 mod error;
 mod hooks;
-mod idmap;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;

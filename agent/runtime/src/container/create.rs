@@ -16,13 +16,14 @@ use super::{Runtime, recv, send, send_fd, spawn_init, sync_pair};
 use crate::cgroups::{self, CgroupManager, Manager};
 use crate::child::{reap, wait_status};
 use crate::config;
+use crate::config::cstring;
 use crate::error::{Error, Result};
 use crate::hooks;
 use crate::namespaces::{self, NamespacePlan};
 use crate::process::init::{ConsolePlan, HookPlan, InitPlan};
 use crate::process::sync::{Msg, Step};
 use crate::process::{CStringArray, ProcessPlan};
-use crate::rootfs::{PlanContext, RootfsPlan, cstring};
+use crate::rootfs::{RootfsInput, RootfsPlan};
 use crate::seccomp;
 use crate::state::{EXEC_FIFO, Record, State, proc_start_time, validate_id};
 
@@ -214,8 +215,10 @@ pub(crate) fn init_error(
         Step::PivotRoot if errno == crate::syscall::Errno::EINVAL => {
             Some(" (the root is not a mount point pivot_root can leave, e.g. an initramfs: use --no-pivot)".to_string())
         }
-        _ => rootfs
-            .map(|r| r.describe(step, msg.b))
+        _ => step
+            .to_rootfs()
+            .zip(rootfs)
+            .map(|(s, r)| r.describe(s, msg.b))
             .filter(|d| !d.is_empty())
             .map(|d| format!(" {d}")),
     };
@@ -375,30 +378,27 @@ impl Runtime {
                 .collect(),
             Manager::V2(v2) => vec![(String::new(), v2.dir().to_path_buf())],
         };
-        let ctx = PlanContext {
+        let rootfs_plan = RootfsPlan::new(&RootfsInput {
             bundle,
             rootfs: &rootfs,
+            mounts: spec.mounts().as_deref().unwrap_or(&[]),
+            devices: linux.devices().as_deref().unwrap_or(&[]),
+            readonly_root: spec
+                .root()
+                .as_ref()
+                .and_then(|r| r.readonly())
+                .unwrap_or(false),
+            propagation: linux.rootfs_propagation().as_deref(),
+            masked_paths: linux.masked_paths().as_deref().unwrap_or(&[]),
+            readonly_paths: linux.readonly_paths().as_deref().unwrap_or(&[]),
+            no_pivot: opts.no_pivot,
             userns,
+            host_mntns: !ns.has(LinuxNamespaceType::Mount),
             new_cgroupns: ns.new_cgroupns,
             cgroup_dirs,
             uid_maps: linux.uid_mappings().as_deref().unwrap_or(&[]),
             gid_maps: linux.gid_mappings().as_deref().unwrap_or(&[]),
-        };
-        let rootfs_plan = RootfsPlan::new(
-            &ctx,
-            spec.mounts().as_deref().unwrap_or(&[]),
-            linux.devices().as_deref().unwrap_or(&[]),
-            spec.root()
-                .as_ref()
-                .and_then(|r| r.readonly())
-                .unwrap_or(false),
-            linux.rootfs_propagation().as_deref(),
-            linux.masked_paths().as_deref().unwrap_or(&[]),
-            linux.readonly_paths().as_deref().unwrap_or(&[]),
-            opts.no_pivot,
-        )?;
-        let mut rootfs_plan = rootfs_plan;
-        rootfs_plan.host_mntns = !ns.has(LinuxNamespaceType::Mount);
+        })?;
         let sysctl = linux
             .sysctl()
             .iter()

@@ -19,12 +19,12 @@ use super::{Runtime, recv, send, spawn_init, sync_pair};
 use crate::cgroups::{CgroupManager, Manager};
 use crate::child::{reap, wait_status};
 use crate::config;
+use crate::config::cstring;
 use crate::error::{Error, Result};
 use crate::namespaces::{self, JOIN_ORDER};
 use crate::process::ProcessPlan;
 use crate::process::init::{ConsolePlan, InitPlan};
 use crate::process::sync::Msg;
-use crate::rootfs::cstring;
 use crate::seccomp;
 use crate::syscall::Errno;
 

@@ -10,8 +10,8 @@ use libc::{c_char, c_int, gid_t, mode_t, uid_t};
 use oci_spec::runtime::{PosixRlimitType, Process};
 
 use crate::capabilities::{CapMasks, current_bounding, last_cap};
+use crate::config::cstring;
 use crate::error::{Error, Result};
-use crate::rootfs::cstring;
 use crate::seccomp::SeccompProgram;
 
 pub(crate) mod clone;
