@@ -228,21 +228,7 @@ impl RootfsPlan {
     ) -> Result<(), Failure> {
         let err = |step| move |e: Errno| Failure::new(step, i, e);
         if m.no_symlink {
-            match sys.openat2(rootfd, &m.rel, O_PATH_FLAGS | libc::O_NOFOLLOW, 0, IN_ROOT) {
-                Ok(fd) => {
-                    let mode = sys.stat_mode(fd, c"", libc::AT_EMPTY_PATH);
-                    let _ = sys.close(fd);
-                    match mode {
-                        Ok(m) if m & libc::S_IFMT == libc::S_IFDIR => {}
-                        Ok(_) => {
-                            return Err(Failure::new(Step::NotDirectory, i, Errno::ENOTDIR));
-                        }
-                        Err(e) => return Err(Failure::new(Step::MountTarget, i, e)),
-                    }
-                }
-                Err(Errno::ENOENT) => {}
-                Err(e) => return Err(Failure::new(Step::MountTarget, i, e)),
-            }
+            check_directory(sys, rootfd, m, i)?;
         }
         let fd = open_or_create(sys, rootfd, &m.rel, &m.prefixes, m.file_target)
             .map_err(err(Step::MountTarget))?;
@@ -272,6 +258,20 @@ impl RootfsPlan {
         };
         let _ = sys.close(fd);
         res.map_err(err(Step::Mount))?;
+        self.after_mount(sys, rootfd, m, i)
+    }
+
+    /// Remount flags, recursive attributes and propagation of `m`, once
+    /// mounted.
+    fn after_mount<S: Syscall + ?Sized>(
+        &self,
+        sys: &S,
+        rootfd: RawFd,
+        m: &MountPlan,
+        i: usize,
+    ) -> Result<(), Failure> {
+        let err = |step| move |e: Errno| Failure::new(step, i, e);
+        let mut buf = [0u8; 32];
         // From here on act on the new mount, which covers the old target:
         // open it again.
         let needs_remount = match m.kind {
@@ -400,4 +400,30 @@ impl RootfsPlan {
         }
         Ok(())
     }
+}
+
+/// proc and sysfs land on a real directory, never a symlink (CVE-2019-19921
+/// and friends): what exists at the target must be a directory.
+fn check_directory<S: Syscall + ?Sized>(
+    sys: &S,
+    rootfd: RawFd,
+    m: &MountPlan,
+    i: usize,
+) -> Result<(), Failure> {
+    match sys.openat2(rootfd, &m.rel, O_PATH_FLAGS | libc::O_NOFOLLOW, 0, IN_ROOT) {
+        Ok(fd) => {
+            let mode = sys.stat_mode(fd, c"", libc::AT_EMPTY_PATH);
+            let _ = sys.close(fd);
+            match mode {
+                Ok(m) if m & libc::S_IFMT == libc::S_IFDIR => {}
+                Ok(_) => {
+                    return Err(Failure::new(Step::NotDirectory, i, Errno::ENOTDIR));
+                }
+                Err(e) => return Err(Failure::new(Step::MountTarget, i, e)),
+            }
+        }
+        Err(Errno::ENOENT) => {}
+        Err(e) => return Err(Failure::new(Step::MountTarget, i, e)),
+    }
+    Ok(())
 }
