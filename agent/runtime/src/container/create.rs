@@ -20,7 +20,8 @@ use crate::config::cstring;
 use crate::error::{Error, Result};
 use crate::hooks;
 use crate::namespaces::{self, NamespacePlan};
-use crate::process::init::{ConsolePlan, HookPlan, InitPlan};
+use crate::process::console::ConsolePlan;
+use crate::process::init::{HookPlan, InitPlan};
 use crate::process::sync::{Msg, Step};
 use crate::process::{CStringArray, ProcessPlan};
 use crate::rootfs::{RootfsInput, RootfsPlan};
@@ -501,7 +502,7 @@ impl Runtime {
             mempolicy: linux
                 .memory_policy()
                 .as_ref()
-                .map(crate::process::init::mempolicy)
+                .map(crate::process::sched::mempolicy)
                 .transpose()?,
             time_offsets: time_offsets
                 .map(|t| cstring(t.as_bytes(), "linux.timeOffsets"))

@@ -23,10 +23,10 @@ use crate::config::cstring;
 use crate::error::{Error, Result};
 use crate::namespaces::{self, JOIN_ORDER};
 use crate::process::ProcessPlan;
-use crate::process::init::{ConsolePlan, InitPlan};
+use crate::process::console::ConsolePlan;
+use crate::process::init::InitPlan;
 use crate::process::sync::Msg;
 use crate::seccomp;
-use crate::syscall::Errno;
 
 /// Options of [`Runtime::exec`].
 #[derive(Debug, Default)]
@@ -233,30 +233,12 @@ impl Runtime {
 /// Pins the new process to its initial CPUs (execCPUAffinity.initial) and
 /// logs the mask it then has, as runc does.
 fn set_initial_affinity(pid: i32, mask: &crate::process::CpuMask) {
-    // SAFETY: `mask` is 1024 bits, the size passed; `pid` is our child.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_sched_setaffinity,
-            pid,
-            std::mem::size_of_val(mask),
-            mask.as_ptr(),
-        )
-    };
-    if ret < 0 {
-        tracing::warn!(pid, "set the initial CPU affinity: {}", Errno::last());
+    if let Err(e) = crate::process::sched::set_affinity(pid, mask) {
+        tracing::warn!(pid, "set the initial CPU affinity: {e}");
         return;
     }
-    let mut now = [0u64; 16];
-    // SAFETY: `now` has room for 1024 bits, the size passed.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_sched_getaffinity,
-            pid,
-            std::mem::size_of_val(&now),
-            now.as_mut_ptr(),
-        )
-    };
-    if ret > 0 {
-        tracing::debug!("affinity: 0x{:x}", now[0]);
+    if let Ok(now) = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(pid)) {
+        let low = (0..64).filter(|&c| now.is_set(c).unwrap_or(false));
+        tracing::debug!("affinity: 0x{:x}", low.fold(0u64, |m, c| m | 1 << c));
     }
 }

@@ -15,7 +15,10 @@ use crate::error::{Error, Result};
 use crate::seccomp::SeccompProgram;
 
 pub(crate) mod clone;
+pub(crate) mod console;
+mod credentials;
 pub(crate) mod init;
+pub(crate) mod sched;
 pub mod sync;
 
 /// `PATH` when the process's environment has none (as runc).
@@ -77,7 +80,7 @@ pub(crate) struct ProcessPlan {
     pub selinux: Option<CString>,
     pub seccomp: Option<SeccompProgram>,
     /// `(policy, priority, flags)` for sched_setattr.
-    pub scheduler: Option<crate::process::init::SchedPlan>,
+    pub scheduler: Option<sched::SchedPlan>,
     /// ioprio_set value.
     pub io_priority: Option<c_int>,
     /// `execCPUAffinity` (exec only): CPU masks before joining the
@@ -251,7 +254,7 @@ impl ProcessPlan {
             },
             seccomp: None,
             scheduler: match p.scheduler() {
-                Some(s) => Some(init::SchedPlan::from_spec(s, field)?),
+                Some(s) => Some(sched::SchedPlan::from_spec(s, field)?),
                 None => None,
             },
             affinity_initial: match p
@@ -275,7 +278,7 @@ impl ProcessPlan {
                 _ => None,
             },
             io_priority: match p.io_priority() {
-                Some(io) => Some(init::io_priority_value(io, field)?),
+                Some(io) => Some(sched::io_priority_value(io, field)?),
                 None => None,
             },
         })
