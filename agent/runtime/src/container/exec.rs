@@ -12,10 +12,9 @@ use std::path::PathBuf;
 
 use oci_spec::runtime::{ContainerState, LinuxNamespaceType, Process};
 
-use super::create::{
-    cgroup_task_files, forward_seccomp_fd, init_error, personality, write_pid_file,
-};
-use super::{Runtime, recv, send, spawn_init, sync_pair};
+use super::channel::{forward_seccomp_fd, init_error, recv, send, sync_pair};
+use super::prepare::{cgroup_task_files, personality, write_pid_file};
+use super::{Runtime, spawn_init};
 use crate::cgroups::{CgroupManager, Manager};
 use crate::child::{reap, wait_status};
 use crate::config;
