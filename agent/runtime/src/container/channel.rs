@@ -2,9 +2,14 @@
 //! or exec'd process: the fixed-size messages of [`crate::process::sync`],
 //! fds passed with them, and an init's error turned into an [`Error`].
 
+use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+
+use nix::sys::socket::{
+    AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg, socketpair,
+};
 
 use crate::error::{Error, Result};
 use crate::process::init::InitPlan;
@@ -15,71 +20,47 @@ use crate::syscall::{Errno, Linux, Syscall};
 
 /// A socket pair for runtime ↔ init.
 pub(crate) fn sync_pair() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: `fds` has room for the two fds socketpair writes.
-    let ret = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
-    if ret < 0 {
-        return Err(Error::sys("socketpair", Errno::last()));
-    }
-    // SAFETY: socketpair succeeded: two new fds owned by nothing else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| Error::sys("socketpair", e))
 }
 
 /// Receives one message from the init, with the fd it may carry
 /// (`SCM_RIGHTS`); `None` when the init closed its end.
 pub(crate) fn recv_with_fd(sock: RawFd) -> Result<Option<(Msg, Option<OwnedFd>)>> {
     let mut data = [0u8; 16];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    #[repr(C)]
-    struct Control {
-        _align: [libc::cmsghdr; 0],
-        buf: [u8; 64],
-    }
-    let mut control = Control {
-        _align: [],
-        buf: [0; 64],
-    };
-    // SAFETY: msghdr is plain data; every pointer set below outlives the
-    // recvmsg call, and the CMSG_* macros stay inside `control.buf`.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.buf.as_mut_ptr().cast();
-        msg.msg_controllen = control.buf.len();
-        let n = loop {
-            let n = libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC);
-            if n >= 0 || Errno::last() != Errno::EINTR {
-                break n;
+    let mut control = nix::cmsg_space!(RawFd);
+    let (n, fd) = loop {
+        let mut iov = [IoSliceMut::new(&mut data)];
+        match recvmsg::<()>(
+            sock,
+            &mut iov,
+            Some(&mut control),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("read from the container init", e)),
+            Ok(msg) => {
+                let fd = msg.cmsgs().ok().and_then(|mut c| {
+                    c.find_map(|c| match c {
+                        ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                        _ => None,
+                    })
+                });
+                break (msg.bytes, fd);
             }
-        };
-        if n < 0 {
-            return Err(Error::sys("read from the container init", Errno::last()));
         }
-        if n == 0 {
-            return Ok(None);
-        }
-        if n != 16 {
-            return Err(Error::sys("read from the container init", Errno::EIO));
-        }
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        let fd = if cmsg.is_null() || (*cmsg).cmsg_type != libc::SCM_RIGHTS {
-            None
-        } else {
-            let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
-            Some(OwnedFd::from_raw_fd(fd))
-        };
-        Ok(Some((Msg::from_bytes(&data), fd)))
+    };
+    // SAFETY: SCM_RIGHTS gave this process a new fd that nothing else owns.
+    let fd = fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+    match n {
+        0 => Ok(None),
+        16 => Ok(Some((Msg::from_bytes(&data), fd))),
+        _ => Err(Error::sys("read from the container init", Errno::EIO)),
     }
 }
 

@@ -19,10 +19,8 @@ use crate::process::init::HookPlan;
 
 pub(crate) fn mkfifo(path: &Path) -> Result<()> {
     let c = cstring(path.as_os_str().as_bytes(), "state dir")?;
-    // SAFETY: valid C string.
-    if unsafe { libc::mkfifo(c.as_ptr(), 0o622) } < 0 {
-        return Err(Error::io("mkfifo", path, std::io::Error::last_os_error()));
-    }
+    nix::unistd::mkfifo(c.as_c_str(), nix::sys::stat::Mode::from_bits_retain(0o622))
+        .map_err(|e| Error::io("mkfifo", path, std::io::Error::from(e)))?;
     // Writable by the container's user whatever the umask: the init opens
     // it after switching to that user.
     use std::os::unix::fs::PermissionsExt;
