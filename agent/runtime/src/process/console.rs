@@ -7,8 +7,7 @@ use std::os::fd::RawFd;
 
 use libc::c_int;
 
-use super::init::fail;
-use super::sync::{Msg, Step};
+use super::sync::{Msg, Step, fail};
 use crate::rootfs::{fd_path, open_or_create};
 use crate::syscall::Syscall;
 

@@ -2,11 +2,13 @@
 //! gid, the capability sets and ambient capabilities, and its seccomp
 //! filter (config.md "User", config-linux.md "Capabilities", "Seccomp").
 
+use std::os::fd::RawFd;
+
 use libc::c_int;
 
 use super::ProcessPlan;
-use super::init::{InitPlan, fail};
-use super::sync::{Msg, Step};
+use super::sync::{Msg, Step, fail};
+use crate::seccomp::SeccompProgram;
 use crate::syscall::{CapSets, Errno, Syscall};
 
 const PR_CAPBSET_DROP: c_int = 24;
@@ -54,15 +56,20 @@ pub(super) fn set_credentials<S: Syscall>(sys: &S, p: &ProcessPlan) -> Result<()
     Ok(())
 }
 
-pub(super) fn load_seccomp<S: Syscall>(sys: &S, plan: &InitPlan) -> Result<(), Msg> {
-    let Some(prog) = &plan.process.seccomp else {
+/// Installs the filter; a listener fd goes to the runtime over `sync_fd`.
+pub(super) fn load_seccomp<S: Syscall>(
+    sys: &S,
+    prog: Option<&SeccompProgram>,
+    sync_fd: RawFd,
+) -> Result<(), Msg> {
+    let Some(prog) = prog else {
         return Ok(());
     };
     let fd = sys
         .seccomp_filter(prog.flags, &prog.filter)
         .map_err(fail(Step::Seccomp, 0))?;
     if prog.notify {
-        sys.send_fd(plan.sync_fd, fd, &Msg::new(Msg::SECCOMP_FD).to_bytes())
+        sys.send_fd(sync_fd, fd, &Msg::new(Msg::SECCOMP_FD).to_bytes())
             .map_err(fail(Step::Seccomp, 1))?;
         let _ = sys.close(fd);
     }

@@ -21,7 +21,7 @@ use super::ProcessPlan;
 use super::console::{ConsolePlan, setup_console};
 use super::credentials::{load_seccomp, set_credentials};
 use super::sched;
-use super::sync::{self, Msg, Step};
+use super::sync::{self, Msg, Step, fail};
 use crate::rootfs::{RootfsPlan, fd_path};
 use crate::syscall::{Errno, Syscall};
 
@@ -121,10 +121,6 @@ fn fmt_u32(mut n: u32, buf: &mut [u8; 24]) -> &[u8] {
     &buf[i..]
 }
 
-pub(super) fn fail(step: Step, index: usize) -> impl Fn(Errno) -> Msg {
-    move |e| Msg::error(step, index as u32, e)
-}
-
 fn wait_go<S: Syscall>(sys: &S, fd: RawFd) -> Result<(), Msg> {
     match sync::recv(sys, fd) {
         Ok(Some(m)) if m.kind == Msg::GO => Ok(()),
@@ -170,11 +166,11 @@ fn steps<S: Syscall>(sys: &S, plan: &InitPlan, scratch: &mut [u8]) -> Result<(),
         sys.prctl(PR_SET_NO_NEW_PRIVS, 1, 0)
             .map_err(fail(Step::NoNewPrivs, 0))?;
         let exe = find_executable(sys, p)?;
-        load_seccomp(sys, plan)?;
+        load_seccomp(sys, p.seccomp.as_ref(), plan.sync_fd)?;
         exe
     } else {
         let exe = find_executable(sys, p)?;
-        load_seccomp(sys, plan)?;
+        load_seccomp(sys, p.seccomp.as_ref(), plan.sync_fd)?;
         set_credentials(sys, p)?;
         exe
     };

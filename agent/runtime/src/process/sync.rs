@@ -286,6 +286,11 @@ impl From<Failure> for Msg {
     }
 }
 
+/// Turns an errno into the error message of `step` at `index`.
+pub(crate) fn fail(step: Step, index: usize) -> impl Fn(Errno) -> Msg {
+    move |e| Msg::error(step, index as u32, e)
+}
+
 /// Sends one message.
 pub fn send<S: Syscall + ?Sized>(sys: &S, fd: RawFd, msg: Msg) -> SysResult<()> {
     let bytes = msg.to_bytes();

@@ -5,7 +5,6 @@
 //! Every target is opened with `openat2(2)` and `RESOLVE_IN_ROOT`, and the
 //! mount made onto `/proc/self/fd/<fd>` of what was opened.
 
-use std::ffi::{CStr, CString};
 use std::os::fd::RawFd;
 
 use libc::c_ulong;
@@ -13,95 +12,9 @@ use libc::c_ulong;
 use super::devices::DEV_SYMLINKS;
 use super::error::{Failure, Step};
 use super::options::REMOUNT_FLAGS;
+use super::resolve::{IN_ROOT, O_PATH_FLAGS, fd_path, open_or_create};
 use super::{MountKind, MountPlan, RootfsPlan};
 use crate::syscall::{Errno, Syscall};
-
-/// Writes `/proc/self/fd/<fd>` into `buf`.
-pub(crate) fn fd_path(fd: RawFd, buf: &mut [u8; 32]) -> &CStr {
-    const PREFIX: &[u8] = b"/proc/self/fd/";
-    buf[..PREFIX.len()].copy_from_slice(PREFIX);
-    let mut digits = [0u8; 12];
-    let mut n = fd.max(0) as u32;
-    let mut len = 0;
-    loop {
-        digits[len] = b'0' + (n % 10) as u8;
-        len += 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for i in 0..len {
-        buf[PREFIX.len() + i] = digits[len - 1 - i];
-    }
-    buf[PREFIX.len() + len] = 0;
-    // The buffer holds exactly one NUL, at the end of what was written.
-    CStr::from_bytes_until_nul(&buf[..]).unwrap_or(c"/")
-}
-
-pub(super) const O_PATH_FLAGS: i32 = libc::O_PATH | libc::O_CLOEXEC;
-pub(super) const IN_ROOT: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-
-/// Opens `rel` inside the root (symlinks resolved in the root), creating
-/// what is missing: directories, and the last component as an empty file
-/// when `file` is set.
-pub(crate) fn open_or_create<S: Syscall + ?Sized>(
-    sys: &S,
-    rootfd: RawFd,
-    rel: &CStr,
-    prefixes: &[(CString, CString)],
-    file: bool,
-) -> Result<RawFd, Errno> {
-    match sys.openat2(rootfd, rel, O_PATH_FLAGS, 0, IN_ROOT) {
-        Err(Errno::ENOENT) => {}
-        other => return other,
-    }
-    let n = prefixes.len();
-    for (i, (prefix, name)) in prefixes.iter().enumerate() {
-        let last = i + 1 == n;
-        match sys.openat2(rootfd, prefix, O_PATH_FLAGS, 0, IN_ROOT) {
-            Ok(fd) => {
-                let _ = sys.close(fd);
-                continue;
-            }
-            Err(Errno::ENOENT) => {}
-            Err(e) => return Err(e),
-        }
-        if last && file {
-            // O_CREAT through openat2: a dangling symlink is followed, in
-            // the root, and its target created.
-            let fd = sys.openat2(
-                rootfd,
-                prefix,
-                libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
-                0o644,
-                IN_ROOT,
-            )?;
-            let _ = sys.close(fd);
-            continue;
-        }
-        let parent = if i == 0 {
-            rootfd
-        } else {
-            sys.openat2(
-                rootfd,
-                &prefixes[i - 1].0,
-                O_PATH_FLAGS | libc::O_DIRECTORY,
-                0,
-                IN_ROOT,
-            )?
-        };
-        let res = sys.mkdirat(parent, name, 0o755);
-        if parent != rootfd {
-            let _ = sys.close(parent);
-        }
-        match res {
-            Ok(()) | Err(Errno::EEXIST) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    sys.openat2(rootfd, rel, O_PATH_FLAGS, 0, IN_ROOT)
-}
 
 /// `statfs` flags as the `MS_*` flags a bind remount must keep.
 fn locked_flags(st: c_ulong) -> c_ulong {

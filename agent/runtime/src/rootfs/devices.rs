@@ -12,9 +12,10 @@ use libc::mode_t;
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
 use super::RootfsPlan;
-use super::apply::{IN_ROOT, O_PATH_FLAGS, fd_path, open_or_create};
 use super::error::{Error, Result};
-use super::resolve::{absolute, clean, cstring, rel_and_prefixes};
+use super::resolve::{
+    IN_ROOT, O_PATH_FLAGS, absolute, clean, cstring, fd_path, open_or_create, rel_and_prefixes,
+};
 use crate::syscall::{Errno, Syscall};
 
 /// A device node to make under /dev.

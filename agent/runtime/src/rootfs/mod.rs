@@ -43,12 +43,12 @@ mod resolve;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use apply::{fd_path, open_or_create};
 pub(crate) use devices::DevicePlan;
 pub use error::{Error, Failure, Result, Step};
 pub use options::MountOptions;
 pub(crate) use plan::RootfsInput;
 pub use resolve::resolve_in_rootfs;
+pub(crate) use resolve::{fd_path, open_or_create};
 
 /// What one mount step does.
 #[derive(Debug)]

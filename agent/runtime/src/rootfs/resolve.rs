@@ -1,12 +1,15 @@
 //! Container paths: cleaned lexically, and resolved inside the rootfs the
 //! way the container will see them (symlinks followed with the rootfs as
-//! `/`).
+//! `/`): by the planner, by path; by the init, without allocating, with
+//! `openat2(2)` and `RESOLVE_IN_ROOT` ([`open_or_create`]).
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{CStr, CString, OsStr, OsString};
+use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use super::error::{Error, Result};
+use crate::syscall::{Errno, Syscall};
 
 /// A C string from a path or option (they never hold NUL; a spec that
 /// sneaks one in is refused, naming `field`).
@@ -112,4 +115,91 @@ pub(super) fn rel_and_prefixes(
 /// `/` joined with a cleaned relative path.
 pub(super) fn absolute(p: &Path) -> PathBuf {
     Path::new("/").join(p)
+}
+
+/// Writes `/proc/self/fd/<fd>` into `buf`.
+pub(crate) fn fd_path(fd: RawFd, buf: &mut [u8; 32]) -> &CStr {
+    const PREFIX: &[u8] = b"/proc/self/fd/";
+    buf[..PREFIX.len()].copy_from_slice(PREFIX);
+    let mut digits = [0u8; 12];
+    let mut n = fd.max(0) as u32;
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        buf[PREFIX.len() + i] = digits[len - 1 - i];
+    }
+    buf[PREFIX.len() + len] = 0;
+    // The buffer holds exactly one NUL, at the end of what was written.
+    CStr::from_bytes_until_nul(&buf[..]).unwrap_or(c"/")
+}
+
+pub(super) const O_PATH_FLAGS: i32 = libc::O_PATH | libc::O_CLOEXEC;
+pub(super) const IN_ROOT: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+
+/// Opens `rel` inside the root (symlinks resolved in the root), creating
+/// what is missing: directories, and the last component as an empty file
+/// when `file` is set.
+pub(crate) fn open_or_create<S: Syscall + ?Sized>(
+    sys: &S,
+    rootfd: RawFd,
+    rel: &CStr,
+    prefixes: &[(CString, CString)],
+    file: bool,
+) -> Result<RawFd, Errno> {
+    match sys.openat2(rootfd, rel, O_PATH_FLAGS, 0, IN_ROOT) {
+        Err(Errno::ENOENT) => {}
+        other => return other,
+    }
+    let n = prefixes.len();
+    for (i, (prefix, name)) in prefixes.iter().enumerate() {
+        let last = i + 1 == n;
+        match sys.openat2(rootfd, prefix, O_PATH_FLAGS, 0, IN_ROOT) {
+            Ok(fd) => {
+                let _ = sys.close(fd);
+                continue;
+            }
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(e),
+        }
+        if last && file {
+            // O_CREAT through openat2: a dangling symlink is followed, in
+            // the root, and its target created.
+            let fd = sys.openat2(
+                rootfd,
+                prefix,
+                libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                0o644,
+                IN_ROOT,
+            )?;
+            let _ = sys.close(fd);
+            continue;
+        }
+        let parent = if i == 0 {
+            rootfd
+        } else {
+            sys.openat2(
+                rootfd,
+                &prefixes[i - 1].0,
+                O_PATH_FLAGS | libc::O_DIRECTORY,
+                0,
+                IN_ROOT,
+            )?
+        };
+        let res = sys.mkdirat(parent, name, 0o755);
+        if parent != rootfd {
+            let _ = sys.close(parent);
+        }
+        match res {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    sys.openat2(rootfd, rel, O_PATH_FLAGS, 0, IN_ROOT)
 }

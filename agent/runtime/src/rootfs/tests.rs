@@ -5,8 +5,8 @@ use std::path::Path;
 
 use oci_spec::runtime::{LinuxDevice, Mount};
 
-use super::apply::IN_ROOT;
 use super::options::MOUNT_ATTR_RDONLY;
+use super::resolve::IN_ROOT;
 use super::*;
 use crate::syscall::fake::Recorder;
 
