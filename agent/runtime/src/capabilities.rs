@@ -27,13 +27,10 @@ pub fn last_cap() -> u8 {
 
 /// The calling process's bounding set.
 pub fn current_bounding() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    procfs::process::Process::myself()
+        .and_then(|p| p.status())
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapBnd:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
+        .and_then(|s| s.capbnd)
         .unwrap_or(u64::MAX)
 }
 

@@ -6,9 +6,15 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use oci_spec::runtime::{Linux, LinuxNamespaceType, LinuxResources, Process, Spec};
 
 use crate::error::{Error, Result};
+
+/// A C string from a path or string of the spec (they never hold NUL; a
+/// spec that sneaks one in is refused, naming `field`).
+pub(crate) fn cstring(bytes: &[u8], field: &str) -> Result<std::ffi::CString> {
+    std::ffi::CString::new(bytes).map_err(|_| Error::config(field, "contains a NUL byte"))
+}
 
 /// Reads and parses `bundle/config.json`.
 pub fn load(bundle: &Path) -> Result<Spec> {
@@ -132,6 +138,21 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<()> {
         .as_ref()
         .ok_or_else(|| Error::config("linux", "missing: only Linux containers are supported"))?;
 
+    let seen = validate_namespaces(spec, linux)?;
+    let has = |t: LinuxNamespaceType| seen.contains(&t);
+    validate_sysctls(linux, &has)?;
+    validate_mounts_and_hooks(spec)?;
+    if let Some(r) = linux.resources() {
+        validate_resources(r)?;
+    }
+    crate::cgroups::resolve_path(linux.cgroups_path().as_deref(), "x")
+        .map_err(|e| Error::config("linux.cgroupsPath", e.to_string()))?;
+    Ok(())
+}
+
+/// Namespaces listed once, and what needs one: hostname, domainname, id
+/// mappings, time offsets. Answers the types listed.
+fn validate_namespaces(spec: &Spec, linux: &Linux) -> Result<HashSet<LinuxNamespaceType>> {
     let namespaces = linux.namespaces().as_deref().unwrap_or(&[]);
     let mut seen = HashSet::new();
     for (i, ns) in namespaces.iter().enumerate() {
@@ -184,6 +205,11 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<()> {
             "time offsets need a new time namespace",
         ));
     }
+    Ok(seen)
+}
+
+/// `linux.sysctl`: names, and the namespace each kind needs.
+fn validate_sysctls(linux: &Linux, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<()> {
     for (key, _) in linux.sysctl().iter().flatten() {
         let field = format!("linux.sysctl.{key}");
         if key.is_empty() || key.contains("..") || key.starts_with('/') || key.contains('\0') {
@@ -207,6 +233,11 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<()> {
             return Err(Error::config(field, "needs a uts namespace"));
         }
     }
+    Ok(())
+}
+
+/// Absolute mount destinations and hook paths, positive hook timeouts.
+fn validate_mounts_and_hooks(spec: &Spec) -> Result<()> {
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         if !m.destination().is_absolute() {
             return Err(Error::config(
@@ -241,85 +272,87 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<()> {
             }
         }
     }
-    if let Some(r) = linux.resources() {
-        if let Some(m) = r.memory() {
-            const MIN_MEMORY: i64 = 256 * 1024;
-            check_limit("linux.resources.memory.limit", m.limit(), MIN_MEMORY)?;
-            check_limit("linux.resources.memory.reservation", m.reservation(), 0)?;
-            check_limit("linux.resources.memory.swap", m.swap(), 0)?;
-            if let (Some(l), Some(s)) = (m.limit(), m.swap())
-                && l >= 0
-                && s >= 0
-                && s < l
-            {
-                return Err(Error::config(
-                    "linux.resources.memory.swap",
-                    format!("{s} is below memory.limit ({l}); swap counts memory plus swap"),
-                ));
-            }
-            if m.swappiness().is_some_and(|s| s > 100) {
-                return Err(Error::config(
-                    "linux.resources.memory.swappiness",
-                    "must be 0..=100",
-                ));
-            }
-        }
-        if let Some(c) = r.cpu() {
-            if let Some(s) = c.shares()
-                && s != 0
-                && !(2..=262_144).contains(&s)
-            {
-                return Err(Error::config(
-                    "linux.resources.cpu.shares",
-                    format!("{s} is outside 2..=262144"),
-                ));
-            }
-            if let Some(q) = c.quota()
-                && q != -1
-                && q != 0
-                && q < 1000
-            {
-                return Err(Error::config(
-                    "linux.resources.cpu.quota",
-                    format!("{q} is below 1000 µs (or -1 for none)"),
-                ));
-            }
-            if let Some(p) = c.period()
-                && p != 0
-                && !(1000..=1_000_000).contains(&p)
-            {
-                return Err(Error::config(
-                    "linux.resources.cpu.period",
-                    format!("{p} is outside 1000..=1000000 µs"),
-                ));
-            }
-            if let Some(cpus) = c.cpus() {
-                check_cpu_list("linux.resources.cpu.cpus", cpus)?;
-            }
-            if let Some(mems) = c.mems() {
-                check_cpu_list("linux.resources.cpu.mems", mems)?;
-            }
-        }
-        if let Some(p) = r.pids()
-            && p.limit() < -1
+    Ok(())
+}
+
+/// Limits no kernel would take.
+fn validate_resources(r: &LinuxResources) -> Result<()> {
+    if let Some(m) = r.memory() {
+        const MIN_MEMORY: i64 = 256 * 1024;
+        check_limit("linux.resources.memory.limit", m.limit(), MIN_MEMORY)?;
+        check_limit("linux.resources.memory.reservation", m.reservation(), 0)?;
+        check_limit("linux.resources.memory.swap", m.swap(), 0)?;
+        if let (Some(l), Some(s)) = (m.limit(), m.swap())
+            && l >= 0
+            && s >= 0
+            && s < l
         {
             return Err(Error::config(
-                "linux.resources.pids.limit",
-                format!("{} is not a valid limit (use -1 for none)", p.limit()),
+                "linux.resources.memory.swap",
+                format!("{s} is below memory.limit ({l}); swap counts memory plus swap"),
             ));
         }
-        if let Some(b) = r.block_io()
-            && let Some(w) = b.weight()
-            && !(10..=1000).contains(&w)
-        {
+        if m.swappiness().is_some_and(|s| s > 100) {
             return Err(Error::config(
-                "linux.resources.blockIO.weight",
-                format!("{w} is outside 10..=1000"),
+                "linux.resources.memory.swappiness",
+                "must be 0..=100",
             ));
         }
     }
-    crate::cgroups::resolve_path(linux.cgroups_path().as_deref(), "x")
-        .map_err(|e| Error::config("linux.cgroupsPath", e.to_string()))?;
+    if let Some(c) = r.cpu() {
+        if let Some(s) = c.shares()
+            && s != 0
+            && !(2..=262_144).contains(&s)
+        {
+            return Err(Error::config(
+                "linux.resources.cpu.shares",
+                format!("{s} is outside 2..=262144"),
+            ));
+        }
+        if let Some(q) = c.quota()
+            && q != -1
+            && q != 0
+            && q < 1000
+        {
+            return Err(Error::config(
+                "linux.resources.cpu.quota",
+                format!("{q} is below 1000 µs (or -1 for none)"),
+            ));
+        }
+        if let Some(p) = c.period()
+            && p != 0
+            && !(1000..=1_000_000).contains(&p)
+        {
+            return Err(Error::config(
+                "linux.resources.cpu.period",
+                format!("{p} is outside 1000..=1000000 µs"),
+            ));
+        }
+        if let Some(cpus) = c.cpus() {
+            check_cpu_list("linux.resources.cpu.cpus", cpus)?;
+        }
+        if let Some(mems) = c.mems() {
+            check_cpu_list("linux.resources.cpu.mems", mems)?;
+        }
+    }
+    if let Some(p) = r.pids()
+        && p.limit() < -1
+    {
+        return Err(Error::config(
+            "linux.resources.pids.limit",
+            format!("{} is not a valid limit (use -1 for none)", p.limit()),
+        ));
+    }
+    if let Some(b) = r.block_io()
+        && let Some(w) = b.weight()
+        && !(10..=1000).contains(&w)
+    {
+        return Err(Error::config(
+            "linux.resources.blockIO.weight",
+            format!("{w} is outside 10..=1000"),
+        ));
+    }
+
     Ok(())
 }
 

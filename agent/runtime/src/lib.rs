@@ -110,16 +110,16 @@
 //!   leaves nothing behind (no cgroup, mount or state).
 //!
 //! # Modules
-//! [`cgroups`] (v1, v2, hybrid; stats), [`rootfs`], [`namespaces`],
+//! [`cgroups`] (v1, v2, hybrid; stats), [`child`] (wait, reap, kill), [`rootfs`], [`namespaces`],
 //! [`capabilities`], [`seccomp`], [`process`] (the init), [`syscall`].
 
 pub mod capabilities;
 pub mod cgroups;
+pub mod child;
 pub mod config;
 mod container;
 mod error;
 mod hooks;
-mod idmap;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
@@ -128,29 +128,7 @@ pub mod seccomp;
 pub mod state;
 pub mod syscall;
 
+pub use child::wait;
 pub use container::{CreateOptions, DEFAULT_ROOT, ExecOptions, Runtime};
 pub use error::{Error, Result};
 pub use state::State;
-
-/// Waits for a child (the init or an exec'd process) and answers its exit
-/// code as a shell would: the exit status, or 128 + the signal number.
-pub fn wait(pid: i32) -> Result<i32> {
-    loop {
-        let mut status = 0;
-        // SAFETY: `status` is a valid out pointer.
-        let ret = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if ret == pid {
-            return Ok(if libc::WIFEXITED(status) {
-                libc::WEXITSTATUS(status)
-            } else if libc::WIFSIGNALED(status) {
-                128 + libc::WTERMSIG(status)
-            } else {
-                continue;
-            });
-        }
-        let e = syscall::Errno::last();
-        if e != syscall::Errno::EINTR {
-            return Err(Error::sys(format!("waitpid {pid}"), e));
-        }
-    }
-}

@@ -18,30 +18,28 @@
 
 use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::error::{Error, Result};
-use crate::syscall::Errno;
+use nix::fcntl::{AtFlags, FcntlArg, SealFlag, fcntl};
+use nix::sys::memfd::{MFdFlags, memfd_create};
 
-const F_ADD_SEALS: libc::c_int = 1033;
-const F_GET_SEALS: libc::c_int = 1034;
-const F_SEAL_SEAL: libc::c_int = 0x1;
-const F_SEAL_SHRINK: libc::c_int = 0x2;
-const F_SEAL_GROW: libc::c_int = 0x4;
-const F_SEAL_WRITE: libc::c_int = 0x8;
-const ALL_SEALS: libc::c_int = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+use crate::error::{Error, Result};
+
+/// No write, grow, shrink, or new seals.
+const ALL_SEALS: SealFlag = SealFlag::F_SEAL_SEAL
+    .union(SealFlag::F_SEAL_SHRINK)
+    .union(SealFlag::F_SEAL_GROW)
+    .union(SealFlag::F_SEAL_WRITE);
 
 /// Whether the running program is a sealed memfd.
 pub fn is_sealed() -> bool {
     let Ok(f) = File::open("/proc/self/exe") else {
         return false;
     };
-    // SAFETY: fcntl on an fd we own; F_GET_SEALS fails (EINVAL) for files
-    // that are not memfds.
-    let seals = unsafe { libc::fcntl(f.as_raw_fd(), F_GET_SEALS) };
-    seals >= 0 && seals & ALL_SEALS == ALL_SEALS
+    // F_GET_SEALS fails (EINVAL) for files that are not memfds.
+    fcntl(&f, FcntlArg::F_GET_SEALS)
+        .is_ok_and(|seals| SealFlag::from_bits_retain(seals).contains(ALL_SEALS))
 }
 
 /// Re-executes the current program, with the same arguments and
@@ -63,21 +61,8 @@ pub fn reexec_sealed() -> Result<()> {
             CString::new(kv).ok()
         })
         .collect();
-    let argv = crate::process::CStringArray::new(args);
-    let envp = crate::process::CStringArray::new(env);
-    // SAFETY: argv and envp are NULL-terminated arrays of C strings that
-    // live across the call; the empty path with AT_EMPTY_PATH names the fd.
-    unsafe {
-        libc::syscall(
-            libc::SYS_execveat,
-            out.as_raw_fd(),
-            c"".as_ptr(),
-            argv.ptrs().as_ptr(),
-            envp.ptrs().as_ptr(),
-            libc::AT_EMPTY_PATH,
-        );
-    }
-    Err(Error::sys("execveat the sealed copy", Errno::last()))
+    let Err(e) = nix::unistd::execveat(&out, c"", &args, &env, AtFlags::AT_EMPTY_PATH);
+    Err(Error::sys("execveat the sealed copy", e))
 }
 
 /// A sealed memfd copy (close-on-exec) of the program at `path`: an
@@ -87,23 +72,13 @@ pub fn reexec_sealed() -> Result<()> {
 /// copy in memory, however many processes run it.
 pub fn sealed_copy(path: &Path) -> Result<File> {
     let mut src = File::open(path).map_err(|e| Error::io("open", path, e))?;
-    // SAFETY: memfd_create with a static name; the new fd is owned below.
-    let fd = unsafe {
-        libc::memfd_create(
-            c"berth-runtime".as_ptr(),
-            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-        )
-    };
-    if fd < 0 {
-        return Err(Error::sys("memfd_create", Errno::last()));
-    }
-    // SAFETY: a fresh fd owned by nothing else.
-    let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let memfd = memfd_create(
+        c"berth-runtime",
+        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+    )
+    .map_err(|e| Error::sys("memfd_create", e))?;
     let mut out = File::from(memfd);
     std::io::copy(&mut src, &mut out).map_err(|e| Error::io("copy", path, e))?;
-    // SAFETY: fcntl on the memfd we own.
-    if unsafe { libc::fcntl(out.as_raw_fd(), F_ADD_SEALS, ALL_SEALS) } < 0 {
-        return Err(Error::sys("seal the memfd", Errno::last()));
-    }
+    fcntl(&out, FcntlArg::F_ADD_SEALS(ALL_SEALS)).map_err(|e| Error::sys("seal the memfd", e))?;
     Ok(out)
 }

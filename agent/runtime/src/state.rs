@@ -153,12 +153,8 @@ impl Record {
 /// `(starttime, alive)` of a process from /proc/<pid>/stat; a zombie is not
 /// alive.
 pub(crate) fn proc_start_time(pid: i32) -> Option<(u64, bool)> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let state = fields.first()?;
-    let start = fields.get(19)?.parse().ok()?;
-    Some((start, !matches!(*state, "Z" | "X" | "x")))
+    let stat = procfs::process::Process::new(pid).ok()?.stat().ok()?;
+    Some((stat.starttime, !matches!(stat.state, 'Z' | 'X' | 'x')))
 }
 
 /// Checks a container id: what runc accepts, `[A-Za-z0-9_.+-]`, not `.`/`..`.

@@ -1,6 +1,7 @@
 //! Which cgroup hierarchies the host mounts, read from
 //! `/proc/self/mountinfo` (proc(5), "/proc/pid/mountinfo").
 
+use std::io;
 use std::path::{Path, PathBuf};
 
 use super::{Error, Result};
@@ -64,6 +65,13 @@ impl CgroupLayout {
     }
 
     /// Parses mountinfo text (`source` names it in errors).
+    ///
+    /// By hand rather than with procfs's `MountInfo`: that keeps a mount's
+    /// super options in a `HashMap`, which loses the kernel's order of a v1
+    /// hierarchy's controllers (`cpu,cpuacct` names the hierarchy's
+    /// directory inside the container), does not undo the octal escapes
+    /// (`\040`) in paths, and fails on a line it cannot parse where this
+    /// skips it.
     pub fn parse(text: &str, source: &Path) -> Result<Self> {
         let mut v1: Vec<V1Hierarchy> = Vec::new();
         let mut unified = None;
@@ -137,22 +145,27 @@ impl CgroupLayout {
     /// of the hierarchy holding `controller`.
     pub fn process_cgroup(pid: i32, controller: Option<&str>) -> Result<PathBuf> {
         let path = PathBuf::from(format!("/proc/{pid}/cgroup"));
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
+        let read_err = |e: procfs::ProcError| Error::Read {
             path: path.clone(),
-            err: source,
-        })?;
-        for line in text.lines() {
-            let mut parts = line.splitn(3, ':');
-            let (Some(id), Some(ctrls), Some(cg)) = (parts.next(), parts.next(), parts.next())
-            else {
-                continue;
-            };
+            err: match e {
+                procfs::ProcError::Io(err, _) => err,
+                procfs::ProcError::NotFound(_) => io::Error::from_raw_os_error(libc::ENOENT),
+                procfs::ProcError::PermissionDenied(_) => {
+                    io::Error::from_raw_os_error(libc::EACCES)
+                }
+                other => io::Error::other(other.to_string()),
+            },
+        };
+        let groups = procfs::process::Process::new(pid)
+            .and_then(|p| p.cgroups())
+            .map_err(read_err)?;
+        for g in groups {
             let hit = match controller {
-                None => id == "0" && ctrls.is_empty(),
-                Some(c) => ctrls.split(',').any(|x| x == c),
+                None => g.hierarchy == 0 && g.controllers.is_empty(),
+                Some(c) => g.controllers.iter().any(|x| x == c),
             };
             if hit {
-                return Ok(PathBuf::from(cg));
+                return Ok(PathBuf::from(g.pathname));
             }
         }
         Err(Error::Parse {

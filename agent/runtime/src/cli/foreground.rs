@@ -3,9 +3,14 @@
 //! one and no console socket was given, reap the init, delete the
 //! container, and exit with its status.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{stdin, stdout};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
 
 use berth_runtime::{Runtime, config};
 use oci_spec::runtime::Spec;
@@ -13,86 +18,46 @@ use oci_spec::runtime::Spec;
 use super::{CreateArgs, create_options};
 
 /// Signals the foreground run forwards to the container.
-const FORWARDED: &[i32] = &[
-    libc::SIGHUP,
-    libc::SIGINT,
-    libc::SIGQUIT,
-    libc::SIGTERM,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-    libc::SIGCONT,
-    libc::SIGWINCH,
+const FORWARDED: &[Signal] = &[
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGCONT,
+    Signal::SIGWINCH,
 ];
 
-fn sigset(signals: &[i32]) -> libc::sigset_t {
-    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
-    // SAFETY: sigemptyset initialises the set before sigaddset reads it.
-    unsafe {
-        libc::sigemptyset(set.as_mut_ptr());
-        for s in signals {
-            libc::sigaddset(set.as_mut_ptr(), *s);
-        }
-        set.assume_init()
-    }
-}
-
 /// Blocks the forwarded signals and SIGCHLD and answers a signalfd for them.
-fn signal_fd() -> Result<OwnedFd> {
-    let mut all: Vec<i32> = FORWARDED.to_vec();
-    all.push(libc::SIGCHLD);
-    let set = sigset(&all);
-    // SAFETY: `set` is initialised; blocking signals in this thread (the
-    // CLI has one) makes them pend for the signalfd.
-    unsafe {
-        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+fn signal_fd() -> Result<SignalFd> {
+    let mut set = SigSet::empty();
+    for s in FORWARDED.iter().chain([&Signal::SIGCHLD]) {
+        set.add(*s);
     }
-    // SAFETY: `set` is initialised.
-    let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC) };
-    if fd < 0 {
-        bail!("signalfd: {}", std::io::Error::last_os_error());
-    }
-    // SAFETY: a new fd owned by nothing else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    // Blocking them in this thread (the CLI has one) makes them pend for
+    // the signalfd.
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).context("sigprocmask")?;
+    SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC).context("signalfd")
 }
 
 /// A pty pair (master, slave).
 pub(crate) fn openpty_pair() -> Result<(OwnedFd, OwnedFd)> {
-    let (mut m, mut s) = (0, 0);
-    // SAFETY: out pointers to two ints; no name, termios or winsize.
-    let ret = unsafe {
-        libc::openpty(
-            &mut m,
-            &mut s,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    if ret < 0 {
-        bail!("openpty: {}", std::io::Error::last_os_error());
-    }
-    // SAFETY: new fds owned by nothing else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) })
+    let pty = nix::pty::openpty(None, None).context("openpty")?;
+    Ok((pty.master, pty.slave))
 }
 
 /// Puts our terminal in raw mode while alive.
-struct RawMode(Option<libc::termios>);
+struct RawMode(Option<Termios>);
 
 impl RawMode {
     fn enable() -> RawMode {
-        let mut t = std::mem::MaybeUninit::<libc::termios>::uninit();
-        // SAFETY: tcgetattr fills `t` on success only, checked before use.
-        if unsafe { libc::tcgetattr(0, t.as_mut_ptr()) } != 0 {
+        let Ok(orig) = tcgetattr(stdin()) else {
             return RawMode(None);
-        }
-        // SAFETY: initialised by tcgetattr above.
-        let orig = unsafe { t.assume_init() };
-        let mut raw = orig;
-        // SAFETY: cfmakeraw edits a valid termios; tcsetattr applies it.
-        unsafe {
-            libc::cfmakeraw(&mut raw);
-            libc::tcsetattr(0, libc::TCSANOW, &raw);
-        }
+        };
+        let mut raw = orig.clone();
+        cfmakeraw(&mut raw);
+        let _ = tcsetattr(stdin(), SetArg::TCSANOW, &raw);
         RawMode(Some(orig))
     }
 }
@@ -100,12 +65,13 @@ impl RawMode {
 impl Drop for RawMode {
     fn drop(&mut self) {
         if let Some(t) = &self.0 {
-            // SAFETY: restores the settings read in `enable`.
-            unsafe { libc::tcsetattr(0, libc::TCSANOW, t) };
+            let _ = tcsetattr(stdin(), SetArg::TCSANOW, t);
         }
     }
 }
 
+/// The terminal size of `from` onto `to` (raw: nix has no ready wrapper
+/// for the TIOC*WINSZ ioctls, only macros to declare one).
 fn copy_winsize(from: RawFd, to: RawFd) {
     let mut ws = std::mem::MaybeUninit::<libc::winsize>::uninit();
     // SAFETY: TIOCGWINSZ fills `ws` on success, checked before the set.
@@ -116,21 +82,19 @@ fn copy_winsize(from: RawFd, to: RawFd) {
     }
 }
 
-fn relay(from: RawFd, to: RawFd) -> bool {
+/// Copies what `from` has ready to `to`; false at end of file or error.
+fn relay(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> bool {
     let mut buf = [0u8; 8192];
-    // SAFETY: reads into and writes from `buf`, within its length.
-    let n = unsafe { libc::read(from, buf.as_mut_ptr().cast(), buf.len()) };
-    if n <= 0 {
-        return false;
-    }
+    let n = match nix::unistd::read(from, &mut buf) {
+        Ok(n) if n > 0 => n,
+        _ => return false,
+    };
     let mut off = 0usize;
-    while off < n as usize {
-        // SAFETY: as above.
-        let w = unsafe { libc::write(to, buf[off..].as_ptr().cast(), n as usize - off) };
-        if w <= 0 {
-            return false;
+    while off < n {
+        match nix::unistd::write(to, &buf[off..n]) {
+            Ok(w) if w > 0 => off += w,
+            _ => return false,
         }
-        off += w as usize;
     }
     true
 }
@@ -195,82 +159,51 @@ pub(crate) fn wait_relaying(pid: i32, pty_master: Option<&OwnedFd>) -> Result<i3
     wait_with(pid, pty_master, &sigfd)
 }
 
-fn exit_code(status: i32) -> i32 {
-    if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        128 + libc::WTERMSIG(status)
-    }
-}
-
-fn try_reap(pid: i32) -> Option<i32> {
-    let mut status = 0;
-    // SAFETY: `pid` is our child; WNOHANG never blocks.
-    let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-    (r == pid).then(|| exit_code(status))
-}
-
-fn wait_with(pid: i32, pty_master: Option<&OwnedFd>, sigfd: &OwnedFd) -> Result<i32> {
+fn wait_with(pid: i32, pty_master: Option<&OwnedFd>, sigfd: &SignalFd) -> Result<i32> {
     let _raw = pty_master.map(|_| RawMode::enable());
     // It may have exited before SIGCHLD was blocked.
-    if let Some(code) = try_reap(pid) {
+    if let Some(code) = berth_runtime::child::try_wait(pid) {
         return Ok(code);
     }
+    let (stdin, stdout) = (stdin(), stdout());
     loop {
-        let mut fds = vec![libc::pollfd {
-            fd: sigfd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
+        let mut fds = vec![PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
         if let Some(m) = pty_master {
-            fds.push(libc::pollfd {
-                fd: m.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            });
-            fds.push(libc::pollfd {
-                fd: 0,
-                events: libc::POLLIN,
-                revents: 0,
-            });
+            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
         }
-        // SAFETY: `fds` is a valid array of its length.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
-        if n < 0 {
+        if poll(&mut fds, PollTimeout::NONE).is_err() {
             continue;
         }
+        let ready =
+            |i: usize, what: PollFlags| fds[i].revents().is_some_and(|r| r.intersects(what));
+        let (signal, master, input) = (
+            ready(0, PollFlags::POLLIN),
+            pty_master.is_some() && ready(1, PollFlags::POLLIN | PollFlags::POLLHUP),
+            pty_master.is_some() && ready(2, PollFlags::POLLIN),
+        );
         if let Some(m) = pty_master {
-            if fds[1].revents & (libc::POLLIN | libc::POLLHUP) != 0 {
+            if master {
                 // A false answer means the slave side is gone; the exit
                 // status follows through SIGCHLD.
-                relay(m.as_raw_fd(), 1);
+                relay(m.as_fd(), stdout.as_fd());
             }
-            if fds[2].revents & libc::POLLIN != 0 {
-                relay(0, m.as_raw_fd());
+            if input {
+                relay(stdin.as_fd(), m.as_fd());
             }
         }
-        if fds[0].revents & libc::POLLIN == 0 {
+        if !signal {
             continue;
         }
-        let mut info = std::mem::MaybeUninit::<libc::signalfd_siginfo>::uninit();
-        // SAFETY: reads one siginfo into `info`.
-        let r = unsafe {
-            libc::read(
-                sigfd.as_raw_fd(),
-                info.as_mut_ptr().cast(),
-                std::mem::size_of::<libc::signalfd_siginfo>(),
-            )
+        let Ok(Some(info)) = sigfd.read_signal() else {
+            continue;
         };
-        if r <= 0 {
-            continue;
-        }
-        // SAFETY: a full siginfo was read.
-        let sig = unsafe { info.assume_init() }.ssi_signo as i32;
+        let sig = info.ssi_signo as i32;
         if sig == libc::SIGCHLD {
-            if let Some(code) = try_reap(pid) {
+            if let Some(code) = berth_runtime::child::try_wait(pid) {
                 if let Some(m) = pty_master {
                     // What the process wrote last.
-                    while relay_ready(m.as_raw_fd()) {}
+                    while relay_ready(m.as_fd(), stdout.as_fd()) {}
                 }
                 return Ok(code);
             }
@@ -282,18 +215,17 @@ fn wait_with(pid: i32, pty_master: Option<&OwnedFd>, sigfd: &OwnedFd) -> Result<
             copy_winsize(0, m.as_raw_fd());
             continue;
         }
-        // SAFETY: kill with integers; `pid` is our child, still unreaped.
-        unsafe { libc::kill(pid, sig) };
+        // `pid` is our child, still unreaped.
+        let _ = berth_runtime::child::kill(pid, sig);
     }
 }
 
-fn relay_ready(fd: RawFd) -> bool {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, no wait.
-    let n = unsafe { libc::poll(&mut p, 1, 0) };
-    n > 0 && p.revents & libc::POLLIN != 0 && relay(fd, 1)
+/// Relays what `fd` has ready now, without waiting.
+fn relay_ready(fd: BorrowedFd<'_>, to: BorrowedFd<'_>) -> bool {
+    let mut p = [PollFd::new(fd, PollFlags::POLLIN)];
+    let ready = poll(&mut p, PollTimeout::ZERO).is_ok_and(|n| n > 0)
+        && p[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLIN));
+    ready && relay(fd, to)
 }

@@ -192,8 +192,10 @@ pub fn spec(bundle: &Path, rootless: bool) -> Result<i32> {
         p.set_terminal(Some(true));
     }
     if rootless {
-        // SAFETY: getuid/getgid cannot fail.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let (uid, gid) = (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        );
         spec = oci_spec::runtime::Spec::rootless(uid, gid);
     }
     // runc's template: no cgroup namespace (tools that drive runc add one

@@ -43,9 +43,9 @@ impl Runtime {
             });
         }
         if status != ContainerState::Stopped {
-            // SAFETY: kill(2) with integers; the pid is the container's
-            // init, checked by start time in `status`.
-            unsafe { libc::kill(rec.pid, libc::SIGKILL) };
+            // The pid is the container's init, checked by start time in
+            // `status`.
+            let _ = crate::child::kill(rec.pid, libc::SIGKILL);
         }
         let cg = Manager::new(&self.layout, &rec.cgroup_path)?;
         cg.destroy()?;

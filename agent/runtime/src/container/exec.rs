@@ -7,25 +7,25 @@
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
 use oci_spec::runtime::{ContainerState, LinuxNamespaceType, Process};
 
-use super::create::{
-    cgroup_task_files, forward_seccomp_fd, init_error, personality, write_pid_file,
-};
-use super::{Runtime, reap, recv, send, spawn_init, sync_pair, wait_status};
+use super::channel::{forward_seccomp_fd, init_error, recv, send, sync_pair};
+use super::prepare::{cgroup_task_files, console_socket, personality, write_pid_file};
+use super::{Runtime, spawn_init};
 use crate::cgroups::{CgroupManager, Manager};
+use crate::child::{reap, wait_status};
 use crate::config;
+use crate::config::cstring;
 use crate::error::{Error, Result};
 use crate::namespaces::{self, JOIN_ORDER};
 use crate::process::ProcessPlan;
-use crate::process::init::{ConsolePlan, InitPlan};
+use crate::process::console::ConsolePlan;
+use crate::process::init::InitPlan;
 use crate::process::sync::Msg;
-use crate::rootfs::cstring;
 use crate::seccomp;
-use crate::syscall::Errno;
+use crate::state::Record;
 
 /// Options of [`Runtime::exec`].
 #[derive(Debug, Default)]
@@ -64,104 +64,29 @@ impl Runtime {
             });
         }
         config::validate_process(process, "process")?;
-        let mut pplan = ProcessPlan::new(process, "process")?;
-        if let Some(s) = rec
-            .config
-            .linux()
-            .as_ref()
-            .and_then(|l| l.seccomp().as_ref())
-        {
-            pplan.seccomp = Some(seccomp::compile(s)?);
-        }
-        if let Some(profile) = process
-            .apparmor_profile()
-            .as_deref()
-            .filter(|p| !p.is_empty())
-        {
-            pplan.apparmor = Some(cstring(
-                format!("exec {profile}").as_bytes(),
-                "process.apparmorProfile",
-            )?);
-        }
-        let console = if pplan.terminal && !(opts.stdio.is_some() && opts.stdio_tty) {
-            let path = opts.console_socket.as_ref().ok_or_else(|| {
-                Error::config(
-                    "process.terminal",
-                    "a terminal needs a console socket (--console-socket)",
-                )
-            })?;
-            let stream = UnixStream::connect(path)
-                .map_err(|e| Error::io("connect to console socket", path, e))?;
-            Some(OwnedFd::from(stream))
-        } else {
-            None
-        };
-
-        // Every namespace of the init that is not the runtime's own.
-        let mut join_fds: Vec<(LinuxNamespaceType, OwnedFd)> = Vec::new();
-        for t in JOIN_ORDER {
-            let name = namespaces::proc_name(t);
-            let theirs = PathBuf::from(format!("/proc/{}/ns/{name}", rec.pid));
-            let ours = PathBuf::from(format!("/proc/self/ns/{name}"));
-            match (namespaces::ns_inode(&theirs), namespaces::ns_inode(&ours)) {
-                (Some(a), Some(b)) if a != b => {
-                    let f = File::open(&theirs).map_err(|e| Error::io("open", &theirs, e))?;
-                    join_fds.push((t, f.into()));
-                }
-                _ => {}
-            }
-        }
+        let pplan = exec_process_plan(process, &rec)?;
+        let console = console_socket(
+            pplan.terminal,
+            opts.stdio.is_some() && opts.stdio_tty,
+            opts.console_socket.as_ref(),
+        )?;
+        let join_fds = namespaces_to_join(rec.pid)?;
         let pidns = join_fds
             .iter()
             .find(|(t, _)| *t == LinuxNamespaceType::Pid)
             .map(|(_, f)| f.as_raw_fd());
-        let join: Vec<(RawFd, libc::c_int)> = join_fds
-            .iter()
-            .filter(|(t, _)| *t != LinuxNamespaceType::Pid)
-            .map(|(t, f)| (f.as_raw_fd(), namespaces::clone_flag(*t)))
-            .collect();
 
         let cgroup = Manager::new(&self.layout, &rec.cgroup_path)?;
         let (parent_sock, child_sock) = sync_pair()?;
-        let stdio_raw = opts
-            .stdio
-            .as_ref()
-            .map(|s| [s[0].as_raw_fd(), s[1].as_raw_fd(), s[2].as_raw_fd()]);
-        let cgroup_tasks = if cgroup.exists() {
-            cgroup_task_files(&cgroup)?
-        } else {
-            Vec::new()
-        };
-        let plan = InitPlan {
-            cgroup_tasks,
-            sync_fd: child_sock.as_raw_fd(),
-            join,
-            userns_root: join_fds.iter().any(|(t, _)| *t == LinuxNamespaceType::User),
-            unshare_cgroupns: false,
-            hostname: None,
-            domainname: None,
-            rootfs: None,
-            console: console.as_ref().map(|c| ConsolePlan {
-                socket: c.as_raw_fd(),
-                console_rel: c"dev/console".to_owned(),
-                console_prefixes: Vec::new(),
-            }),
-            stdio: stdio_raw,
-            stdio_tty: opts.stdio_tty,
-            sysctl: Vec::new(),
-            process: pplan,
-            fifo_dir: None,
-            fifo: None,
-            preserve_fds: opts.preserve_fds,
-            runtime_hooks: false,
-            create_container_hooks: Vec::new(),
-            start_container_hooks: Vec::new(),
-            // As runc: the container's personality holds for exec'd
-            // processes too.
-            personality: rec.config.linux().as_ref().and_then(personality),
-            mempolicy: None,
-            time_offsets: None,
-        };
+        let plan = exec_plan(
+            &rec,
+            pplan,
+            &join_fds,
+            &cgroup,
+            console.as_ref(),
+            &opts,
+            child_sock.as_raw_fd(),
+        )?;
         let cgroup_fd = if cgroup.exists() {
             cgroup.clone_into_fd()?
         } else {
@@ -172,10 +97,10 @@ impl Runtime {
         drop(child_sock);
         drop(console);
         opts.stdio.take();
-        let mut reaped = false;
         if let Some(mask) = &plan.process.affinity_initial {
             set_initial_affinity(pid, mask);
         }
+        let mut reaped = false;
         let result = (|| {
             if cgroup.exists()
                 && ((cgroup_fd.is_some() && !in_cgroup)
@@ -187,34 +112,7 @@ impl Runtime {
                 let path = format!("/proc/{pid}/oom_score_adj");
                 std::fs::write(&path, adj.to_string()).map_err(|e| Error::io("write", path, e))?;
             }
-            send(&parent_sock, Msg::new(Msg::GO))?;
-            loop {
-                match recv(&parent_sock)? {
-                    Some((m, _)) if m.kind == Msg::READY => return Ok(()),
-                    Some((m, fd)) if m.kind == Msg::SECCOMP_FD => {
-                        if let Some(s) = &plan.process.seccomp
-                            && let Some(listener) = &s.listener_path
-                        {
-                            let st = rec.to_state(ContainerState::Running, false);
-                            forward_seccomp_fd(fd, listener, s.listener_metadata.as_deref(), &st)?;
-                        }
-                    }
-                    Some((m, _)) if m.kind == Msg::ERROR => {
-                        return Err(init_error(m, None, "process", &plan));
-                    }
-                    Some((m, _)) => {
-                        return Err(Error::InitDied {
-                            detail: format!(": unexpected message {}", m.kind),
-                        });
-                    }
-                    None => {
-                        reaped = true;
-                        return Err(Error::InitDied {
-                            detail: wait_status(pid),
-                        });
-                    }
-                }
-            }
+            wait_exec_ready(&parent_sock, &plan, &rec, pid, &mut reaped)
         })();
         if let Err(e) = result {
             if !reaped {
@@ -229,33 +127,153 @@ impl Runtime {
     }
 }
 
+/// The exec'd process's plan, with the container's seccomp filter and the
+/// AppArmor profile it asks for.
+fn exec_process_plan(process: &Process, rec: &Record) -> Result<ProcessPlan> {
+    let mut pplan = ProcessPlan::new(process, "process")?;
+    if let Some(s) = rec
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+    {
+        pplan.seccomp = Some(seccomp::compile(s)?);
+    }
+    if let Some(profile) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        pplan.apparmor = Some(cstring(
+            format!("exec {profile}").as_bytes(),
+            "process.apparmorProfile",
+        )?);
+    }
+    Ok(pplan)
+}
+
+/// Every namespace of the init `pid` that is not the runtime's own.
+fn namespaces_to_join(pid: i32) -> Result<Vec<(LinuxNamespaceType, OwnedFd)>> {
+    let mut join_fds = Vec::new();
+    for t in JOIN_ORDER {
+        let name = namespaces::proc_name(t);
+        let theirs = PathBuf::from(format!("/proc/{pid}/ns/{name}"));
+        let ours = PathBuf::from(format!("/proc/self/ns/{name}"));
+        match (namespaces::ns_inode(&theirs), namespaces::ns_inode(&ours)) {
+            (Some(a), Some(b)) if a != b => {
+                let f = File::open(&theirs).map_err(|e| Error::io("open", &theirs, e))?;
+                join_fds.push((t, f.into()));
+            }
+            _ => {}
+        }
+    }
+    Ok(join_fds)
+}
+
+/// The plan of an exec'd process: the container's namespaces and cgroup,
+/// no rootfs, no hooks, no fifo.
+fn exec_plan(
+    rec: &Record,
+    pplan: ProcessPlan,
+    join_fds: &[(LinuxNamespaceType, OwnedFd)],
+    cgroup: &Manager,
+    console: Option<&OwnedFd>,
+    opts: &ExecOptions,
+    sync_fd: RawFd,
+) -> Result<InitPlan> {
+    let join: Vec<(RawFd, libc::c_int)> = join_fds
+        .iter()
+        .filter(|(t, _)| *t != LinuxNamespaceType::Pid)
+        .map(|(t, f)| (f.as_raw_fd(), namespaces::clone_flag(*t)))
+        .collect();
+    let cgroup_tasks = if cgroup.exists() {
+        cgroup_task_files(cgroup)?
+    } else {
+        Vec::new()
+    };
+    Ok(InitPlan {
+        cgroup_tasks,
+        sync_fd,
+        join,
+        userns_root: join_fds.iter().any(|(t, _)| *t == LinuxNamespaceType::User),
+        unshare_cgroupns: false,
+        hostname: None,
+        domainname: None,
+        rootfs: None,
+        console: console.map(|c| ConsolePlan {
+            socket: c.as_raw_fd(),
+            console_rel: c"dev/console".to_owned(),
+            console_prefixes: Vec::new(),
+        }),
+        stdio: opts
+            .stdio
+            .as_ref()
+            .map(|s| [s[0].as_raw_fd(), s[1].as_raw_fd(), s[2].as_raw_fd()]),
+        stdio_tty: opts.stdio_tty,
+        sysctl: Vec::new(),
+        process: pplan,
+        fifo_dir: None,
+        fifo: None,
+        preserve_fds: opts.preserve_fds,
+        runtime_hooks: false,
+        create_container_hooks: Vec::new(),
+        start_container_hooks: Vec::new(),
+        // As runc: the container's personality holds for exec'd processes
+        // too.
+        personality: rec.config.linux().as_ref().and_then(personality),
+        mempolicy: None,
+        time_offsets: None,
+    })
+}
+
+/// Lets the process go and serves it until it is ready; `reaped` tells
+/// whether it died and was waited for.
+fn wait_exec_ready(
+    sock: &OwnedFd,
+    plan: &InitPlan,
+    rec: &Record,
+    pid: i32,
+    reaped: &mut bool,
+) -> Result<()> {
+    send(sock, Msg::new(Msg::GO))?;
+    loop {
+        match recv(sock)? {
+            Some((m, _)) if m.kind == Msg::READY => return Ok(()),
+            Some((m, fd)) if m.kind == Msg::SECCOMP_FD => {
+                if let Some(s) = &plan.process.seccomp
+                    && let Some(listener) = &s.listener_path
+                {
+                    let st = rec.to_state(ContainerState::Running, false);
+                    forward_seccomp_fd(fd, listener, s.listener_metadata.as_deref(), &st)?;
+                }
+            }
+            Some((m, _)) if m.kind == Msg::ERROR => {
+                return Err(init_error(m, None, "process", plan));
+            }
+            Some((m, _)) => {
+                return Err(Error::InitDied {
+                    detail: format!(": unexpected message {}", m.kind),
+                });
+            }
+            None => {
+                *reaped = true;
+                return Err(Error::InitDied {
+                    detail: wait_status(pid),
+                });
+            }
+        }
+    }
+}
+
 /// Pins the new process to its initial CPUs (execCPUAffinity.initial) and
 /// logs the mask it then has, as runc does.
 fn set_initial_affinity(pid: i32, mask: &crate::process::CpuMask) {
-    // SAFETY: `mask` is 1024 bits, the size passed; `pid` is our child.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_sched_setaffinity,
-            pid,
-            std::mem::size_of_val(mask),
-            mask.as_ptr(),
-        )
-    };
-    if ret < 0 {
-        tracing::warn!(pid, "set the initial CPU affinity: {}", Errno::last());
+    if let Err(e) = crate::process::sched::set_affinity(pid, mask) {
+        tracing::warn!(pid, "set the initial CPU affinity: {e}");
         return;
     }
-    let mut now = [0u64; 16];
-    // SAFETY: `now` has room for 1024 bits, the size passed.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_sched_getaffinity,
-            pid,
-            std::mem::size_of_val(&now),
-            now.as_mut_ptr(),
-        )
-    };
-    if ret > 0 {
-        tracing::debug!("affinity: 0x{:x}", now[0]);
+    if let Ok(now) = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(pid)) {
+        let low = (0..64).filter(|&c| now.is_set(c).unwrap_or(false));
+        tracing::debug!("affinity: 0x{:x}", low.fold(0u64, |m, c| m | 1 << c));
     }
 }

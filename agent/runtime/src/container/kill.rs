@@ -28,16 +28,15 @@ impl Runtime {
                 action: "kill (the container is not running)",
             });
         }
-        // SAFETY: kill(2) with integers; the pid was checked to still be the
-        // container's init (by its start time) just above.
-        if unsafe { libc::kill(rec.pid, signal) } < 0 {
-            let e = Errno::last();
-            if e != Errno::ESRCH {
-                return Err(Error::sys(
-                    format!("kill {} with signal {signal}", rec.pid),
-                    e,
-                ));
-            }
+        // The pid was checked to still be the container's init (by its
+        // start time) just above.
+        if let Err(e) = crate::child::kill(rec.pid, signal)
+            && e != Errno::ESRCH
+        {
+            return Err(Error::sys(
+                format!("kill {} with signal {signal}", rec.pid),
+                e,
+            ));
         }
         Ok(())
     }

@@ -1,22 +1,24 @@
 //! The [`Runtime`]: one state root, the host's cgroup layout, and one file
 //! per container operation (`create.rs`, `start.rs`, ...).
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 
 use crate::cgroups::{CgroupLayout, Manager};
+use crate::child::{killed_at_birth, reap};
 use crate::error::{Error, Result};
 use crate::process::clone::{self, Forked};
 use crate::process::init::{self, InitPlan};
-use crate::process::sync::{self, Msg};
 use crate::state::Record;
-use crate::syscall::{Errno, Linux, Syscall};
+use crate::syscall::{Linux, Syscall};
 
+mod channel;
 mod create;
 mod delete;
 mod exec;
 mod kill;
 mod pause;
+mod prepare;
 mod query;
 mod start;
 mod update;
@@ -92,25 +94,6 @@ impl Runtime {
     }
 }
 
-/// A socket pair for runtime ↔ init.
-pub(crate) fn sync_pair() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: `fds` has room for the two fds socketpair writes.
-    let ret = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
-    if ret < 0 {
-        return Err(Error::sys("socketpair", Errno::last()));
-    }
-    // SAFETY: socketpair succeeded: two new fds owned by nothing else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
 /// Clones the init and runs `plan` in it. With `pidns`, the clone happens
 /// on a short-lived thread that first joins that pid namespace (setns of a
 /// pid namespace applies to the caller's future children only).
@@ -161,137 +144,4 @@ pub(crate) fn spawn_init(
             .unwrap_or_else(|_| Err(Error::Unsupported("the clone thread panicked".into())))
         }),
     }
-}
-
-/// Whether child `pid`, just cloned, was killed by the kernel before it
-/// ran: SIGKILL pending (or already dead of it). The child cannot have
-/// died on its own this early; a zombie is checked without reaping it.
-fn killed_at_birth(pid: i32) -> bool {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return false;
-    };
-    let mut zombie = false;
-    for line in status.lines() {
-        if let Some(v) = line.strip_prefix("State:") {
-            zombie = v.trim_start().starts_with(['Z', 'X']);
-        } else if let Some(v) = line
-            .strip_prefix("SigPnd:")
-            .or_else(|| line.strip_prefix("ShdPnd:"))
-            && u64::from_str_radix(v.trim(), 16).is_ok_and(|m| m & (1 << (libc::SIGKILL - 1)) != 0)
-        {
-            return true;
-        }
-    }
-    if !zombie {
-        return false;
-    }
-    // SAFETY: waitid on our own child with WNOWAIT leaves it to be reaped;
-    // `info` is a valid out pointer.
-    unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        ) == 0
-            && info.si_code == libc::CLD_KILLED
-            && info.si_status() == libc::SIGKILL
-    }
-}
-
-/// Kills and reaps a child init that failed.
-pub(crate) fn reap(pid: i32) {
-    // SAFETY: `pid` is our own child; kill and waitpid take integers.
-    unsafe {
-        libc::kill(pid, libc::SIGKILL);
-        let mut status = 0;
-        libc::waitpid(pid, &mut status, 0);
-    }
-}
-
-/// How a child ended, for error messages: waits for it.
-pub(crate) fn wait_status(pid: i32) -> String {
-    let mut status = 0;
-    // SAFETY: `pid` is our own child; `status` is a valid out pointer.
-    let ret = unsafe { libc::waitpid(pid, &mut status, 0) };
-    if ret != pid {
-        return String::new();
-    }
-    if libc::WIFEXITED(status) {
-        format!(" (exit status {})", libc::WEXITSTATUS(status))
-    } else if libc::WIFSIGNALED(status) {
-        format!(" (killed by signal {})", libc::WTERMSIG(status))
-    } else {
-        String::new()
-    }
-}
-
-/// Receives one message from the init, with the fd it may carry
-/// (`SCM_RIGHTS`); `None` when the init closed its end.
-pub(crate) fn recv_with_fd(sock: RawFd) -> Result<Option<(Msg, Option<OwnedFd>)>> {
-    let mut data = [0u8; 16];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    #[repr(C)]
-    struct Control {
-        _align: [libc::cmsghdr; 0],
-        buf: [u8; 64],
-    }
-    let mut control = Control {
-        _align: [],
-        buf: [0; 64],
-    };
-    // SAFETY: msghdr is plain data; every pointer set below outlives the
-    // recvmsg call, and the CMSG_* macros stay inside `control.buf`.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.buf.as_mut_ptr().cast();
-        msg.msg_controllen = control.buf.len();
-        let n = loop {
-            let n = libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC);
-            if n >= 0 || Errno::last() != Errno::EINTR {
-                break n;
-            }
-        };
-        if n < 0 {
-            return Err(Error::sys("read from the container init", Errno::last()));
-        }
-        if n == 0 {
-            return Ok(None);
-        }
-        if n != 16 {
-            return Err(Error::sys("read from the container init", Errno::EIO));
-        }
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        let fd = if cmsg.is_null() || (*cmsg).cmsg_type != libc::SCM_RIGHTS {
-            None
-        } else {
-            let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
-            Some(OwnedFd::from_raw_fd(fd))
-        };
-        Ok(Some((Msg::from_bytes(&data), fd)))
-    }
-}
-
-/// Sends `fd` and a payload over a unix socket.
-pub(crate) fn send_fd(sock: &OwnedFd, fd: RawFd, payload: &[u8]) -> Result<()> {
-    Linux
-        .send_fd(sock.as_raw_fd(), fd, payload)
-        .map_err(|e| Error::sys("send an fd", e))
-}
-
-/// Reads the next message from the init, with the fd it may carry.
-pub(crate) fn recv(sock: &OwnedFd) -> Result<Option<(Msg, Option<OwnedFd>)>> {
-    recv_with_fd(sock.as_raw_fd())
-}
-
-/// Sends a message to the init.
-pub(crate) fn send(sock: &OwnedFd, msg: Msg) -> Result<()> {
-    sync::send(&Linux, sock.as_raw_fd(), msg)
-        .map_err(|e| Error::sys("write to the container init", e))
 }

@@ -10,12 +10,15 @@ use libc::{c_char, c_int, gid_t, mode_t, uid_t};
 use oci_spec::runtime::{PosixRlimitType, Process};
 
 use crate::capabilities::{CapMasks, current_bounding, last_cap};
+use crate::config::cstring;
 use crate::error::{Error, Result};
-use crate::rootfs::cstring;
 use crate::seccomp::SeccompProgram;
 
 pub(crate) mod clone;
+pub(crate) mod console;
+mod credentials;
 pub(crate) mod init;
+pub(crate) mod sched;
 pub mod sync;
 
 /// `PATH` when the process's environment has none (as runc).
@@ -77,7 +80,7 @@ pub(crate) struct ProcessPlan {
     pub selinux: Option<CString>,
     pub seccomp: Option<SeccompProgram>,
     /// `(policy, priority, flags)` for sched_setattr.
-    pub scheduler: Option<crate::process::init::SchedPlan>,
+    pub scheduler: Option<sched::SchedPlan>,
     /// ioprio_set value.
     pub io_priority: Option<c_int>,
     /// `execCPUAffinity` (exec only): CPU masks before joining the
@@ -151,36 +154,8 @@ impl ProcessPlan {
             .map(|(i, a)| cstring(a.as_bytes(), &format!("{field}.args[{i}]")))
             .collect::<Result<Vec<_>>>()?;
         let env_list = p.env().as_deref().unwrap_or(&[]);
-        let mut env = Vec::with_capacity(env_list.len());
-        for (i, e) in env_list.iter().enumerate() {
-            if !e.contains('=') {
-                return Err(Error::config(
-                    format!("{field}.env[{i}]"),
-                    format!("{e:?} is not KEY=value"),
-                ));
-            }
-            env.push(cstring(e.as_bytes(), &format!("{field}.env[{i}]"))?);
-        }
-        let path_var = env_list
-            .iter()
-            .rev()
-            .find_map(|e| e.strip_prefix("PATH="))
-            .unwrap_or(DEFAULT_PATH);
-        let arg0 = &args[0];
-        let exe_candidates = if arg0.contains('/') {
-            vec![cstring(arg0.as_bytes(), &format!("{field}.args[0]"))?]
-        } else {
-            path_var
-                .split(':')
-                .map(|d| if d.is_empty() { "." } else { d })
-                .map(|d| {
-                    cstring(
-                        Path::new(d).join(arg0).as_os_str().as_bytes(),
-                        &format!("{field}.args[0]"),
-                    )
-                })
-                .collect::<Result<Vec<_>>>()?
-        };
+        let env = env_plan(env_list, field)?;
+        let exe_candidates = exe_candidates(&args[0], env_list, field)?;
         let cwd = p.cwd();
         if !cwd.is_absolute() {
             return Err(Error::config(
@@ -194,23 +169,7 @@ impl ProcessPlan {
             Some(c) => Some(CapMasks::from_spec(c, last, current_bounding())?),
             None => None,
         };
-        let mut rlimits = Vec::new();
-        for (i, r) in p.rlimits().iter().flatten().enumerate() {
-            if r.soft() > r.hard() {
-                return Err(Error::config(
-                    format!("{field}.rlimits[{i}]"),
-                    format!("soft limit {} is above hard limit {}", r.soft(), r.hard()),
-                ));
-            }
-            let res = rlimit_resource(r.typ());
-            if rlimits.iter().any(|(x, _, _)| *x == res) {
-                return Err(Error::config(
-                    format!("{field}.rlimits[{i}].type"),
-                    format!("{:?} is listed twice", r.typ()),
-                ));
-            }
-            rlimits.push((res, r.soft(), r.hard()));
-        }
+        let rlimits = rlimit_plan(p, field)?;
         if let Some(adj) = p.oom_score_adj()
             && !(-1000..=1000).contains(&adj)
         {
@@ -251,33 +210,93 @@ impl ProcessPlan {
             },
             seccomp: None,
             scheduler: match p.scheduler() {
-                Some(s) => Some(init::SchedPlan::from_spec(s, field)?),
+                Some(s) => Some(sched::SchedPlan::from_spec(s, field)?),
                 None => None,
             },
-            affinity_initial: match p
-                .exec_cpu_affinity()
-                .as_ref()
-                .and_then(|a| a.initial().as_deref())
-            {
-                Some(l) if !l.is_empty() => {
-                    Some(cpu_mask(l, &format!("{field}.execCPUAffinity.initial"))?)
-                }
-                _ => None,
-            },
-            affinity_final: match p
-                .exec_cpu_affinity()
-                .as_ref()
-                .and_then(|a| a.cpu_affinity_final().as_deref())
-            {
-                Some(l) if !l.is_empty() => {
-                    Some(cpu_mask(l, &format!("{field}.execCPUAffinity.final"))?)
-                }
-                _ => None,
-            },
+            affinity_initial: affinity(
+                p.exec_cpu_affinity()
+                    .as_ref()
+                    .and_then(|a| a.initial().as_deref()),
+                &format!("{field}.execCPUAffinity.initial"),
+            )?,
+            affinity_final: affinity(
+                p.exec_cpu_affinity()
+                    .as_ref()
+                    .and_then(|a| a.cpu_affinity_final().as_deref()),
+                &format!("{field}.execCPUAffinity.final"),
+            )?,
             io_priority: match p.io_priority() {
-                Some(io) => Some(init::io_priority_value(io, field)?),
+                Some(io) => Some(sched::io_priority_value(io, field)?),
                 None => None,
             },
         })
+    }
+}
+
+/// `env`, each entry checked to be `KEY=value`.
+fn env_plan(env_list: &[String], field: &str) -> Result<Vec<CString>> {
+    let mut env = Vec::with_capacity(env_list.len());
+    for (i, e) in env_list.iter().enumerate() {
+        if !e.contains('=') {
+            return Err(Error::config(
+                format!("{field}.env[{i}]"),
+                format!("{e:?} is not KEY=value"),
+            ));
+        }
+        env.push(cstring(e.as_bytes(), &format!("{field}.env[{i}]"))?);
+    }
+    Ok(env)
+}
+
+/// Where to look for `arg0`: itself when it holds a `/`, else each
+/// directory of the process's `PATH` (or [`DEFAULT_PATH`]) in order.
+fn exe_candidates(arg0: &str, env_list: &[String], field: &str) -> Result<Vec<CString>> {
+    if arg0.contains('/') {
+        return Ok(vec![cstring(arg0.as_bytes(), &format!("{field}.args[0]"))?]);
+    }
+    let path_var = env_list
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    path_var
+        .split(':')
+        .map(|d| if d.is_empty() { "." } else { d })
+        .map(|d| {
+            cstring(
+                Path::new(d).join(arg0).as_os_str().as_bytes(),
+                &format!("{field}.args[0]"),
+            )
+        })
+        .collect()
+}
+
+/// `rlimits`: soft at most hard, each resource once.
+fn rlimit_plan(p: &Process, field: &str) -> Result<Vec<(c_int, u64, u64)>> {
+    let mut rlimits = Vec::new();
+    for (i, r) in p.rlimits().iter().flatten().enumerate() {
+        if r.soft() > r.hard() {
+            return Err(Error::config(
+                format!("{field}.rlimits[{i}]"),
+                format!("soft limit {} is above hard limit {}", r.soft(), r.hard()),
+            ));
+        }
+        let res = rlimit_resource(r.typ());
+        if rlimits.iter().any(|(x, _, _)| *x == res) {
+            return Err(Error::config(
+                format!("{field}.rlimits[{i}].type"),
+                format!("{:?} is listed twice", r.typ()),
+            ));
+        }
+        rlimits.push((res, r.soft(), r.hard()));
+    }
+    Ok(rlimits)
+}
+
+/// An `execCPUAffinity` list, when one is given.
+fn affinity(list: Option<&str>, field: &str) -> Result<Option<CpuMask>> {
+    match list {
+        Some(l) if !l.is_empty() => Ok(Some(cpu_mask(l, field)?)),
+        _ => Ok(None),
     }
 }

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::os::fd::RawFd;
 
+use crate::rootfs::{self, Failure};
 use crate::syscall::{Errno, SysResult, Syscall};
 
 /// A step of the init, named in errors.
@@ -165,6 +166,51 @@ impl fmt::Display for Step {
     }
 }
 
+impl Step {
+    /// A step of the rootfs setup as the init reports it.
+    pub(crate) fn from_rootfs(s: rootfs::Step) -> Step {
+        use rootfs::Step as R;
+        match s {
+            R::RootPropagation => Step::RootPropagation,
+            R::RootBind => Step::RootBind,
+            R::OpenRoot => Step::OpenRoot,
+            R::MountTarget => Step::MountTarget,
+            R::Mount => Step::Mount,
+            R::Remount => Step::Remount,
+            R::Propagation => Step::Propagation,
+            R::NotDirectory => Step::NotDirectory,
+            R::Device => Step::Device,
+            R::DevSymlink => Step::DevSymlink,
+            R::PivotRoot => Step::PivotRoot,
+            R::Masked => Step::Masked,
+            R::Readonly => Step::Readonly,
+            R::ReadonlyRoot => Step::ReadonlyRoot,
+        }
+    }
+
+    /// The rootfs step this is, if it is one (to name its mount or path).
+    pub(crate) fn to_rootfs(self) -> Option<rootfs::Step> {
+        use rootfs::Step as R;
+        Some(match self {
+            Step::RootPropagation => R::RootPropagation,
+            Step::RootBind => R::RootBind,
+            Step::OpenRoot => R::OpenRoot,
+            Step::MountTarget => R::MountTarget,
+            Step::Mount => R::Mount,
+            Step::Remount => R::Remount,
+            Step::Propagation => R::Propagation,
+            Step::NotDirectory => R::NotDirectory,
+            Step::Device => R::Device,
+            Step::DevSymlink => R::DevSymlink,
+            Step::PivotRoot => R::PivotRoot,
+            Step::Masked => R::Masked,
+            Step::Readonly => R::Readonly,
+            Step::ReadonlyRoot => R::ReadonlyRoot,
+            _ => return None,
+        })
+    }
+}
+
 /// One message.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,6 +280,17 @@ impl Msg {
     }
 }
 
+impl From<Failure> for Msg {
+    fn from(f: Failure) -> Msg {
+        Msg::error(Step::from_rootfs(f.step), f.index, f.errno)
+    }
+}
+
+/// Turns an errno into the error message of `step` at `index`.
+pub(crate) fn fail(step: Step, index: usize) -> impl Fn(Errno) -> Msg {
+    move |e| Msg::error(step, index as u32, e)
+}
+
 /// Sends one message.
 pub fn send<S: Syscall + ?Sized>(sys: &S, fd: RawFd, msg: Msg) -> SysResult<()> {
     let bytes = msg.to_bytes();
@@ -266,5 +323,20 @@ mod tests {
             Msg::error(Step::Exec, 0, Errno::ENOENT).step(),
             Some(Step::Exec)
         );
+    }
+
+    #[test]
+    fn rootfs_failures_keep_their_step_and_index() {
+        let m = Msg::from(Failure {
+            step: rootfs::Step::Readonly,
+            index: 2,
+            errno: Errno::EROFS,
+        });
+        assert_eq!(m, Msg::error(Step::Readonly, 2, Errno::EROFS));
+        assert_eq!(
+            m.step().and_then(Step::to_rootfs),
+            Some(rootfs::Step::Readonly)
+        );
+        assert_eq!(Step::Exec.to_rootfs(), None);
     }
 }

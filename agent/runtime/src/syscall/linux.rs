@@ -1,10 +1,33 @@
-//! [`Syscall`] on the running kernel, through `libc` without allocating.
+//! [`Syscall`] on the running kernel, without allocating: through `nix`
+//! where its wrapper is a plain call on borrowed C strings and fds, and raw
+//! where nix has no wrapper (openat2, close_range, setdomainname, capset,
+//! seccomp, prctl with numbers, generic ioctl) or where its wrapper would
+//! be wrong in the init, a clone of a possibly multi-threaded process:
+//! - setgroups, setresuid, setresgid: glibc's wrappers (which nix calls)
+//!   broadcast the change to every thread of the process with a signal,
+//!   and the clone has only one, the others exist only in the copied
+//!   memory: the raw system calls change the one thread there is.
+//! - execve, sendmsg: nix builds their pointer and control arrays in a
+//!   `Vec`, i.e. allocates.
+//! - getcwd: nix's answer is a `PathBuf` (allocates) and comes through
+//!   glibc, which hides the kernel's `(unreachable)` prefix.
+//! - dup2: nix's takes the target as an `OwnedFd`; the init dups onto 0-2,
+//!   which it does not own.
+//! - signal dispositions, waitpid: nix's `Signal` cannot name real-time
+//!   signals.
+//! - setrlimit: the plan holds the resource as the kernel's number.
 
-use std::ffi::CStr;
-use std::os::fd::RawFd;
+use std::ffi::{CStr, OsStr};
+use std::os::fd::{BorrowedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::ptr;
 
 use libc::{c_int, c_ulong, gid_t, mode_t, uid_t};
+use nix::fcntl::AtFlags;
+use nix::mount::{MntFlags, MsFlags};
+use nix::sched::CloneFlags;
+use nix::sys::stat::{Mode, SFlag};
+use nix::unistd::{AccessFlags, Gid, Uid};
 
 use super::{CapSets, Errno, SysResult, Syscall};
 
@@ -20,8 +43,11 @@ fn check_long(ret: libc::c_long) -> SysResult<libc::c_long> {
     if ret < 0 { Err(Errno::last()) } else { Ok(ret) }
 }
 
-fn opt_ptr(s: Option<&CStr>) -> *const libc::c_char {
-    s.map_or(ptr::null(), CStr::as_ptr)
+/// An fd of the caller's (or `AT_FDCWD`), borrowed for one nix call.
+fn fd<'a>(raw: RawFd) -> BorrowedFd<'a> {
+    // SAFETY: every caller of the trait passes an fd it holds open for the
+    // duration of the call (or AT_FDCWD, which nix passes on as is).
+    unsafe { BorrowedFd::borrow_raw(raw) }
 }
 
 /// `struct open_how` for `openat2(2)`.
@@ -57,44 +83,33 @@ impl Syscall for Linux {
         flags: c_ulong,
         data: Option<&CStr>,
     ) -> SysResult<()> {
-        // SAFETY: every pointer is a NUL-terminated string or null, valid for the call.
-        let ret = unsafe {
-            libc::mount(
-                opt_ptr(source),
-                target.as_ptr(),
-                opt_ptr(fstype),
-                flags,
-                opt_ptr(data).cast(),
-            )
-        };
-        check(ret).map(drop)
+        nix::mount::mount(
+            source,
+            target,
+            fstype,
+            MsFlags::from_bits_retain(flags),
+            data,
+        )
     }
 
     fn umount2(&self, target: &CStr, flags: c_int) -> SysResult<()> {
-        // SAFETY: target is a valid C string.
-        check(unsafe { libc::umount2(target.as_ptr(), flags) }).map(drop)
+        nix::mount::umount2(target, MntFlags::from_bits_retain(flags))
     }
 
     fn pivot_root(&self, new_root: &CStr, put_old: &CStr) -> SysResult<()> {
-        // SAFETY: both are valid C strings; pivot_root has no glibc wrapper.
-        let ret =
-            unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) };
-        check_long(ret).map(drop)
+        nix::unistd::pivot_root(new_root, put_old)
     }
 
     fn setns(&self, fd: RawFd, nstype: c_int) -> SysResult<()> {
-        // SAFETY: plain integers.
-        check(unsafe { libc::setns(fd, nstype) }).map(drop)
+        nix::sched::setns(self::fd(fd), CloneFlags::from_bits_retain(nstype))
     }
 
     fn unshare(&self, flags: c_int) -> SysResult<()> {
-        // SAFETY: plain integers.
-        check(unsafe { libc::unshare(flags) }).map(drop)
+        nix::sched::unshare(CloneFlags::from_bits_retain(flags))
     }
 
     fn sethostname(&self, name: &[u8]) -> SysResult<()> {
-        // SAFETY: pointer and length describe `name`.
-        check(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) }).map(drop)
+        nix::unistd::sethostname(OsStr::from_bytes(name))
     }
 
     fn setdomainname(&self, name: &[u8]) -> SysResult<()> {
@@ -103,18 +118,15 @@ impl Syscall for Linux {
     }
 
     fn chdir(&self, path: &CStr) -> SysResult<()> {
-        // SAFETY: valid C string.
-        check(unsafe { libc::chdir(path.as_ptr()) }).map(drop)
+        nix::unistd::chdir(path)
     }
 
     fn chroot(&self, path: &CStr) -> SysResult<()> {
-        // SAFETY: valid C string.
-        check(unsafe { libc::chroot(path.as_ptr()) }).map(drop)
+        nix::unistd::chroot(path)
     }
 
     fn fchdir(&self, fd: RawFd) -> SysResult<()> {
-        // SAFETY: plain integer.
-        check(unsafe { libc::fchdir(fd) }).map(drop)
+        nix::unistd::fchdir(self::fd(fd))
     }
 
     fn openat2(
@@ -149,18 +161,21 @@ impl Syscall for Linux {
     }
 
     fn mkdirat(&self, dirfd: RawFd, path: &CStr, mode: mode_t) -> SysResult<()> {
-        // SAFETY: valid C string.
-        check(unsafe { libc::mkdirat(dirfd, path.as_ptr(), mode) }).map(drop)
+        nix::sys::stat::mkdirat(fd(dirfd), path, Mode::from_bits_retain(mode))
     }
 
     fn mknodat(&self, dirfd: RawFd, path: &CStr, mode: mode_t, dev: u64) -> SysResult<()> {
-        // SAFETY: valid C string.
-        check(unsafe { libc::mknodat(dirfd, path.as_ptr(), mode, dev) }).map(drop)
+        nix::sys::stat::mknodat(
+            fd(dirfd),
+            path,
+            SFlag::from_bits_retain(mode & libc::S_IFMT),
+            Mode::from_bits_retain(mode & !libc::S_IFMT),
+            dev,
+        )
     }
 
     fn symlinkat(&self, target: &CStr, dirfd: RawFd, path: &CStr) -> SysResult<()> {
-        // SAFETY: valid C strings.
-        check(unsafe { libc::symlinkat(target.as_ptr(), dirfd, path.as_ptr()) }).map(drop)
+        nix::unistd::symlinkat(target, fd(dirfd), path)
     }
 
     fn fchownat(
@@ -171,8 +186,13 @@ impl Syscall for Linux {
         gid: gid_t,
         flags: c_int,
     ) -> SysResult<()> {
-        // SAFETY: valid C string.
-        check(unsafe { libc::fchownat(dirfd, path.as_ptr(), uid, gid, flags) }).map(drop)
+        nix::unistd::fchownat(
+            fd(dirfd),
+            path,
+            Some(Uid::from_raw(uid)),
+            Some(Gid::from_raw(gid)),
+            AtFlags::from_bits_retain(flags),
+        )
     }
 
     fn close(&self, fd: RawFd) -> SysResult<()> {
@@ -193,46 +213,29 @@ impl Syscall for Linux {
 
     fn read(&self, fd: RawFd, buf: &mut [u8]) -> SysResult<usize> {
         loop {
-            // SAFETY: pointer and length describe `buf`.
-            let ret = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-            if ret >= 0 {
-                return Ok(ret as usize);
-            }
-            let errno = Errno::last();
-            if errno != Errno::EINTR {
-                return Err(errno);
+            match nix::unistd::read(self::fd(fd), buf) {
+                Err(Errno::EINTR) => continue,
+                other => return other,
             }
         }
     }
 
     fn write(&self, fd: RawFd, buf: &[u8]) -> SysResult<usize> {
         loop {
-            // SAFETY: pointer and length describe `buf`.
-            let ret = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-            if ret >= 0 {
-                return Ok(ret as usize);
-            }
-            let errno = Errno::last();
-            if errno != Errno::EINTR {
-                return Err(errno);
+            match nix::unistd::write(self::fd(fd), buf) {
+                Err(Errno::EINTR) => continue,
+                other => return other,
             }
         }
     }
 
     fn stat_mode(&self, dirfd: RawFd, path: &CStr, flags: c_int) -> SysResult<mode_t> {
-        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-        // SAFETY: `st` is written by the kernel on success before it is read.
-        check(unsafe { libc::fstatat(dirfd, path.as_ptr(), st.as_mut_ptr(), flags) })?;
-        // SAFETY: fstatat succeeded, so `st` is initialised.
-        Ok(unsafe { st.assume_init() }.st_mode)
+        nix::sys::stat::fstatat(fd(dirfd), path, AtFlags::from_bits_retain(flags))
+            .map(|st| st.st_mode)
     }
 
     fn statfs_flags(&self, path: &CStr) -> SysResult<c_ulong> {
-        let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-        // SAFETY: `st` is written by the kernel on success before it is read.
-        check(unsafe { libc::statvfs(path.as_ptr(), st.as_mut_ptr()) })?;
-        // SAFETY: statvfs succeeded, so `st` is initialised.
-        Ok(unsafe { st.assume_init() }.f_flag)
+        nix::sys::statvfs::statvfs(path).map(|st| st.flags().bits())
     }
 
     fn getcwd<'a>(&self, buf: &'a mut [u8]) -> SysResult<&'a [u8]> {
@@ -247,8 +250,7 @@ impl Syscall for Linux {
     }
 
     fn setsid(&self) -> SysResult<()> {
-        // SAFETY: no arguments.
-        check(unsafe { libc::setsid() }).map(drop)
+        nix::unistd::setsid().map(drop)
     }
 
     fn setgroups(&self, gids: &[gid_t]) -> SysResult<()> {
@@ -272,8 +274,7 @@ impl Syscall for Linux {
     }
 
     fn umask(&self, mask: mode_t) {
-        // SAFETY: plain integer.
-        unsafe { libc::umask(mask) };
+        nix::sys::stat::umask(Mode::from_bits_retain(mask));
     }
 
     fn prctl(&self, option: c_int, arg2: c_ulong, arg3: c_ulong) -> SysResult<c_int> {
@@ -327,8 +328,10 @@ impl Syscall for Linux {
     }
 
     fn personality(&self, persona: c_ulong) -> SysResult<()> {
-        // SAFETY: plain integer.
-        check(unsafe { libc::personality(persona) }).map(drop)
+        nix::sys::personality::set(nix::sys::personality::Persona::from_bits_retain(
+            persona as c_int,
+        ))
+        .map(drop)
     }
 
     fn seccomp_filter(&self, flags: c_ulong, program: &[libc::sock_filter]) -> SysResult<RawFd> {
@@ -358,12 +361,8 @@ impl Syscall for Linux {
             // signals the kernel reserves are ignored.
             unsafe { libc::signal(sig, libc::SIG_DFL) };
         }
-        let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
-        // SAFETY: sigemptyset initialises `set` before sigprocmask reads it.
-        unsafe {
-            libc::sigemptyset(set.as_mut_ptr());
-            libc::sigprocmask(libc::SIG_SETMASK, set.as_ptr(), ptr::null_mut());
-        }
+        use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
+        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     }
 
     fn send_fd(&self, sock: RawFd, fd: RawFd, payload: &[u8]) -> SysResult<()> {
@@ -427,8 +426,12 @@ impl Syscall for Linux {
     }
 
     fn executable(&self, path: &CStr) -> SysResult<()> {
-        // SAFETY: valid C string.
-        check(unsafe { libc::faccessat(libc::AT_FDCWD, path.as_ptr(), libc::X_OK, 0) }).map(drop)
+        nix::unistd::faccessat(
+            nix::fcntl::AT_FDCWD,
+            path,
+            AccessFlags::X_OK,
+            AtFlags::empty(),
+        )
     }
 
     fn fork_exec_wait(
@@ -495,12 +498,7 @@ impl Syscall for Linux {
                 }
                 return Err(Errno::ETIMEDOUT);
             }
-            let ts = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 2_000_000,
-            };
-            // SAFETY: `ts` is valid; a shortened sleep is fine.
-            unsafe { libc::nanosleep(&ts, ptr::null_mut()) };
+            std::thread::sleep(std::time::Duration::from_millis(2));
             waited_ms += 2;
         }
     }

@@ -13,7 +13,8 @@ use std::path::Path;
 
 use oci_spec::runtime::LinuxIdMapping;
 
-use crate::error::{Error, Result};
+use super::error::{Error, Result};
+use crate::namespaces::format_id_map;
 use crate::syscall::Errno;
 
 const OPEN_TREE_CLONE: libc::c_uint = 1;
@@ -53,18 +54,24 @@ pub(crate) fn userns_with_maps(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -
     }
     if pid == 0 {
         loop {
-            // SAFETY: pause is async-signal-safe; SIGKILL ends the child.
-            unsafe { libc::pause() };
+            // SIGKILL (from `reap` below) ends the child.
+            nix::unistd::pause();
         }
     }
     let pid = pid as i32;
     let result = (|| {
-        crate::namespaces::write_id_maps(pid, uid, gid)?;
+        for (file, maps) in [("uid_map", uid), ("gid_map", gid)] {
+            if maps.is_empty() {
+                continue;
+            }
+            let path = format!("/proc/{pid}/{file}");
+            std::fs::write(&path, format_id_map(maps)).map_err(|e| Error::io("write", path, e))?;
+        }
         let path = format!("/proc/{pid}/ns/user");
         let f = std::fs::File::open(&path).map_err(|e| Error::io("open", path, e))?;
         Ok(OwnedFd::from(f))
     })();
-    crate::container::reap(pid);
+    crate::child::reap(pid);
     result
 }
 
