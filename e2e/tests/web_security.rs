@@ -273,7 +273,7 @@ async fn hostile_agent_content_never_runs_in_the_browser() -> Result<()> {
     let payload = berth_server::agents::join::decode_token(jt["token"].as_str().unwrap_or(""))
         .context("decoding the join token")?;
     let dir = tempfile::tempdir()?;
-    let id = berth_server::tls::Identity::load_or_create(
+    let id = berth_server::tls::load_identity(
         None,
         None,
         dir.path(),
