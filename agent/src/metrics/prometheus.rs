@@ -22,6 +22,7 @@ pub fn render(
     host: Option<&HostSample>,
     containers: &[(String, String, ContainerSample)],
     states: &[(&str, usize)],
+    streams: &[(&str, usize)],
     round_seconds: f64,
 ) -> String {
     let mut o = String::new();
@@ -163,6 +164,19 @@ pub fn render(
         "Time the last sampling round took",
     );
     let _ = writeln!(o, "berth_agent_sample_round_seconds {round_seconds}");
+    family(
+        &mut o,
+        "berth_agent_streams_open",
+        "gauge",
+        "Live SSE streams being served, by kind",
+    );
+    for (kind, n) in streams {
+        let _ = writeln!(
+            o,
+            "berth_agent_streams_open{{stream=\"{}\"}} {n}",
+            esc(kind)
+        );
+    }
     o
 }
 
@@ -191,6 +205,7 @@ mod tests {
             None,
             &[("abc".into(), "we\"b".into(), s)],
             &[("running", 1)],
+            &[("host", 2)],
             0.002,
         );
         assert!(text.contains("berth_container_cpu_percent{id=\"abc\",name=\"we\\\"b\"} 12.5"));
@@ -198,6 +213,7 @@ mod tests {
             "berth_container_cpu_throttled_seconds_total{id=\"abc\",name=\"we\\\"b\"} 2"
         ));
         assert!(text.contains("berth_containers{state=\"running\"} 1"));
+        assert!(text.contains("berth_agent_streams_open{stream=\"host\"} 2"));
         assert!(!text.contains("memory_limit_bytes{"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (_, v) = line.rsplit_once(' ').unwrap();
