@@ -7,6 +7,7 @@
 
 pub mod fake_agent;
 pub mod real_agent;
+pub mod replica;
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
