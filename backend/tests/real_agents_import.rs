@@ -2,7 +2,9 @@
 //! tarball (busybox plus a layer of 64 MiB of random bytes, built in a temp
 //! dir) arrives intact, its image runs, and the server streams it: the test
 //! process (server, and the client reading the file) grows by far less
-//! than the upload.
+//! than the upload. It is the only test of its binary, so (under nextest,
+//! or `cargo test --test real_agents_import`) the process's memory is its
+//! own.
 
 mod common;
 
