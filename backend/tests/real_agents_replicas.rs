@@ -122,7 +122,14 @@ async fn replica_b_runs_containers_of_a_real_agent_joined_through_replica_a() {
     agent.host_id = agent.wait_joined(Duration::from_secs(30)).await;
     let h = agent.host_id.clone();
 
-    // B lists it, online.
+    wait_listed_online(&b, &h, &agent).await;
+    operate_through_b(&a, &b, &agent, &tar).await;
+    drop(agent);
+    drop((ra, rb));
+}
+
+/// Waits until replica B lists the host `h` as online.
+async fn wait_listed_online(b: &Api<'_>, h: &str, agent: &RealAgent) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let r = b.get("/api/v1/hosts").await;
@@ -130,7 +137,7 @@ async fn replica_b_runs_containers_of_a_real_agent_joined_through_replica_a() {
         let listed = r.body["items"].as_array().and_then(|items| {
             items
                 .iter()
-                .find(|x| x["id"] == h.as_str())
+                .find(|x| x["id"] == h)
                 .map(|x| x["status"].clone())
         });
         if listed.as_ref().is_some_and(|s| s == "online") {
@@ -143,9 +150,13 @@ async fn replica_b_runs_containers_of_a_real_agent_joined_through_replica_a() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
 
-    // B operates the host: import, create, start, list, stop, delete.
-    let r = b.import(&h, &tar).await;
+/// Through B: import busybox, create, start, list, stop and delete a
+/// container on the agent's host; A sees each change.
+async fn operate_through_b(a: &Api<'_>, b: &Api<'_>, agent: &RealAgent, tar: &Path) {
+    let h = agent.host_id.as_str();
+    let r = b.import(h, tar).await;
     assert_eq!(
         r.status,
         201,
@@ -158,7 +169,7 @@ async fn replica_b_runs_containers_of_a_real_agent_joined_through_replica_a() {
         json!({"name": "web", "image": "busybox", "cmd": ["sleep", "600"], "network": "none"});
     let r = b.call(Method::POST, &base, Some(spec)).await;
     assert_eq!(r.status, 201, "create through B: {}", r.text);
-    assert_eq!(a.state(&h, "web").await, "created", "A sees what B made");
+    assert_eq!(a.state(h, "web").await, "created", "A sees what B made");
     let r = b
         .call(Method::POST, &format!("{base}/web/start"), None)
         .await;
@@ -175,9 +186,9 @@ async fn replica_b_runs_containers_of_a_real_agent_joined_through_replica_a() {
     let r = a.get("/api/v1/containers").await;
     assert_eq!(r.body["errors"], json!([]), "{}", r.text);
     assert!(
-        r.body["items"].as_array().is_some_and(|i| i
-            .iter()
-            .any(|c| c["name"] == "web" && c["host"] == h.as_str())),
+        r.body["items"]
+            .as_array()
+            .is_some_and(|i| i.iter().any(|c| c["name"] == "web" && c["host"] == h)),
         "A's fan-out: {}",
         r.text
     );
@@ -185,10 +196,8 @@ async fn replica_b_runs_containers_of_a_real_agent_joined_through_replica_a() {
         .call(Method::POST, &format!("{base}/web/stop?timeout=5"), None)
         .await;
     assert_eq!(r.status, 200, "stop through B: {}", r.text);
-    assert_eq!(a.state(&h, "web").await, "stopped");
+    assert_eq!(a.state(h, "web").await, "stopped");
     let r = b.call(Method::DELETE, &format!("{base}/web"), None).await;
     assert_eq!(r.status, 204, "delete through B: {}", r.text);
     assert_eq!(a.get(&format!("{base}/web")).await.status, 404);
-    drop(agent);
-    drop((ra, rb));
 }
