@@ -287,9 +287,20 @@ db_test!(
         let owner = t.owner().await;
         let agent = FakeAgent::start().await;
         let host = agent.join(&t, &owner.token, "node-1", &[]).await;
-        // 64 MiB in 64 KiB chunks: far over the JSON body limit, and streamed.
+        // A tar with a 64 MiB entry, in 64 KiB chunks: far over the JSON
+        // body limit, and streamed. (The fake, like a real agent, refuses a
+        // body that is not a tar with a manifest.)
         const CHUNK: usize = 64 << 10;
         const N: usize = 1024;
+        let tiny = common::tarball::tiny_image_tar();
+        let entries = &tiny[..tiny.len() - 2 * common::tarball::BLOCK];
+        let mut head = entries.to_vec();
+        head.extend_from_slice(&common::tarball::file_header(
+            "layer.tar",
+            (CHUNK * N) as u64,
+        ));
+        let tail = vec![0u8; 2 * common::tarball::BLOCK];
+        let total = head.len() + CHUNK * N + tail.len();
         let produced = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let p2 = produced.clone();
         let stream = futures::stream::iter(0..N).map(move |_| {
@@ -297,6 +308,9 @@ db_test!(
             Ok::<_, std::io::Error>(bytes::Bytes::from(vec![7u8; CHUNK]))
         });
         use futures::StreamExt;
+        let stream = futures::stream::iter([Ok(bytes::Bytes::from(head))])
+            .chain(stream)
+            .chain(futures::stream::iter([Ok(bytes::Bytes::from(tail))]));
         let req = Request::post(format!("/api/v1/hosts/{host}/images/import"))
             .header(header::AUTHORIZATION, format!("Bearer {}", owner.token))
             .header(header::CONTENT_TYPE, "application/x-tar")
@@ -309,7 +323,7 @@ db_test!(
                 .state
                 .imported_bytes
                 .load(std::sync::atomic::Ordering::Relaxed),
-            (CHUNK * N) as u64
+            total as u64
         );
         // A viewer may not import: refused before the body is read.
         let viewer = t.user("v", &[(Role::Viewer, Scope::Global)]).await;
@@ -478,3 +492,21 @@ db_test!(connections_to_agents_are_pooled, |t: TestApp| async move {
         after - before
     );
 });
+
+/// The fake's import check follows tar framing as a real agent's import
+/// does: a whole archive with a manifest passes, anything else is refused.
+#[tokio::test]
+async fn the_fake_agent_checks_imports_like_a_real_one() {
+    use common::tarball::{BLOCK, NO_MANIFEST, NOT_TAR, check_import, tiny_image_tar};
+    let tiny = tiny_image_tar();
+    assert_eq!(check_import(Body::from(tiny)).await, Ok(tiny.len() as u64));
+    for (body, want) in [
+        (tiny[..BLOCK + 10].to_vec(), NOT_TAR),
+        (b"not really a tar".to_vec(), NOT_TAR),
+        (vec![b'x'; 2 * BLOCK], NOT_TAR),
+        (vec![0u8; 2 * BLOCK], NO_MANIFEST),
+    ] {
+        let e = check_import(Body::from(body)).await.unwrap_err();
+        assert!(e.contains(want), "{e}");
+    }
+}

@@ -217,7 +217,10 @@ impl Fx {
                 Sample::new(hp(&format!("/containers/gone{n}")), &h)
             }
             ("POST", "/api/v1/hosts/{host}/containers/{c}/{action}") => {
-                Sample::new(hp("/containers/c1/stop"), &h)
+                // A running one each time: stopping a stopped container is
+                // a 409, as on a real agent.
+                self.a.add_container(&format!("up{n}"), "running");
+                Sample::new(hp(&format!("/containers/up{n}/stop")), &h)
             }
             ("GET", "/api/v1/hosts/{host}/containers/{c}/logs") => {
                 Sample::new(hp("/containers/c1/logs"), &h)
@@ -253,7 +256,7 @@ impl Fx {
             }
             ("POST", "/api/v1/hosts/{host}/images/import") => {
                 let mut s = Sample::new(hp("/images/import"), &h);
-                s.raw = Some(b"not really a tar");
+                s.raw = Some(common::tarball::tiny_image_tar());
                 s
             }
             ("DELETE", "/api/v1/hosts/{host}/images/{image}") => {

@@ -11,29 +11,6 @@ use std::time::{Duration, Instant};
 use common::real_agent::{RealAgent, Served, agent_bin};
 use reqwest::Method;
 
-/// `GET /api/v1/hosts/{id}`'s `status`.
-async fn host_status(s: &Served, token: &str, id: &str) -> String {
-    let r = s.t.get(&format!("/api/v1/hosts/{id}"), token).await;
-    assert_eq!(r.status.as_u16(), 200, "{}", r.text());
-    r.json()["status"].as_str().unwrap_or_default().to_string()
-}
-
-/// Polls until the host has `want` status, failing after `within`.
-async fn wait_status(s: &Served, token: &str, id: &str, want: &str, within: Duration) -> Duration {
-    let start = Instant::now();
-    loop {
-        let st = host_status(s, token, id).await;
-        if st == want {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < within,
-            "host {id} still {st:?}, not {want:?}, after {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// 1. The fan-out deadline with a hanging (SIGSTOPped, not dead) agent: the
 /// list answers within the deadline plus a margin, the live host answers,
 /// and the frozen one is a 504 entry in `errors`.
@@ -47,7 +24,8 @@ async fn fanout_answers_within_the_deadline_when_a_real_agent_hangs() {
     let mut hung = s.join_agent(&owner, &bin, "hung").await;
     // Online hosts get the whole deadline (offline ones a shorter one).
     for id in [&live.host_id, &hung.host_id] {
-        wait_status(&s, &owner.token, id, "online", Duration::from_secs(10)).await;
+        s.wait_status(&owner.token, id, "online", Duration::from_secs(10))
+            .await;
     }
 
     // Both answer while running.
@@ -100,40 +78,21 @@ async fn a_frozen_real_agent_goes_offline_and_back_online() {
     let owner = s.t.owner().await;
     let steady = s.join_agent(&owner, &bin, "steady").await;
     let mut a = s.join_agent(&owner, &bin, "flaky").await;
-    wait_status(
-        &s,
-        &owner.token,
-        &a.host_id,
-        "online",
-        Duration::from_secs(10),
-    )
-    .await;
+    s.wait_status(&owner.token, &a.host_id, "online", Duration::from_secs(10))
+        .await;
 
     a.sigstop();
     // Offline after 9 s without a good answer, checked every 0.5 s.
-    let took = wait_status(
-        &s,
-        &owner.token,
-        &a.host_id,
-        "offline",
-        Duration::from_secs(15),
-    )
-    .await;
+    let took = s
+        .wait_status(&owner.token, &a.host_id, "offline", Duration::from_secs(15))
+        .await;
     eprintln!("offline after {took:?}");
-    assert_eq!(
-        host_status(&s, &owner.token, &steady.host_id).await,
-        "online"
-    );
+    assert_eq!(s.host_status(&owner.token, &steady.host_id).await, "online");
 
     a.sigcont();
-    let took = wait_status(
-        &s,
-        &owner.token,
-        &a.host_id,
-        "online",
-        Duration::from_secs(5),
-    )
-    .await;
+    let took = s
+        .wait_status(&owner.token, &a.host_id, "online", Duration::from_secs(5))
+        .await;
     eprintln!("online again after {took:?}");
 }
 

@@ -273,12 +273,7 @@ async fn hostile_agent_content_never_runs_in_the_browser() -> Result<()> {
     let payload = berth_server::agents::join::decode_token(jt["token"].as_str().unwrap_or(""))
         .context("decoding the join token")?;
     let dir = tempfile::tempdir()?;
-    let id = berth_server::tls::load_identity(
-        None,
-        None,
-        dir.path(),
-        vec!["127.0.0.1".into()],
-    )?;
+    let id = berth_server::tls::load_identity(None, None, dir.path(), vec!["127.0.0.1".into()])?;
     let cert_pem = std::fs::read_to_string(dir.path().join("tls/server.crt"))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

@@ -125,6 +125,7 @@ async fn prometheus(State(s): State<AppState>) -> Response {
         host.as_ref(),
         &containers,
         &states,
+        &s.metrics.stream_subscribers(),
         s.metrics.last_round().as_secs_f64(),
     );
     (

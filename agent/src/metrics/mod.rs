@@ -213,6 +213,15 @@ impl Metrics {
         self.container_tx.subscribe()
     }
 
+    /// Open live streams by kind: the host's, and containers' stats (every
+    /// `/stream` response holds one subscription while its client reads).
+    pub fn stream_subscribers(&self) -> [(&'static str, usize); 2] {
+        [
+            ("host", self.host_tx.receiver_count()),
+            ("containers", self.container_tx.receiver_count()),
+        ]
+    }
+
     /// Latest host sample and each container's latest, for Prometheus.
     pub fn latest(&self) -> (Option<HostSample>, Vec<(String, String, ContainerSample)>) {
         let h = self.lock();

@@ -45,6 +45,11 @@ struct ContainerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StreamLabels {
+    stream: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
     state: String,
 }
@@ -116,6 +121,7 @@ struct Snapshot {
     host: Option<HostSample>,
     containers: Vec<(String, String, ContainerSample)>,
     states: Vec<(String, usize)>,
+    streams: Vec<(String, usize)>,
     round_seconds: f64,
 }
 
@@ -212,7 +218,20 @@ impl Collector for Snapshot {
             None,
             MetricType::Gauge,
         )?;
-        sample(m, Kind::Gauge, self.round_seconds)
+        sample(m, Kind::Gauge, self.round_seconds)?;
+        let mut fam = enc.encode_descriptor(
+            "berth_agent_streams_open",
+            "Live SSE streams being served, by kind",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (kind, n) in &self.streams {
+            let labels = StreamLabels {
+                stream: kind.clone(),
+            };
+            sample(fam.encode_family(&labels)?, Kind::Gauge, *n as f64)?;
+        }
+        Ok(())
     }
 }
 
@@ -222,6 +241,7 @@ pub fn render(
     host: Option<&HostSample>,
     containers: &[(String, String, ContainerSample)],
     states: &[(&str, usize)],
+    streams: &[(&str, usize)],
     round_seconds: f64,
 ) -> String {
     let mut registry = Registry::default();
@@ -229,6 +249,7 @@ pub fn render(
         host: host.cloned(),
         containers: containers.to_vec(),
         states: states.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
+        streams: streams.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
         round_seconds,
     }));
     let mut out = String::new();
@@ -273,6 +294,7 @@ mod tests {
             Some(&host),
             &[("abc".into(), "we\"b".into(), s)],
             &[("running", 1)],
+            &[("host", 2)],
             0.002,
         );
         assert!(text.contains("berth_container_cpu_percent{id=\"abc\",name=\"we\\\"b\"} 12.5"));
@@ -280,6 +302,7 @@ mod tests {
             "berth_container_cpu_throttled_seconds_total{id=\"abc\",name=\"we\\\"b\"} 2"
         ));
         assert!(text.contains("berth_containers{state=\"running\"} 1"));
+        assert!(text.contains("berth_agent_streams_open{stream=\"host\"} 2"));
         assert!(!text.contains("memory_limit_bytes{"));
         assert!(
             text.contains("berth_host_network_receive_bytes_total 7"),

@@ -22,7 +22,6 @@ use berth_api::agent::{
     AgentInfo, AgentRequestClaims, RegisterRequest, RegisterResponse, SERVER_ISSUER,
 };
 use berth_api::hosts::{CgroupMode, HostFacts};
-use futures::StreamExt;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -203,6 +202,13 @@ async fn create(State(st): State<Arc<FakeState>>, req: Request) -> Response {
         Err(e) => return problem(400, &format!("bad spec: {e}")),
     };
     st.create_bodies.lock().unwrap().push(spec.clone());
+    let image = spec["image"].as_str().unwrap_or_default();
+    if !is_stored_image(image) {
+        return problem(
+            422,
+            &format!("image {image:?} is not on this host: pull or import it first"),
+        );
+    }
     let name = spec["name"].as_str().unwrap_or("auto").to_string();
     let host = st.host_id.lock().unwrap().clone();
     let mut map = st.containers.lock().unwrap();
@@ -226,9 +232,17 @@ async fn inspect(State(st): State<Arc<FakeState>>, Path(c): Path<String>) -> Res
     }
 }
 
-async fn remove(State(st): State<Arc<FakeState>>, Path(c): Path<String>) -> Response {
-    match st.containers.lock().unwrap().remove(&c) {
-        Some(_) => StatusCode::NO_CONTENT.into_response(),
+async fn remove(State(st): State<Arc<FakeState>>, Path(c): Path<String>, req: Request) -> Response {
+    let force = req.uri().query().unwrap_or("").contains("force=true");
+    let mut map = st.containers.lock().unwrap();
+    match map.get(&c) {
+        Some(v) if v["state"] == "running" && !force => {
+            problem(409, &format!("container {c} is running: stop it or force"))
+        }
+        Some(_) => {
+            map.remove(&c);
+            StatusCode::NO_CONTENT.into_response()
+        }
         None => problem(404, &format!("no container {c}")),
     }
 }
@@ -241,9 +255,15 @@ async fn action(
     let Some(v) = map.get_mut(&c) else {
         return problem(404, &format!("no container {c}"));
     };
-    let running = v["state"] == "running";
+    // The real agent's conflicts: stop, kill and pause need a running
+    // container, unpause a paused one.
+    let (running, paused) = (v["state"] == "running", v["state"] == "paused");
     let next = match action.as_str() {
-        "start" if running => return problem(409, "already running"),
+        "start" if running || paused => return problem(409, "already running"),
+        "stop" | "kill" | "pause" if !running => {
+            return problem(409, &format!("container {c} is not running"));
+        }
+        "unpause" if !paused => return problem(409, &format!("container {c} is not paused")),
         "start" | "restart" | "unpause" => "running",
         "stop" | "kill" => "stopped",
         "pause" => "paused",
@@ -363,22 +383,32 @@ async fn pull(State(st): State<Arc<FakeState>>, body: bytes::Bytes) -> Response 
     r
 }
 
+/// Refuses what a real agent refuses before it looks at the images (not a
+/// tar, or neither manifest.json nor index.json in it); counts the bytes.
 async fn import(State(st): State<Arc<FakeState>>, body: Body) -> Response {
-    let mut s = body.into_data_stream();
-    let mut n = 0u64;
-    while let Some(chunk) = s.next().await {
-        match chunk {
-            Ok(c) => n += c.len() as u64,
-            Err(e) => return problem(400, &format!("body: {e}")),
+    match super::tarball::check_import(body).await {
+        Ok(n) => {
+            st.imported_bytes.fetch_add(n, Ordering::Relaxed);
+            (StatusCode::CREATED, axum::Json(json!({"images": []}))).into_response()
         }
+        Err(detail) => problem(400, &detail),
     }
-    st.imported_bytes.fetch_add(n, Ordering::Relaxed);
-    (StatusCode::CREATED, axum::Json(json!({"images": []}))).into_response()
+}
+
+/// The one image the fake holds (`images`), by id or reference.
+fn is_stored_image(r: &str) -> bool {
+    matches!(
+        r,
+        "sha256:ab" | "busybox" | "busybox:latest" | "docker.io/library/busybox:latest"
+    )
 }
 
 async fn delete_image(Path(image): Path<String>) -> Response {
     if image == "in-use" {
         return problem(409, "a container uses it");
+    }
+    if !is_stored_image(&image) {
+        return problem(404, &format!("no such image: {image}"));
     }
     StatusCode::NO_CONTENT.into_response()
 }

@@ -7,6 +7,8 @@
 
 pub mod fake_agent;
 pub mod real_agent;
+pub mod replica;
+pub mod tarball;
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;

@@ -169,7 +169,9 @@ impl RealAgent {
             .arg("--name")
             .arg(name)
             .env("BERTH_AGENT_CGROUP_PARENT", &cgroup_parent)
-            .env("BERTH_AGENT_RUNTIME_ROOT", tmp.path().join("runtime"))
+            // Short: the monitors' sockets are `<root>/m/<64 hex>.sock`,
+            // and a socket path has at most 107 bytes.
+            .env("BERTH_AGENT_RUNTIME_ROOT", tmp.path().join("rt"))
             .env("BERTH_AGENT_NETWORK_NETNS", &netns)
             .env("RUST_LOG", "info")
             .env_remove("BERTH_AGENT_JOIN_TOKEN")
@@ -292,12 +294,11 @@ impl Drop for RealAgent {
             self.sigcont();
         }
         self.kill();
-        berth_testkit::cleanup::remove_cgroup_tree(&self.cgroup_parent);
-        // Every mount below the temp dir: the netns pin and whatever the
-        // agent's runtime mounted under its root (its own netns dir).
-        if let Some(tmp) = &self.tmp {
-            berth_testkit::cleanup::unmount_below(tmp.path());
-        }
+        // The container monitors (their command lines name the data dir)
+        // and container processes outlive the agent: kill them, remove the
+        // cgroups under the agent's parent, then every mount below the temp
+        // dir (the netns pin, rootfs overlays, the runtime's netns dir).
+        berth_testkit::cleanup::remove_stack_leftovers(&self.data_dir, &self.cgroup_parent);
         drop(self.tmp.take());
     }
 }
@@ -332,4 +333,162 @@ fn scratch_netns(dir: &Path) -> PathBuf {
     .join()
     .expect("netns thread");
     path
+}
+
+/// The workspace root (the backend crate's parent).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("backend has a parent")
+        .to_path_buf()
+}
+
+/// A busybox `docker save` tarball (`busybox:latest`, from Debian's
+/// busybox-static through `agent/tests/fixtures/make-busybox-tar.sh`), made
+/// once under the target's test temp dir; `None` (a skip) when it can't be.
+pub fn busybox_tar() -> Option<PathBuf> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("busybox-image.tar");
+    if out.is_file() {
+        return Some(out);
+    }
+    let tmp = out.with_extension(format!(
+        "tmp{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let script = workspace_root().join("agent/tests/fixtures/make-busybox-tar.sh");
+    let o = Command::new("bash")
+        .arg(&script)
+        .arg(&tmp)
+        .output()
+        .expect("run bash");
+    if !o.status.success() {
+        let _ = std::fs::remove_file(&tmp);
+        berth_testkit::skip(&format!(
+            "make-busybox-tar.sh failed (apt-get install busybox-static): {}",
+            String::from_utf8_lossy(&o.stderr)
+        ));
+        return None;
+    }
+    std::fs::rename(&tmp, &out).expect("rename the busybox tar");
+    Some(out)
+}
+
+/// A response of the server read over its real socket.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: serde_json::Value,
+    pub text: String,
+}
+
+impl Served {
+    /// `GET /api/v1/hosts/{id}`'s `status`.
+    pub async fn host_status(&self, token: &str, id: &str) -> String {
+        let r = self.t.get(&format!("/api/v1/hosts/{id}"), token).await;
+        assert_eq!(r.status.as_u16(), 200, "{}", r.text());
+        r.json()["status"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// Polls until the host has `want` status, failing after `within`;
+    /// returns how long it took.
+    pub async fn wait_status(
+        &self,
+        token: &str,
+        id: &str,
+        want: &str,
+        within: Duration,
+    ) -> Duration {
+        let start = Instant::now();
+        loop {
+            let st = self.host_status(token, id).await;
+            if st == want {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < within,
+                "host {id} still {st:?}, not {want:?}, after {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The server's plain-HTTP base URL (tests allow plain HTTP).
+    pub fn http_base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Streams the file at `tar` as an image import to `host`, over the
+    /// server's real socket.
+    pub async fn import_file(&self, token: &str, host: &str, tar: &Path) -> Answer {
+        let f = tokio::fs::File::open(tar).await.expect("open the tar");
+        let len = f.metadata().await.expect("tar metadata").len();
+        let body =
+            reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(f, 256 << 10));
+        let r = reqwest::Client::new()
+            .post(format!(
+                "{}/api/v1/hosts/{host}/images/import",
+                self.http_base()
+            ))
+            .bearer_auth(token)
+            .header("content-type", "application/x-tar")
+            .header("content-length", len)
+            .body(body)
+            .send()
+            .await
+            .expect("import request");
+        answer(r).await
+    }
+
+    /// Creates (and starts) a container from `spec` on `host`; panics unless
+    /// the server answers 201.
+    pub async fn run_container(&self, token: &str, host: &str, spec: serde_json::Value) -> String {
+        let r = self
+            .t
+            .post(
+                &format!("/api/v1/hosts/{host}/containers?start=true"),
+                token,
+                spec.clone(),
+            )
+            .await;
+        assert_eq!(r.status.as_u16(), 201, "create {spec}: {}", r.text());
+        r.json()["id"].as_str().expect("id").to_string()
+    }
+
+    /// The agent's own Prometheus text (`GET /metrics` on the agent, signed
+    /// by this server like every request to it).
+    pub async fn agent_metrics(&self, a: &RealAgent) -> String {
+        let record = berth_server::db::hosts::get(&self.t.state.db, &a.host_id)
+            .await
+            .unwrap()
+            .expect("host record");
+        let c = self.t.state.agents.client(&record).unwrap();
+        let rb = c
+            .request(reqwest::Method::GET, c.url(&["metrics"], &[]), "test")
+            .unwrap();
+        let r = rb.send().await.expect("agent reachable");
+        assert_eq!(r.status().as_u16(), 200);
+        r.text().await.expect("metrics text")
+    }
+}
+
+/// Reads a reqwest answer whole.
+pub async fn answer(r: reqwest::Response) -> Answer {
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    Answer { status, body, text }
+}
+
+/// The value of one sample line (`name{labels} value`) of Prometheus text.
+pub fn prom_value(text: &str, series: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
