@@ -59,6 +59,27 @@ pub enum StartError {
     Setup(String),
 }
 
+/// The longest path a Unix socket may have (`sun_path` holds 108 bytes
+/// with the closing NUL).
+const SOCKET_PATH_MAX: usize = 107;
+
+/// Refuses a runtime root so long that a container's monitor socket,
+/// `<root>/m/<64 hex>.sock`, could not be bound: every start would fail.
+fn check_runtime_root(root: &std::path::Path) -> Result<(), StartError> {
+    let longest = root.join("m").join(format!("{}.sock", "0".repeat(64)));
+    let len = longest.as_os_str().len();
+    if len > SOCKET_PATH_MAX {
+        return Err(StartError::Setup(format!(
+            "the runtime root {} is too long: container sockets under it would be {len} bytes, \
+             over the {SOCKET_PATH_MAX} a Unix socket path may have; use a root of at most {} bytes \
+             (BERTH_AGENT_RUNTIME_ROOT)",
+            root.display(),
+            root.as_os_str().len() - (len - SOCKET_PATH_MAX)
+        )));
+    }
+    Ok(())
+}
+
 /// Binaries the agent runs.
 #[derive(Debug, Clone)]
 pub struct Binaries {
@@ -98,6 +119,7 @@ impl Agent {
     /// containers, and re-adopts running containers.
     pub async fn open(config: Config, bins: Binaries) -> Result<Self, StartError> {
         let paths = config.paths();
+        check_runtime_root(&paths.runtime_root)?;
         for d in [&paths.data, &paths.runtime_root] {
             tls::create_dir_private(d)?;
         }
@@ -232,4 +254,22 @@ fn open_network_in(
         }
         r
     })
+}
+
+#[cfg(test)]
+mod start_tests {
+    use super::*;
+
+    #[test]
+    fn a_runtime_root_too_long_for_sockets_is_refused() {
+        assert!(check_runtime_root(std::path::Path::new("/run/berth/0123456789ab")).is_ok());
+        let max = std::path::PathBuf::from(format!("/{}", "r".repeat(34)));
+        assert!(check_runtime_root(&max).is_ok());
+        let over = std::path::PathBuf::from(format!("/{}", "r".repeat(35)));
+        let e = check_runtime_root(&over).unwrap_err().to_string();
+        assert!(
+            e.contains("too long") && e.contains("at most 35 bytes"),
+            "{e}"
+        );
+    }
 }
