@@ -14,6 +14,7 @@ pub mod images;
 pub mod inventory;
 pub mod metrics;
 pub mod nav;
+pub mod rbac;
 
 pub use error::Problem;
 

@@ -1,63 +1,58 @@
 //! What the signed-in user may do on each host, computed from the grants of
-//! `GET /api/v1/auth/me` and the hosts' groups, exactly as the server decides
-//! (docs/api.md, "Roles" and "Scope"): the highest role of every grant
-//! whose scope covers the host. The server stays the judge; this only hides
+//! `GET /api/v1/auth/me` and the hosts' groups with the very policy the
+//! server enforces (`berth_api::rbac`: the highest role of every grant whose
+//! scope covers the host). The server stays the judge; this only hides
 //! buttons that would be refused.
 
-use berth_api::auth::{Me, Role, RoleGrant, Scope};
+use berth_api::auth::{Me, Role, RoleGrant};
 use berth_api::hosts::Host;
-
-/// Does `scope` cover `host`?
-pub fn covers(scope: &Scope, host: &Host) -> bool {
-    match scope {
-        Scope::Global => true,
-        Scope::Group(g) => host.groups.iter().any(|hg| hg == g),
-        Scope::Host(h) => *h == host.id || *h == host.name,
-    }
-}
+use berth_api::rbac::{Action, Target};
 
 /// The user's role on `host`, if any grant covers it.
 pub fn role_on(grants: &[RoleGrant], host: &Host) -> Option<Role> {
-    grants
-        .iter()
-        .filter(|g| g.role == Role::Owner || covers(&g.scope, host))
-        .map(|g| g.role)
-        .max()
+    berth_api::rbac::role_on(
+        grants,
+        Target::Host {
+            id: &host.id,
+            groups: &host.groups,
+        },
+    )
 }
 
 /// The highest role anywhere: decides which admin pages appear.
 pub fn highest(me: &Me) -> Option<Role> {
-    me.roles.iter().map(|g| g.role).max()
+    berth_api::rbac::role_on(&me.roles, Target::Anywhere)
 }
 
 /// Owners only: users, teams (server-wide settings).
 pub fn is_owner(me: &Me) -> bool {
-    me.roles.iter().any(|g| g.role == Role::Owner)
+    allows(highest(me), Action::ManageAccounts.min_role())
 }
 
 /// Admin somewhere (role bindings and the audit log, inside that scope).
 pub fn is_admin_somewhere(me: &Me) -> bool {
-    highest(me).is_some_and(|r| r >= Role::Admin)
+    allows(highest(me), Role::Admin)
 }
 
-/// May join hosts: an admin with a global grant, or an owner.
+/// May join hosts: an admin anywhere (globally, or into the groups they
+/// administer, as the server checks when the token is made).
 pub fn may_join_hosts(me: &Me) -> bool {
-    me.roles
-        .iter()
-        .any(|g| g.role == Role::Owner || (g.role >= Role::Admin && g.scope == Scope::Global))
+    allows(highest(me), Action::JoinHost.min_role())
 }
 
-/// The role needed for each thing a page offers.
+/// The role needed for each thing a page offers (the server's
+/// [`Action::min_role`]).
 pub mod need {
     use berth_api::auth::Role;
+    use berth_api::rbac::Action;
     /// Start, stop, restart, kill, pause, unpause.
-    pub const LIFECYCLE: Role = Role::Operator;
+    pub const LIFECYCLE: Role = Action::OperateContainer.min_role();
     /// Logs.
-    pub const LOGS: Role = Role::Operator;
+    pub const LOGS: Role = Action::ReadLogs.min_role();
     /// Create and remove containers, pull, import, remove images, exec.
-    pub const DEPLOY: Role = Role::Deployer;
+    pub const DEPLOY: Role = Action::CreateContainer.min_role();
     /// Host bind mounts, removing hosts.
-    pub const ADMIN: Role = Role::Admin;
+    pub const ADMIN: Role = Action::ManageHost.min_role();
 }
 
 /// Is `have` at least `need`?
@@ -68,6 +63,7 @@ pub fn allows(have: Option<Role>, need: Role) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use berth_api::auth::Scope;
     use berth_api::hosts::{CgroupMode, HostFacts, HostStatus};
 
     fn host(id: &str, groups: &[&str]) -> Host {
@@ -112,6 +108,30 @@ mod tests {
             Some(Role::Deployer)
         );
         assert_eq!(role_on(&grants, &host("h3", &["prod"])), Some(Role::Admin));
+    }
+
+    #[test]
+    fn as_the_server_decides() {
+        // An owner grant covers its scope only, and a host scope names the
+        // host's id, not its name (berth_api::rbac, which the server uses).
+        let grants = vec![grant(Role::Owner, Scope::Group("prod".into()))];
+        assert_eq!(role_on(&grants, &host("h1", &["dev"])), None);
+        let grants = vec![grant(Role::Operator, Scope::Host("h1-name".into()))];
+        assert_eq!(role_on(&grants, &host("h1", &[])), None);
+        // A group admin may join hosts into their groups.
+        let me = |roles| Me {
+            id: "u".into(),
+            username: "u".into(),
+            roles,
+        };
+        assert!(may_join_hosts(&me(vec![grant(
+            Role::Admin,
+            Scope::Group("prod".into())
+        )])));
+        assert!(!may_join_hosts(&me(vec![grant(
+            Role::Deployer,
+            Scope::Global
+        )])));
     }
 
     #[test]

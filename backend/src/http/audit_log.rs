@@ -82,7 +82,7 @@ pub async fn list(
                 .await?
                 .into_iter()
                 .filter(|h| {
-                    rbac::role_on(&p.grants, Target::host(h)).is_some_and(|r| r >= Role::Admin)
+                    rbac::role_on(&p.grants, rbac::host_target(h)).is_some_and(|r| r >= Role::Admin)
                 })
                 .map(|h| h.id)
                 .collect(),

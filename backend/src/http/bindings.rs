@@ -20,10 +20,10 @@ use crate::state::AppState;
 fn visible(p: &Principal, b: &RoleBinding, hosts: &HashMap<String, HostRecord>) -> bool {
     let target = match &b.scope {
         Scope::Host(h) => match hosts.get(h) {
-            Some(rec) => Target::host(rec),
+            Some(rec) => rbac::host_target(rec),
             None => Target::Host { id: h, groups: &[] },
         },
-        s => Target::scope(s, None),
+        s => Target::scope(s),
     };
     rbac::role_on(&p.grants, target).is_some_and(|r| r >= Role::Admin)
 }

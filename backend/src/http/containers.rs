@@ -51,7 +51,7 @@ fn check_state(state: &Option<String>) -> ApiResult<()> {
 /// May the caller see secrets on this host: env values and whole command
 /// lines (deployers and up)? Below that, views are redacted.
 pub fn sees_secrets(p: &Principal, h: &db::hosts::HostRecord) -> bool {
-    authorize(p, Action::ReadSecrets, rbac::Target::host(h)).is_ok()
+    authorize(p, Action::ReadSecrets, rbac::host_target(h)).is_ok()
 }
 
 /// A command line cut to its executable (argv\[0\]): everything after the
@@ -259,7 +259,7 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let (h, c) = client_for(&state, &p, &host, Action::CreateContainer).await?;
     if !spec.mounts.is_empty() {
-        authorize(&p, Action::BindMount, rbac::Target::host(&h))?;
+        authorize(&p, Action::BindMount, rbac::host_target(&h))?;
     }
     check_network(&state, &p, &h, &c, &spec).await?;
     if spec.image.trim().is_empty() {
@@ -312,7 +312,7 @@ async fn check_network(
     c: &HostClient,
     spec: &ContainerSpec,
 ) -> ApiResult<()> {
-    let target = rbac::Target::host(h);
+    let target = rbac::host_target(h);
     let admin = || authorize(p, Action::HostNetwork, target);
     let mut link = match &spec.network {
         Some(NetworkMode::Host) => return admin(),

@@ -174,7 +174,7 @@ pub async fn patch(
         settings.allow_internal_registries = allow;
     }
     if let Some(list) = req.bind_mount_allowlist {
-        authorize(&p, Action::SetBindMountPolicy, Target::host(&h))?;
+        authorize(&p, Action::SetBindMountPolicy, rbac::host_target(&h))?;
         settings.bind_mount_allowlist = validate_allowlist(list)?;
     }
     db::hosts::update_meta(&state.db, &h).await?;

@@ -13,7 +13,7 @@ use crate::agents::HostClient;
 use crate::auth::Principal;
 use crate::db::{self, hosts::HostRecord};
 use crate::error::{ApiError, ApiResult};
-use crate::rbac::{self, Action, Target};
+use crate::rbac::{self, Action};
 use crate::state::AppState;
 use crate::streams::{StreamKey, sse_response};
 
@@ -32,7 +32,7 @@ pub async fn host_for(
     let h = find_host(state, host)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no host {host}")))?;
-    rbac::authorize(p, action, Target::host(&h))?;
+    rbac::authorize(p, action, rbac::host_target(&h))?;
     Ok(h)
 }
 
