@@ -274,6 +274,14 @@ async fn busybox_lifecycle_with_namespaces_and_memory_limit() -> anyhow::Result<
     assert_eq!(all.as_array().unwrap().len(), 1);
     let (_, none) = agent.get_json("/v1/containers?label=team=b").await?;
     assert_eq!(none.as_array().unwrap().len(), 0);
+    // A key alone matches any value (what the server's API documents).
+    let (status, keyed) = agent.get_json("/v1/containers?label=team").await?;
+    assert_eq!(status, 200, "{keyed}");
+    assert_eq!(keyed.as_array().unwrap().len(), 1, "{keyed}");
+    let (_, none) = agent
+        .get_json("/v1/containers?label=team&label=no-such-key")
+        .await?;
+    assert_eq!(none.as_array().unwrap().len(), 0);
 
     // Wrong state and bad names.
     let (status, p) = agent.post(&format!("/v1/containers/{id}/start")).await?;
@@ -575,6 +583,32 @@ async fn bad_input_is_a_clear_problem() -> anyhow::Result<()> {
     assert_eq!(agent.post("/v1/containers/nosuch/explode").await?.0, 404);
     assert_eq!(agent.delete("/v1/containers/nosuch").await?, 404);
     assert_eq!(agent.get_json("/v1/nothing-here").await?.0, 404);
-    assert_eq!(agent.get_json("/v1/containers?state=dancing").await?.0, 400);
+    // A query parameter the agent can't read: a 400 problem naming it.
+    for (path, param) in [
+        ("/v1/containers?state=dancing", "state="),
+        ("/v1/containers?label==x", "label="),
+        ("/v1/containers/nosuch/logs?since=yesterday", "since="),
+        ("/v1/containers/nosuch/stats?window=2h", "window="),
+        ("/v1/metrics?window=1w", "window="),
+    ] {
+        let (status, p) = agent.get_json(path).await?;
+        assert_eq!(status, 400, "{path}: {p}");
+        assert!(
+            p["detail"].as_str().unwrap().starts_with(param),
+            "{path}: {p}"
+        );
+    }
+    for (path, param) in [
+        ("/v1/containers?start=maybe", "start="),
+        ("/v1/containers/nosuch/stop?timeout=soon", "timeout="),
+        ("/v1/containers/nosuch/kill?signal=a;b", "signal="),
+    ] {
+        let (status, p) = agent.post(path).await?;
+        assert_eq!(status, 400, "{path}: {p}");
+        assert!(
+            p["detail"].as_str().unwrap().starts_with(param),
+            "{path}: {p}"
+        );
+    }
     Ok(())
 }
