@@ -19,7 +19,7 @@ pub use query::{
     ActionQuery, CreateQuery, DEFAULT_EXEC_SHELL, DEFAULT_STOP_TIMEOUT_SECS, ExecQuery,
     LabelFilter, ListQuery, LogsQuery, QueryError, QueryParams, RemoveQuery, Signal, WindowQuery,
 };
-pub use routes::{AgentRequest, Answer, Endpoint, Method};
+pub use routes::{AgentRequest, Endpoint, Method};
 
 use crate::agent::AgentInfo;
 use crate::containers::{Container, ContainerAction, ContainerSpec, CreatedContainer, LogLine};

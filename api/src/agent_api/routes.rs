@@ -24,21 +24,6 @@ impl Method {
     }
 }
 
-/// What an endpoint answers, for the client that reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Answer {
-    /// A JSON body of the endpoint's type.
-    Json,
-    /// 204, no body.
-    Empty,
-    /// `text/event-stream` (logs answer JSON unless `follow=true`).
-    EventStream,
-    /// A WebSocket (101).
-    WebSocket,
-    /// Prometheus text.
-    Text,
-}
-
 /// Every route of the agent's API (docs/agent-protocol.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Endpoint {
@@ -150,17 +135,6 @@ impl Endpoint {
             E::Namespaces => "/v1/namespaces",
             E::Cgroups => "/v1/cgroups",
             E::Prometheus => "/metrics",
-        }
-    }
-
-    pub fn answer(self) -> Answer {
-        use Endpoint as E;
-        match self {
-            E::Leave | E::RemoveContainer | E::RemoveImage => Answer::Empty,
-            E::StatsStream | E::PullImage | E::HostMetricsStream => Answer::EventStream,
-            E::Exec => Answer::WebSocket,
-            E::Prometheus => Answer::Text,
-            _ => Answer::Json,
         }
     }
 
