@@ -83,7 +83,8 @@ pub fn router(state: AppState) -> Router {
     let auth = state.auth.clone();
     let images = Arc::new(state.images.clone());
     Endpoint::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .fold(Router::new(), |r, e| {
             r.route(e.pattern(), route(e, &images))
         })
@@ -108,7 +109,7 @@ mod tests {
     #[test]
     fn the_image_module_serves_every_image_endpoint() {
         use Endpoint as E;
-        for e in Endpoint::ALL {
+        for &e in Endpoint::ALL {
             let image = matches!(
                 e,
                 E::ListImages | E::ImageUsage | E::PullImage | E::ImportImage | E::RemoveImage

@@ -32,8 +32,8 @@ use super::{Error, ImageStore, reference};
 /// The image routes, with the store as state.
 pub fn router() -> Router<Arc<ImageStore>> {
     Endpoint::ALL
-        .into_iter()
-        .filter_map(|e| route(e).map(|r| (e, r)))
+        .iter()
+        .filter_map(|&e| route(e).map(|r| (e, r)))
         .fold(Router::new(), |router, (e, r)| router.route(e.pattern(), r))
 }
 

@@ -24,9 +24,24 @@ impl Method {
     }
 }
 
-/// Every route of the agent's API (docs/agent-protocol.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Endpoint {
+/// Declares the endpoints and [`Endpoint::ALL`] from one list, so no
+/// endpoint can be left out of `ALL` (which the routers walk).
+macro_rules! endpoints {
+    ($($(#[doc = $doc:expr])* $name:ident,)*) => {
+        /// Every route of the agent's API (docs/agent-protocol.md).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Endpoint {
+            $($(#[doc = $doc])* $name,)*
+        }
+
+        impl Endpoint {
+            /// Every endpoint, in declaration order.
+            pub const ALL: &'static [Endpoint] = &[$(Endpoint::$name,)*];
+        }
+    };
+}
+
+endpoints! {
     /// `AgentInfo`; also the server's health check.
     Info,
     /// Forget the server: 204, then every request is refused.
@@ -74,31 +89,6 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 22] = [
-        Endpoint::Info,
-        Endpoint::Leave,
-        Endpoint::ListContainers,
-        Endpoint::CreateContainer,
-        Endpoint::InspectContainer,
-        Endpoint::RemoveContainer,
-        Endpoint::ContainerAction,
-        Endpoint::Logs,
-        Endpoint::Stats,
-        Endpoint::StatsStream,
-        Endpoint::ContainerNamespaces,
-        Endpoint::Exec,
-        Endpoint::ListImages,
-        Endpoint::ImageUsage,
-        Endpoint::PullImage,
-        Endpoint::ImportImage,
-        Endpoint::RemoveImage,
-        Endpoint::HostMetrics,
-        Endpoint::HostMetricsStream,
-        Endpoint::Namespaces,
-        Endpoint::Cgroups,
-        Endpoint::Prometheus,
-    ];
-
     pub fn method(self) -> Method {
         use Endpoint as E;
         match self {
@@ -321,7 +311,7 @@ mod tests {
     #[test]
     fn method_and_pattern_pairs_are_unique() {
         let mut seen = std::collections::HashSet::new();
-        for e in Endpoint::ALL {
+        for &e in Endpoint::ALL {
             assert!(seen.insert((e.method(), e.pattern())), "{e:?} twice");
         }
     }

@@ -453,7 +453,8 @@ impl FakeAgent {
         let mut cfg = cfg;
         cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let router = Endpoint::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .fold(Router::new(), |r, e| r.route(e.pattern(), routes::route(e)))
             .layer(axum::middleware::from_fn_with_state(st.clone(), hostile))
             .layer(axum::middleware::from_fn_with_state(st.clone(), auth))
