@@ -274,6 +274,11 @@ async fn busybox_lifecycle_with_namespaces_and_memory_limit() -> anyhow::Result<
     assert_eq!(all.as_array().unwrap().len(), 1);
     let (_, none) = agent.get_json("/v1/containers?label=team=b").await?;
     assert_eq!(none.as_array().unwrap().len(), 0);
+    // A key alone matches any value (what the server's API documents).
+    let (_, keyed) = agent.get_json("/v1/containers?label=team").await?;
+    assert_eq!(keyed.as_array().unwrap().len(), 1, "{keyed}");
+    let (_, none) = agent.get_json("/v1/containers?label=team&label=x").await?;
+    assert_eq!(none.as_array().unwrap().len(), 0);
 
     // Wrong state and bad names.
     let (status, p) = agent.post(&format!("/v1/containers/{id}/start")).await?;
@@ -575,6 +580,20 @@ async fn bad_input_is_a_clear_problem() -> anyhow::Result<()> {
     assert_eq!(agent.post("/v1/containers/nosuch/explode").await?.0, 404);
     assert_eq!(agent.delete("/v1/containers/nosuch").await?, 404);
     assert_eq!(agent.get_json("/v1/nothing-here").await?.0, 404);
-    assert_eq!(agent.get_json("/v1/containers?state=dancing").await?.0, 400);
+    // A query parameter the agent can't read: a 400 problem naming it.
+    for req in [
+        "GET /v1/containers?state=dancing",
+        "GET /v1/containers/nosuch/logs?since=yesterday",
+        "POST /v1/containers/nosuch/stop?timeout=soon",
+    ] {
+        let (method, path) = req.split_once(' ').unwrap();
+        let r = agent.req(method.parse()?, path).send().await?;
+        let (status, p) = (r.status(), r.json::<serde_json::Value>().await?);
+        let param = path.split_once('?').unwrap().1.split('=').next().unwrap();
+        let named = p["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with(&format!("{param}=")));
+        assert!(status == 400 && named, "{req}: {status} {p}");
+    }
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! the `openapi` feature adds the utoipa schema derives the server needs.
 
 pub mod agent;
+pub mod agent_api;
 pub mod auth;
 pub mod containers;
 pub mod error;

@@ -16,6 +16,33 @@ pub enum Window {
     Day,
 }
 
+impl Window {
+    /// Its spelling on the wire: `1h` or `24h`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Window::Hour => "1h",
+            Window::Day => "24h",
+        }
+    }
+}
+
+impl std::fmt::Display for Window {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Window {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "1h" => Ok(Window::Hour),
+            "24h" => Ok(Window::Day),
+            _ => Err(format!("window={s:?}: expected 1h or 24h")),
+        }
+    }
+}
+
 /// One sample of a host. Byte counters are cumulative since boot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -101,6 +128,21 @@ pub struct StatsStreamEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn window_is_spelled_once() {
+        for w in [Window::Hour, Window::Day] {
+            let json = serde_json::to_value(w).unwrap();
+            assert_eq!(json, serde_json::json!(w.as_str()));
+            assert_eq!(w.as_str().parse::<Window>(), Ok(w));
+            assert_eq!(serde_json::from_value::<Window>(json).unwrap(), w);
+        }
+        let e = "2h".parse::<Window>().unwrap_err();
+        assert!(
+            e.contains("window=\"2h\"") && e.contains("1h or 24h"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn stats_stream_events_read_as_documented() {

@@ -10,7 +10,7 @@ use axum::http::{Method, Request, header};
 use berth_api::auth::{Role, Scope};
 use common::TestApp;
 use common::fake_agent::FakeAgent;
-use serde_json::json;
+use serde_json::{Value, json};
 
 db_test!(
     container_calls_are_relayed_with_the_agents_answers,
@@ -415,6 +415,28 @@ db_test!(
             .json();
         assert_eq!(r["items"].as_array().unwrap().len(), 1);
         assert_eq!(r["errors"], json!([]));
+        // A label filter: `key=value`, or a key alone for any value.
+        let names = |r: Value| -> Vec<String> {
+            r["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["name"].to_string())
+                .collect()
+        };
+        let per_host = format!("/api/v1/hosts/{hg}/containers");
+        for (query, want) in [
+            ("label=app", vec!["\"a\"", "\"b\""]),
+            ("label=app=b", vec!["\"b\""]),
+            ("label=tier", vec![]),
+        ] {
+            let r = t.get(&format!("{per_host}?{query}"), &owner.token).await;
+            assert_eq!(r.status, 200, "{query}: {}", r.text());
+            assert_eq!(names(r.json()), want, "{query}");
+        }
+        let r = t.get(&format!("{per_host}?label==b"), &owner.token).await;
+        assert_eq!(r.status, 400);
+        assert!(r.detail().starts_with("label="), "{}", r.detail());
         let r = t.get("/api/v1/containers?host=nope", &owner.token).await;
         assert_eq!(r.status, 404);
         // Metrics saw the per-host latencies.

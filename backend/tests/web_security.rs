@@ -439,9 +439,11 @@ db_test!(
                 assert_eq!(r.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
             }
         }
-        // JSON with an HTML content type is relayed, but as JSON.
-        *agent.state.hostile.lock().unwrap() =
-            Some(("text/html", "{\"x\":\"<script>alert(1)</script>\"}"));
+        // The expected JSON with an HTML content type is relayed, but as JSON.
+        *agent.state.hostile.lock().unwrap() = Some((
+            "text/html",
+            "{\"path\":\"<script>alert(1)</script>\",\"controllers\":[],\"children\":[]}",
+        ));
         let r = t
             .get(&format!("/api/v1/hosts/{host}/cgroups"), &owner.token)
             .await;

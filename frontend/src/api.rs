@@ -370,15 +370,8 @@ pub async fn join_token(req: &CreateJoinToken) -> ApiResult<JoinTokenResponse> {
     send_json(Method::POST, "/hosts/join-tokens", req).await
 }
 
-fn window_param(w: Window) -> &'static str {
-    match w {
-        Window::Hour => "1h",
-        Window::Day => "24h",
-    }
-}
-
 pub async fn host_metrics(host: &str, w: Window) -> ApiResult<List<HostSample>> {
-    let path = format!("/hosts/{}/metrics?window={}", enc(host), window_param(w));
+    let path = format!("/hosts/{}/metrics?window={}", enc(host), w.as_str());
     get_list(&path).await
 }
 
@@ -490,11 +483,7 @@ pub fn logs_follow_path(host: &str, c: &str, tail: u32) -> String {
 }
 
 pub async fn container_stats(host: &str, c: &str, w: Window) -> ApiResult<List<ContainerSample>> {
-    let path = format!(
-        "{}/stats?window={}",
-        container_path(host, c),
-        window_param(w)
-    );
+    let path = format!("{}/stats?window={}", container_path(host, c), w.as_str());
     get_list(&path).await
 }
 

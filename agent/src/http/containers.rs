@@ -3,33 +3,18 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use berth_api::containers::{
-    Container, ContainerAction, ContainerSpec, ContainerState, CreatedContainer,
-};
-use chrono::{DateTime, Utc};
+use berth_api::agent_api::{ActionQuery, CreateQuery, ListQuery, LogsQuery, RemoveQuery};
+use berth_api::containers::{Container, ContainerAction, ContainerSpec, CreatedContainer};
 use futures::StreamExt;
 
 use super::AppState;
-use super::error::{ApiError, ApiResult, Json};
+use super::error::{ApiError, ApiResult, Json, Query};
 use crate::containers::{self, parse_signal};
 use crate::logs;
-
-/// Default seconds `stop` waits before SIGKILL (Docker's).
-pub const DEFAULT_STOP_TIMEOUT: u64 = 10;
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/containers", get(list).post(create))
-        .route("/v1/containers/{c}", get(inspect).delete(remove))
-        .route("/v1/containers/{c}/logs", get(logs))
-        .route("/v1/containers/{c}/{action}", post(action))
-}
 
 impl From<crate::docker::Error> for ApiError {
     fn from(e: crate::docker::Error) -> Self {
@@ -81,98 +66,35 @@ impl From<containers::Error> for ApiError {
     }
 }
 
-type Params = Query<Vec<(String, String)>>;
-
-fn param<'a>(q: &'a Params, name: &str) -> Option<&'a str> {
-    q.0.iter()
-        .rev()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-fn bool_param(q: &Params, name: &str) -> ApiResult<bool> {
-    match param(q, name) {
-        None => Ok(false),
-        Some("true" | "1" | "yes") => Ok(true),
-        Some("false" | "0" | "no" | "") => Ok(false),
-        Some(v) => Err(ApiError::bad_request(format!(
-            "{name}={v:?}: expected true or false"
-        ))),
-    }
-}
-
-fn u64_param(q: &Params, name: &str) -> ApiResult<Option<u64>> {
-    param(q, name)
-        .map(|v| {
-            v.parse::<u64>().map_err(|_| {
-                ApiError::bad_request(format!("{name}={v:?}: expected a whole number"))
-            })
-        })
-        .transpose()
-}
-
-/// RFC 3339, or seconds since the epoch.
-fn time_param(q: &Params, name: &str) -> ApiResult<Option<DateTime<Utc>>> {
-    let Some(v) = param(q, name) else {
-        return Ok(None);
-    };
-    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
-        return Ok(Some(t.with_timezone(&Utc)));
-    }
-    if let Ok(secs) = v.parse::<f64>()
-        && let Some(t) = DateTime::from_timestamp_millis((secs * 1000.0) as i64)
-    {
-        return Ok(Some(t));
-    }
-    Err(ApiError::bad_request(format!(
-        "{name}={v:?}: expected an RFC 3339 time or seconds since the epoch"
-    )))
-}
-
-async fn list(State(s): State<AppState>, q: Params) -> ApiResult<Json<Vec<Container>>> {
-    let mut labels = Vec::new();
-    let mut state = None;
-    for (k, v) in &q.0 {
-        match k.as_str() {
-            "label" => {
-                let (lk, lv) = v.split_once('=').ok_or_else(|| {
-                    ApiError::bad_request(format!("label={v:?}: expected key=value"))
-                })?;
-                labels.push((lk.to_string(), lv.to_string()));
-            }
-            "state" => state = Some(v.parse::<ContainerState>().map_err(ApiError::bad_request)?),
-            _ => {}
-        }
-    }
-    let mut all = s.containers.list(&labels, state);
+pub(super) async fn list(
+    State(s): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Vec<Container>>> {
+    let mut all: Vec<Container> = s
+        .containers
+        .list(&[], q.state)
+        .into_iter()
+        .filter(|c| q.matches(&c.labels, c.state))
+        .collect();
     if let Some(d) = &s.docker {
         match d.list(&s.auth.host_id().unwrap_or_default()).await {
-            Ok(v) => all.extend(
-                v.into_iter()
-                    .filter(|c| labels.iter().all(|(k, val)| c.labels.get(k) == Some(val)))
-                    .filter(|c| state.is_none_or(|st| c.state == st)),
-            ),
+            Ok(v) => all.extend(v.into_iter().filter(|c| q.matches(&c.labels, c.state))),
             Err(e) => tracing::warn!(error = %e, "listing Docker's containers failed"),
         }
     }
     Ok(Json(all))
 }
 
-async fn create(
+pub(super) async fn create(
     State(s): State<AppState>,
-    q: Params,
+    Query(q): Query<CreateQuery>,
     Json(spec): Json<ContainerSpec>,
 ) -> ApiResult<Response> {
-    let start = bool_param(&q, "start")?;
+    let start = q.start;
     // The host's bind-mount policy (the server sends the owner's allowlist
     // as `mount_allow` prefixes), on the real filesystem, for both runtimes.
     let mut spec = spec;
-    let allow: Vec<String> =
-        q.0.iter()
-            .filter(|(k, _)| k == "mount_allow")
-            .map(|(_, v)| v.clone())
-            .collect();
-    crate::containers::validate::check_mount_policy(&mut spec, &allow)
+    crate::containers::validate::check_mount_policy(&mut spec, &q.mount_allow)
         .map_err(ApiError::unprocessable)?;
     let created: CreatedContainer = match (&spec.runtime, &s.docker) {
         (Some(berth_api::containers::RuntimeKind::Docker), Some(d)) => {
@@ -183,7 +105,10 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-async fn inspect(State(s): State<AppState>, Path(c): Path<String>) -> ApiResult<Json<Container>> {
+pub(super) async fn inspect(
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+) -> ApiResult<Json<Container>> {
     match s.containers.get(&c) {
         Ok(v) => Ok(Json(v)),
         Err(e) => {
@@ -195,12 +120,12 @@ async fn inspect(State(s): State<AppState>, Path(c): Path<String>) -> ApiResult<
     }
 }
 
-async fn remove(
+pub(super) async fn remove(
     State(s): State<AppState>,
     Path(c): Path<String>,
-    q: Params,
+    Query(q): Query<RemoveQuery>,
 ) -> ApiResult<StatusCode> {
-    let force = bool_param(&q, "force")?;
+    let force = q.force;
     match s.containers.delete(&c, force).await {
         Ok(()) => {}
         Err(e) => docker_for(&s, e)?.remove(&c, force).await?,
@@ -208,18 +133,18 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn action(
+pub(super) async fn action(
     State(s): State<AppState>,
     Path((c, action)): Path<(String, String)>,
-    q: Params,
+    Query(q): Query<ActionQuery>,
 ) -> ApiResult<Json<Container>> {
     let action: ContainerAction = action.parse().map_err(ApiError::not_found)?;
-    let timeout = Duration::from_secs(u64_param(&q, "timeout")?.unwrap_or(DEFAULT_STOP_TIMEOUT));
+    let timeout = Duration::from_secs(q.timeout_secs());
+    let signal = || parse_signal(&q.signal().to_string()).map_err(ApiError::bad_request);
     if let (Err(e), Some(_)) = (s.containers.resolve_id(&c), &s.docker) {
         let d = docker_for(&s, e)?;
         let sig = match action {
-            ContainerAction::Kill => parse_signal(param(&q, "signal").unwrap_or("KILL"))
-                .map_err(ApiError::bad_request)?,
+            ContainerAction::Kill => signal()?,
             _ => libc::SIGKILL,
         };
         d.action(&c, action, timeout, sig).await?;
@@ -231,23 +156,23 @@ async fn action(
         ContainerAction::Start => s.containers.start(&c).await?,
         ContainerAction::Stop => s.containers.stop(&c, timeout).await?,
         ContainerAction::Restart => s.containers.restart(&c, timeout).await?,
-        ContainerAction::Kill => {
-            let sig = parse_signal(param(&q, "signal").unwrap_or("KILL"))
-                .map_err(ApiError::bad_request)?;
-            s.containers.kill(&c, sig).await?
-        }
+        ContainerAction::Kill => s.containers.kill(&c, signal()?).await?,
         ContainerAction::Pause => s.containers.pause(&c).await?,
         ContainerAction::Unpause => s.containers.unpause(&c).await?,
     };
     Ok(Json(view))
 }
 
-async fn logs(State(s): State<AppState>, Path(c): Path<String>, q: Params) -> ApiResult<Response> {
+pub(super) async fn logs(
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> ApiResult<Response> {
     let query = logs::Query {
-        tail: u64_param(&q, "tail")?.map(|n| n as usize),
-        since: time_param(&q, "since")?,
+        tail: q.tail.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        since: q.since,
     };
-    let follow = bool_param(&q, "follow")?;
+    let follow = q.follow;
     let (_, dir, live) = match s.containers.log_source(&c) {
         Ok(v) => v,
         Err(e) => {

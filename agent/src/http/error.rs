@@ -1,11 +1,13 @@
 //! The HTTP error: every failure leaves as `application/problem+json` with the
 //! status codes of docs/api.md. Internal causes are logged, never sent.
 
-use axum::extract::FromRequest;
 use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_api::Problem;
+use berth_api::agent_api::QueryParams;
 use berth_api::error::PROBLEM_JSON;
 
 /// An HTTP failure: a status and a detail a person can act on.
@@ -103,6 +105,25 @@ where
 impl<T: serde::Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()
+    }
+}
+
+/// The typed query of an agent route (`berth_api::agent_api`); a parameter
+/// it can't read is a 400 problem naming it.
+#[derive(Debug, Clone, Default)]
+pub struct Query<T>(pub T);
+
+impl<T: QueryParams, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(pairs) =
+            axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map_err(
+                |e| ApiError::bad_request(format!("malformed query: {}", e.body_text())),
+            )?;
+        T::from_pairs(&pairs)
+            .map(Query)
+            .map_err(|e| ApiError::bad_request(e.detail))
     }
 }
 

@@ -8,73 +8,38 @@
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::ws::{
     Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
 };
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::get;
+use berth_api::agent_api::ExecQuery;
 use berth_api::containers::ExecResize;
 use futures::{SinkExt, StreamExt};
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use tokio::io::unix::AsyncFd;
 
 use super::AppState;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, Query};
 use crate::runtime::Stdio3;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/containers/{c}/exec", get(exec))
-}
-
-type Params = Query<Vec<(String, String)>>;
-
-/// `cmd` repeated gives argv; a single `cmd` with spaces is split on them.
-fn argv(q: &Params) -> Vec<String> {
-    let cmds: Vec<&str> =
-        q.0.iter()
-            .filter(|(k, _)| k == "cmd")
-            .map(|(_, v)| v.as_str())
-            .collect();
-    match cmds.as_slice() {
-        [] => vec!["/bin/sh".to_string()],
-        [one] => one.split_whitespace().map(str::to_string).collect(),
-        many => many.iter().map(|s| s.to_string()).collect(),
-    }
-}
-
-async fn exec(
+pub(super) async fn exec(
     State(s): State<AppState>,
     Path(c): Path<String>,
-    q: Params,
+    Query(q): Query<ExecQuery>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
-    let tty = match q
-        .0
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "tty")
-        .map(|(_, v)| v.as_str())
-    {
-        None | Some("true" | "1") => true,
-        Some("false" | "0") => false,
-        Some(v) => {
-            return Err(ApiError::bad_request(format!(
-                "tty={v:?}: expected true or false"
-            )));
-        }
-    };
+    let tty = q.tty;
     let upgrade_error = |e: WebSocketUpgradeRejection| {
         ApiError::bad_request(format!("exec needs a WebSocket upgrade: {e}"))
     };
-    let (id, process) = match s.containers.exec_process(&c, argv(&q), tty) {
+    let (id, process) = match s.containers.exec_process(&c, q.argv(), tty) {
         Ok(v) => v,
         Err(crate::containers::Error::NotFound(_)) if s.docker.is_some() => {
             let Some(d) = s.docker.clone() else {
                 return Err(ApiError::not_found(format!("no such container: {c}")));
             };
-            let session = d.exec(&c, argv(&q), tty).await?;
+            let session = d.exec(&c, q.argv(), tty).await?;
             let ws = ws.map_err(upgrade_error)?;
             return Ok(ws.on_upgrade(move |socket| docker_session(session, socket)));
         }

@@ -3,23 +3,14 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use axum::Router;
 use axum::extract::{Path as UrlPath, State};
-use axum::routing::get;
 use berth_api::inventory::{CgroupNode, ContainerNamespace, NamespaceEntry};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, Json};
 use crate::inventory;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/namespaces", get(namespaces))
-        .route("/v1/containers/{c}/namespaces", get(container_namespaces))
-        .route("/v1/cgroups", get(cgroups))
-}
-
-async fn namespaces(State(s): State<AppState>) -> ApiResult<Json<Vec<NamespaceEntry>>> {
+pub(super) async fn namespaces(State(s): State<AppState>) -> ApiResult<Json<Vec<NamespaceEntry>>> {
     let running: Vec<(String, u32)> = s
         .containers
         .running()
@@ -32,7 +23,7 @@ async fn namespaces(State(s): State<AppState>) -> ApiResult<Json<Vec<NamespaceEn
         .map_err(|e| ApiError::internal("list namespaces", &e))
 }
 
-async fn container_namespaces(
+pub(super) async fn container_namespaces(
     State(s): State<AppState>,
     UrlPath(c): UrlPath<String>,
 ) -> ApiResult<Json<Vec<ContainerNamespace>>> {
@@ -56,7 +47,7 @@ async fn container_namespaces(
     Ok(Json(v))
 }
 
-async fn cgroups(State(s): State<AppState>) -> ApiResult<Json<CgroupNode>> {
+pub(super) async fn cgroups(State(s): State<AppState>) -> ApiResult<Json<CgroupNode>> {
     let parent = s.containers.cgroup_parent();
     let names: HashMap<String, String> = s.containers.names().into_iter().collect();
     tokio::task::spawn_blocking(move || {

@@ -4,52 +4,27 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use berth_api::agent_api::WindowQuery;
 use berth_api::containers::ContainerState;
-use berth_api::metrics::{ContainerSample, HostSample, Window};
+use berth_api::metrics::{ContainerSample, HostSample};
 use futures::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
 use super::AppState;
-use super::error::{ApiError, ApiResult, Json};
+use super::error::{ApiResult, Json, Query};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/metrics", get(host))
-        .route("/v1/metrics/stream", get(host_stream))
-        .route("/v1/containers/{c}/stats", get(stats))
-        .route("/v1/containers/{c}/stats/stream", get(stats_stream))
-        .route("/metrics", get(prometheus))
+pub(super) async fn host(
+    State(s): State<AppState>,
+    Query(q): Query<WindowQuery>,
+) -> Json<Vec<HostSample>> {
+    Json(s.metrics.host(q.window()))
 }
 
-type Params = Query<Vec<(String, String)>>;
-
-fn window(q: &Params) -> ApiResult<Window> {
-    match q
-        .0
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "window")
-        .map(|(_, v)| v.as_str())
-    {
-        None | Some("1h") => Ok(Window::Hour),
-        Some("24h") => Ok(Window::Day),
-        Some(v) => Err(ApiError::bad_request(format!(
-            "window={v:?}: expected 1h or 24h"
-        ))),
-    }
-}
-
-async fn host(State(s): State<AppState>, q: Params) -> ApiResult<Json<Vec<HostSample>>> {
-    Ok(Json(s.metrics.host(window(&q)?)))
-}
-
-async fn host_stream(State(s): State<AppState>) -> Response {
+pub(super) async fn host_stream(State(s): State<AppState>) -> Response {
     let events = BroadcastStream::new(s.metrics.subscribe_host())
         .filter_map(|r| async move { r.ok() })
         .filter_map(|h| async move { Event::default().json_data(&h).ok() })
@@ -59,12 +34,12 @@ async fn host_stream(State(s): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn stats(
+pub(super) async fn stats(
     State(s): State<AppState>,
     Path(c): Path<String>,
-    q: Params,
+    Query(q): Query<WindowQuery>,
 ) -> ApiResult<Json<Vec<ContainerSample>>> {
-    let w = window(&q)?;
+    let w = q.window();
     match s.containers.resolve_id(&c) {
         Ok(id) => Ok(Json(s.metrics.container(&id, w))),
         Err(e) => match (e, &s.docker) {
@@ -84,7 +59,10 @@ async fn stats(
     }
 }
 
-async fn stats_stream(State(s): State<AppState>, Path(c): Path<String>) -> ApiResult<Response> {
+pub(super) async fn stats_stream(
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+) -> ApiResult<Response> {
     let id = match s.containers.resolve_id(&c) {
         Ok(id) => id,
         Err(e) => match (e, &s.docker) {
@@ -109,7 +87,7 @@ async fn stats_stream(State(s): State<AppState>, Path(c): Path<String>) -> ApiRe
         .into_response())
 }
 
-async fn prometheus(State(s): State<AppState>) -> Response {
+pub(super) async fn prometheus(State(s): State<AppState>) -> Response {
     let (host, containers) = s.metrics.latest();
     let list = s.containers.list(&[], None);
     let states: Vec<(&str, usize)> = [

@@ -1,6 +1,6 @@
-//! The agent's HTTP API (docs/agent-protocol.md, "The agent's API"): each
-//! resource module exposes `router()`; [`router`] merges them behind the
-//! request-signature check.
+//! The agent's HTTP API: the routes of `berth_api::agent_api::Endpoint`,
+//! each served by a handler of a resource module ([`route`] says which),
+//! behind the request-signature check (docs/agent-protocol.md).
 
 pub mod containers;
 pub mod error;
@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
+use axum::routing::{MethodFilter, MethodRouter, on};
+use berth_api::agent_api::{Endpoint, Method};
 use chrono::{DateTime, Utc};
 
 use crate::auth::Auth;
@@ -33,18 +35,60 @@ pub struct AppState {
     pub started_at: DateTime<Utc>,
 }
 
+/// The method of an endpoint, for axum's router.
+pub fn method_filter(m: Method) -> MethodFilter {
+    match m {
+        Method::Get => MethodFilter::GET,
+        Method::Post => MethodFilter::POST,
+        Method::Delete => MethodFilter::DELETE,
+    }
+}
+
+/// The handler of each endpoint. The match is exhaustive: an endpoint
+/// declared in berth-api and not served here does not compile.
+fn route(e: Endpoint, images: &Arc<ImageStore>) -> MethodRouter<AppState> {
+    use Endpoint as E;
+    let m = method_filter(e.method());
+    match e {
+        E::Info => on(m, system::info),
+        E::Leave => on(m, system::leave),
+        E::ListContainers => on(m, containers::list),
+        E::CreateContainer => on(m, containers::create),
+        E::InspectContainer => on(m, containers::inspect),
+        E::RemoveContainer => on(m, containers::remove),
+        E::ContainerAction => on(m, containers::action),
+        E::Logs => on(m, containers::logs),
+        E::Stats => on(m, metrics::stats),
+        E::StatsStream => on(m, metrics::stats_stream),
+        E::ContainerNamespaces => on(m, inventory::container_namespaces),
+        E::Exec => on(m, exec::exec),
+        E::HostMetrics => on(m, metrics::host),
+        E::HostMetricsStream => on(m, metrics::host_stream),
+        E::Namespaces => on(m, inventory::namespaces),
+        E::Cgroups => on(m, inventory::cgroups),
+        E::Prometheus => on(m, metrics::prometheus),
+        E::ListImages | E::ImageUsage | E::PullImage | E::ImportImage | E::RemoveImage => {
+            match crate::images::http::route(e) {
+                Some(r) => r.with_state(images.clone()),
+                None => on(m, || async {
+                    problem_response(StatusCode::NOT_FOUND, "no such endpoint")
+                }),
+            }
+        }
+    }
+}
+
 /// The whole API, signed requests only.
 pub fn router(state: AppState) -> Router {
     let auth = state.auth.clone();
     let images = Arc::new(state.images.clone());
-    Router::new()
-        .merge(system::router())
-        .merge(containers::router())
-        .merge(exec::router())
-        .merge(inventory::router())
-        .merge(metrics::router())
+    Endpoint::ALL
+        .iter()
+        .copied()
+        .fold(Router::new(), |r, e| {
+            r.route(e.pattern(), route(e, &images))
+        })
         .with_state(state)
-        .merge(crate::images::http::router().with_state(images))
         .fallback(|| async { problem_response(StatusCode::NOT_FOUND, "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             problem_response(
@@ -56,4 +100,21 @@ pub fn router(state: AppState) -> Router {
             auth,
             crate::auth::require_signature,
         ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_image_module_serves_every_image_endpoint() {
+        use Endpoint as E;
+        for &e in Endpoint::ALL {
+            let image = matches!(
+                e,
+                E::ListImages | E::ImageUsage | E::PullImage | E::ImportImage | E::RemoveImage
+            );
+            assert_eq!(crate::images::http::route(e).is_some(), image, "{e:?}");
+        }
+    }
 }

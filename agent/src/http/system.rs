@@ -1,21 +1,13 @@
 //! `GET /v1/info` (also the server's health check) and `POST /v1/leave`.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use berth_api::agent::AgentInfo;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, Json};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/info", get(info))
-        .route("/v1/leave", post(leave))
-}
-
-async fn info(State(s): State<AppState>) -> Json<AgentInfo> {
+pub(super) async fn info(State(s): State<AppState>) -> Json<AgentInfo> {
     Json(AgentInfo {
         host_id: s.auth.host_id().unwrap_or_default(),
         version: berth_api::VERSION.to_string(),
@@ -30,7 +22,7 @@ async fn info(State(s): State<AppState>) -> Json<AgentInfo> {
 }
 
 /// Forgets the server's key: from now on every request is refused.
-async fn leave(State(s): State<AppState>) -> ApiResult<StatusCode> {
+pub(super) async fn leave(State(s): State<AppState>) -> ApiResult<StatusCode> {
     let path = s.config.paths().join_file();
     match std::fs::remove_file(&path) {
         Ok(()) => {}

@@ -1,16 +1,11 @@
-//! The agent's image endpoints (docs/agent-protocol.md "The agent's API"):
-//!
-//! | method | path | answer |
-//! |---|---|---|
-//! | GET | /v1/images | `Vec<Image>` |
-//! | GET | /v1/images/usage | `StoreUsage` |
-//! | POST | /v1/images/import | tar body, streamed → 201 `ImportResult` |
-//! | POST | /v1/images/pull | `PullRequest` → SSE of `PullProgress`, ending with `done` or `error`, then `event: end` |
-//! | DELETE | /v1/images/{image} | 204; 409 while a container uses it |
+//! The agent's image endpoints (`berth_api::agent_api::Endpoint`'s
+//! `ListImages`, `ImageUsage`, `ImportImage`, `PullImage`, `RemoveImage`).
+//! A pull answers SSE of `PullProgress`, ending with `done` or `error`, then
+//! `event: end`.
 //!
 //! Errors are problem+json with the status [`Error::status`] gives. The
-//! agent engineer merges [`router`] into the agent's router behind its auth
-//! layer.
+//! agent's router serves [`route`] behind its auth layer; [`router`] is the
+//! same routes alone, for tests.
 
 use std::convert::Infallible;
 use std::io;
@@ -23,7 +18,8 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{MethodRouter, on};
+use berth_api::agent_api::Endpoint;
 use berth_api::images::{Image, ImportResult, PullProgress, PullRequest, StoreUsage};
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -35,12 +31,24 @@ use super::{Error, ImageStore, reference};
 
 /// The image routes, with the store as state.
 pub fn router() -> Router<Arc<ImageStore>> {
-    Router::new()
-        .route("/v1/images", get(list))
-        .route("/v1/images/usage", get(usage))
-        .route("/v1/images/import", post(import))
-        .route("/v1/images/pull", post(pull))
-        .route("/v1/images/{image}", delete(remove))
+    Endpoint::ALL
+        .iter()
+        .filter_map(|&e| route(e).map(|r| (e, r)))
+        .fold(Router::new(), |router, (e, r)| router.route(e.pattern(), r))
+}
+
+/// The handler of an image endpoint; `None` for every other endpoint.
+pub fn route(e: Endpoint) -> Option<MethodRouter<Arc<ImageStore>>> {
+    use Endpoint as E;
+    let m = crate::http::method_filter(e.method());
+    Some(match e {
+        E::ListImages => on(m, list),
+        E::ImageUsage => on(m, usage),
+        E::ImportImage => on(m, import),
+        E::PullImage => on(m, pull),
+        E::RemoveImage => on(m, remove),
+        _ => return None,
+    })
 }
 
 impl IntoResponse for Error {

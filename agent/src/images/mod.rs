@@ -18,8 +18,9 @@
 //! store.remove_user(&image.id, "c0ffee")?;
 //! # let _ = (imported, cmd, rootfs); Ok(()) }
 //! ```
-//! The HTTP side is [`http::router`], to be merged into the agent's router
-//! with an `Arc<ImageStore>` state.
+//! The HTTP side is [`http::route`], which the agent's router serves for
+//! the image endpoints of `berth_api::agent_api::Endpoint` with an
+//! `Arc<ImageStore>` state ([`http::router`]: the same routes alone).
 //!
 //! Safety of layer unpacking is in [`unpack`]; the on-disk layout in
 //! [`store`].

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use berth_api::agent::AgentInfo;
+use berth_api::agent_api::AgentApi;
 use futures::future::join_all;
-use reqwest::Method;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::{self, hosts::HostRecord};
@@ -22,8 +22,7 @@ pub async fn check(
     timeout: Duration,
 ) -> Result<AgentInfo, ApiError> {
     let c = state.agents.client(host)?;
-    let rb = c.request(Method::GET, c.url(&["v1", "info"], &[]), "berth-server")?;
-    let info: AgentInfo = c.json(rb, timeout).await?;
+    let info = c.call("berth-server", timeout).info().await?;
     if info.host_id != host.id {
         return Err(ApiError::Host {
             status: 502,

@@ -6,20 +6,21 @@
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::response::Response;
 use berth_api::List;
+use berth_api::agent_api::{self, AgentApi, AgentRequest, LabelFilter};
 use berth_api::containers::{
     Container, ContainerAction, ContainerSpec, ContainerState, CreatedContainer, LogLine,
     NetworkMode, validate_container_name,
 };
 use berth_api::inventory::ContainerNamespace;
 use berth_api::metrics::{ContainerSample, Window};
-use reqwest::Method;
 use serde::Deserialize;
-use serde_json::Value;
 
-use super::proxy::{self, MUTATION_DEADLINE, client_for, pairs};
-use crate::agents::HostClient;
+use super::proxy::{self, MUTATION_DEADLINE, client_for};
+use crate::agents::AgentCall;
 use crate::audit::AuditCtx;
 use crate::auth::Principal;
 use crate::db;
@@ -29,23 +30,21 @@ use crate::fanout::fan_out;
 use crate::rbac::{self, Action, authorize};
 use crate::state::AppState;
 
-/// Checks a `label` filter: `key=value` (or just `key`).
-fn check_label(label: &Option<String>) -> ApiResult<()> {
-    if let Some(l) = label
-        && (l.is_empty() || l.starts_with('='))
-    {
-        return Err(ApiError::BadRequest(format!(
-            "label: {l:?} is not key=value"
-        )));
-    }
-    Ok(())
-}
-
-fn check_state(state: &Option<String>) -> ApiResult<()> {
-    if let Some(s) = state {
-        s.parse::<ContainerState>().map_err(ApiError::BadRequest)?;
-    }
-    Ok(())
+/// The agent's list query of a `label` filter (`key=value`, or just `key`
+/// for any value) and a `state`.
+fn list_query(label: Option<&str>, state: Option<&str>) -> ApiResult<agent_api::ListQuery> {
+    let labels = label
+        .map(str::parse::<LabelFilter>)
+        .transpose()
+        .map_err(ApiError::BadRequest)?;
+    let state = state
+        .map(str::parse::<ContainerState>)
+        .transpose()
+        .map_err(ApiError::BadRequest)?;
+    Ok(agent_api::ListQuery {
+        labels: labels.into_iter().collect(),
+        state,
+    })
 }
 
 /// May the caller see secrets on this host: env values and whole command
@@ -63,48 +62,24 @@ pub fn redact_command(cmd: &str) -> String {
 /// Withholds a container view's secrets: `spec.env` values become `""`
 /// (names stay), `cmd` and `spec.cmd` keep only argv\[0\], and
 /// `redacted: true` says so.
-pub fn redact_container(v: &mut Value) {
-    let Some(o) = v.as_object_mut() else { return };
-    fn argv0(cmd: &mut Value) {
-        if let Some(a) = cmd.as_array_mut() {
-            a.truncate(1);
+pub fn redact_container(c: &mut Container) {
+    c.cmd.truncate(1);
+    if let Some(spec) = &mut c.spec {
+        spec.env.values_mut().for_each(String::clear);
+        if let Some(cmd) = &mut spec.cmd {
+            cmd.truncate(1);
         }
     }
-    if let Some(cmd) = o.get_mut("cmd") {
-        argv0(cmd);
-    }
-    if let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut) {
-        if let Some(env) = spec.get_mut("env").and_then(Value::as_object_mut) {
-            for val in env.values_mut() {
-                *val = Value::String(String::new());
-            }
-        }
-        if let Some(cmd) = spec.get_mut("cmd") {
-            argv0(cmd);
-        }
-    }
-    o.insert("redacted".to_string(), Value::Bool(true));
+    c.redacted = true;
 }
 
 /// A container view from an agent, redacted unless the caller may see
 /// secrets on the host.
-async fn fetch_container(
-    p: &Principal,
-    h: &db::hosts::HostRecord,
-    c: &HostClient,
-    rb: reqwest::RequestBuilder,
-    deadline: Duration,
-) -> ApiResult<Response> {
-    let (status, _, body) = c.fetch(rb, deadline).await?;
-    let mut v: Value = serde_json::from_slice(&body).map_err(|e| proxy::not_json(c, e))?;
+fn shown(p: &Principal, h: &db::hosts::HostRecord, mut c: Container) -> Json<Container> {
     if !sees_secrets(p, h) {
-        redact_container(&mut v);
+        redact_container(&mut c);
     }
-    let status = axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK);
-    Ok(axum::response::IntoResponse::into_response((
-        status,
-        Json(v),
-    )))
+    Json(c)
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -119,17 +94,11 @@ pub struct ListAllQuery {
     pub state: Option<String>,
 }
 
-/// A JSON list from an agent, with each item's `host` set.
-async fn fetch_list(
-    c: &HostClient,
-    rb: reqwest::RequestBuilder,
-    deadline: Duration,
-) -> ApiResult<Vec<Value>> {
-    let mut items: Vec<Value> = c.json(rb, deadline).await?;
+/// A host's containers, each with its `host` set to the host's id.
+async fn fetch_list(call: AgentCall<'_>, q: &agent_api::ListQuery) -> ApiResult<Vec<Container>> {
+    let mut items = call.list_containers(q).await?;
     for it in &mut items {
-        if let Some(o) = it.as_object_mut() {
-            o.insert("host".to_string(), Value::String(c.host_id.clone()));
-        }
+        it.host = call.client.host_id.clone();
     }
     Ok(items)
 }
@@ -144,9 +113,8 @@ pub async fn list_all(
     State(state): State<AppState>,
     p: Principal,
     Query(q): Query<ListAllQuery>,
-) -> ApiResult<Json<List<Value>>> {
-    check_label(&q.label)?;
-    check_state(&q.state)?;
+) -> ApiResult<Json<List<Container>>> {
+    let query = list_query(q.label.as_deref(), q.state.as_deref())?;
     let mut hosts: Vec<_> = db::hosts::list(&state.db)
         .await?
         .into_iter()
@@ -158,7 +126,6 @@ pub async fn list_all(
             return Err(ApiError::NotFound(format!("no host {only}")));
         }
     }
-    let query = pairs(&[("label", q.label.clone()), ("state", q.state.clone())]);
     let username = p.username.clone();
     let (answers, errors) = fan_out(&state, hosts, |h, deadline| {
         let state = state.clone();
@@ -166,8 +133,7 @@ pub async fn list_all(
         let username = username.clone();
         async move {
             let c = state.agents.client(&h)?;
-            let rb = c.request(Method::GET, c.url(&["v1", "containers"], &query), &username)?;
-            fetch_list(&c, rb, deadline).await
+            fetch_list(c.call(&username, deadline), &query).await
         }
     })
     .await;
@@ -177,7 +143,7 @@ pub async fn list_all(
         if !sees_secrets(&p, &h) {
             list.iter_mut().for_each(redact_container);
         }
-        list.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+        list.sort_by(|a, b| a.name.cmp(&b.name));
         items.extend(list.into_iter().map(|c| (h.name.clone(), c)));
     }
     items.sort_by(|a, b| a.0.cmp(&b.0));
@@ -208,17 +174,11 @@ pub async fn list(
     p: Principal,
     Path(host): Path<String>,
     Query(q): Query<HostListQuery>,
-) -> ApiResult<Json<List<Value>>> {
-    check_label(&q.label)?;
-    check_state(&q.state)?;
+) -> ApiResult<Json<List<Container>>> {
+    let query = list_query(q.label.as_deref(), q.state.as_deref())?;
     let (h, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
-    let query = pairs(&[("label", q.label), ("state", q.state)]);
-    let rb = c.request(
-        Method::GET,
-        c.url(&["v1", "containers"], &query),
-        &p.username,
-    )?;
-    let mut items = fetch_list(&c, rb, state.config.fanout_deadline()).await?;
+    let call = c.call(&p.username, state.config.fanout_deadline());
+    let mut items = fetch_list(call, &query).await?;
     if !sees_secrets(&p, &h) {
         items.iter_mut().for_each(redact_container);
     }
@@ -270,29 +230,23 @@ pub async fn create(
         audit.set_target(name);
     }
     audit.set_host(&h.id);
-    let mut query = pairs(&[("start", q.start.map(|b| b.to_string()))]);
+    let mut query = agent_api::CreateQuery {
+        start: q.start.unwrap_or(false),
+        mount_allow: Vec::new(),
+    };
     if !spec.mounts.is_empty() {
         // The agent enforces the host's bind-mount policy on its filesystem.
         let settings = db::host_settings::get(&state.db, &h.id).await?;
-        for prefix in settings.bind_mount_allowlist.unwrap_or_default() {
-            query.push(("mount_allow", prefix));
-        }
+        query.mount_allow = settings.bind_mount_allowlist.unwrap_or_default();
     }
-    let rb = c
-        .request(
-            Method::POST,
-            c.url(&["v1", "containers"], &query),
-            &p.username,
-        )?
-        .json(&spec);
-    let resp = proxy::relay(&c, rb, MUTATION_DEADLINE).await;
-    if let Ok(r) = &resp
-        && r.status().is_success()
-        && spec.name.is_none()
-    {
+    let created = c
+        .call(&p.username, MUTATION_DEADLINE)
+        .create_container(&query, &spec)
+        .await?;
+    if spec.name.is_none() {
         audit.set_detail(format!("image {}", spec.image));
     }
-    resp
+    Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
 /// How many `container:<c>` links are followed to find whose network a new
@@ -309,7 +263,7 @@ async fn check_network(
     state: &AppState,
     p: &Principal,
     h: &db::hosts::HostRecord,
-    c: &HostClient,
+    c: &crate::agents::HostClient,
     spec: &ContainerSpec,
 ) -> ApiResult<()> {
     let target = rbac::host_target(h);
@@ -324,12 +278,8 @@ async fn check_network(
     }
     let runtime = spec.runtime.unwrap_or_default();
     for _ in 0..MAX_NETWORK_LINKS {
-        let rb = c.request(
-            Method::GET,
-            c.url(&["v1", "containers", &link], &[]),
-            &p.username,
-        )?;
-        let other: Container = match c.json(rb, state.config.fanout_deadline()).await {
+        let call = c.call(&p.username, state.config.fanout_deadline());
+        let other: Container = match call.inspect_container(&link).await {
             Ok(o) => o,
             Err(ApiError::Host { status: 404, .. }) => {
                 return Err(ApiError::Unprocessable(format!(
@@ -370,14 +320,10 @@ pub async fn get(
     State(state): State<AppState>,
     p: Principal,
     Path((host, c)): Path<(String, String)>,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Container>> {
     let (h, client) = client_for(&state, &p, &host, Action::ViewHost).await?;
-    let rb = client.request(
-        Method::GET,
-        client.url(&["v1", "containers", &c], &[]),
-        &p.username,
-    )?;
-    fetch_container(&p, &h, &client, rb, state.config.fanout_deadline()).await
+    let call = client.call(&p.username, state.config.fanout_deadline());
+    Ok(shown(&p, &h, call.inspect_container(&c).await?))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -399,15 +345,15 @@ pub async fn delete(
     p: Principal,
     Path((host, name)): Path<(String, String)>,
     Query(q): Query<DeleteQuery>,
-) -> ApiResult<Response> {
+) -> ApiResult<StatusCode> {
     let (_, c) = client_for(&state, &p, &host, Action::RemoveContainer).await?;
-    let query = pairs(&[("force", q.force.map(|b| b.to_string()))]);
-    let rb = c.request(
-        Method::DELETE,
-        c.url(&["v1", "containers", &name], &query),
-        &p.username,
-    )?;
-    proxy::relay(&c, rb, MUTATION_DEADLINE).await
+    let query = agent_api::RemoveQuery {
+        force: q.force.unwrap_or(false),
+    };
+    c.call(&p.username, MUTATION_DEADLINE)
+        .remove_container(&name, &query)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -432,7 +378,7 @@ pub async fn action(
     p: Principal,
     Path((host, name, action)): Path<(String, String, String)>,
     Query(q): Query<ActionQuery>,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Container>> {
     let (h, c) = client_for(&state, &p, &host, Action::OperateContainer).await?;
     let action: ContainerAction = action.parse().map_err(ApiError::NotFound)?;
     if q.timeout.is_some() && !matches!(action, ContainerAction::Stop | ContainerAction::Restart) {
@@ -448,16 +394,21 @@ pub async fn action(
         )));
     }
     let deadline = MUTATION_DEADLINE + Duration::from_secs(u64::from(q.timeout.unwrap_or(0)));
-    let query = pairs(&[
-        ("timeout", q.timeout.map(|t| t.to_string())),
-        ("signal", q.signal),
-    ]);
-    let rb = c.request(
-        Method::POST,
-        c.url(&["v1", "containers", &name, action.as_str()], &query),
-        &p.username,
-    )?;
-    fetch_container(&p, &h, &c, rb, deadline).await
+    let query = agent_api::ActionQuery {
+        timeout: q.timeout.map(u64::from),
+        signal: q
+            .signal
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(ApiError::BadRequest)?,
+    };
+    let call = c.call(&p.username, deadline);
+    Ok(shown(
+        &p,
+        &h,
+        call.container_action(&name, action, &query).await?,
+    ))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -488,37 +439,42 @@ pub async fn logs(
     Path((host, name)): Path<(String, String)>,
     Query(q): Query<LogsQuery>,
 ) -> ApiResult<Response> {
-    let replay = match q.tail.as_deref() {
-        None | Some("") => DEFAULT_REPLAY_LINES,
-        Some("all") => MAX_REPLAY_LINES,
-        Some(n) => n
-            .parse::<usize>()
-            .map_err(|_| {
+    // `tail`: the agent's (every line when not given or `all`); the replay
+    // kept for viewers who join a followed log late.
+    let (tail, replay) = match q.tail.as_deref() {
+        None | Some("") => (None, DEFAULT_REPLAY_LINES),
+        Some("all") => (None, MAX_REPLAY_LINES),
+        Some(n) => {
+            let n = n.parse::<u64>().map_err(|_| {
                 ApiError::BadRequest(format!("tail: {n:?} is neither a number nor \"all\""))
-            })?
-            .clamp(1, MAX_REPLAY_LINES),
+            })?;
+            let replay = usize::try_from(n).unwrap_or(MAX_REPLAY_LINES);
+            (Some(n), replay.clamp(1, MAX_REPLAY_LINES))
+        }
     };
-    if let Some(s) = q.since.as_deref().filter(|s| !s.is_empty()) {
-        chrono::DateTime::parse_from_rfc3339(s).map_err(|e| {
-            ApiError::BadRequest(format!("since: {s:?} is not an RFC 3339 time: {e}"))
-        })?;
-    }
+    let since = match q.since.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map_err(|e| {
+                    ApiError::BadRequest(format!("since: {s:?} is not an RFC 3339 time: {e}"))
+                })?
+                .with_timezone(&chrono::Utc),
+        ),
+    };
     let (_, c) = client_for(&state, &p, &host, Action::ReadLogs).await?;
-    let follow = q.follow.unwrap_or(false);
-    let query = pairs(&[
-        ("tail", q.tail.filter(|s| !s.is_empty())),
-        ("since", q.since.filter(|s| !s.is_empty())),
-        ("follow", follow.then(|| "true".to_string())),
-    ]);
-    let segments = ["v1", "containers", name.as_str(), "logs"];
-    if follow {
-        return proxy::shared_stream(&state, &p, c, &segments, &query, replay).await;
+    let query = agent_api::LogsQuery {
+        tail,
+        since,
+        follow: q.follow.unwrap_or(false),
+    };
+    if query.follow {
+        let request = AgentRequest::logs(&name, &query);
+        return proxy::shared_stream(&state, &p, c, request, replay).await;
     }
-    let rb = c.request(Method::GET, c.url(&segments, &query), &p.username)?;
-    let lines: Vec<Value> = c.json(rb, state.config.fanout_deadline()).await?;
-    Ok(axum::response::IntoResponse::into_response(Json(
-        List::new(lines),
-    )))
+    let call = c.call(&p.username, state.config.fanout_deadline());
+    let lines = call.logs(&name, &query).await?;
+    Ok(Json(List::new(lines)).into_response())
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -529,11 +485,13 @@ pub struct WindowQuery {
     pub window: Option<Window>,
 }
 
-fn window_pair(w: Option<Window>) -> Option<String> {
-    w.map(|w| match w {
-        Window::Hour => "1h".to_string(),
-        Window::Day => "24h".to_string(),
-    })
+impl WindowQuery {
+    /// The agent's query of the same window.
+    pub fn to_agent(&self) -> agent_api::WindowQuery {
+        agent_api::WindowQuery {
+            window: self.window,
+        }
+    }
 }
 
 /// A container's resource history.
@@ -546,16 +504,10 @@ pub async fn stats(
     p: Principal,
     Path((host, name)): Path<(String, String)>,
     Query(q): Query<WindowQuery>,
-) -> ApiResult<Json<List<Value>>> {
+) -> ApiResult<Json<List<ContainerSample>>> {
     let (_, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
-    let query = pairs(&[("window", window_pair(q.window))]);
-    let rb = c.request(
-        Method::GET,
-        c.url(&["v1", "containers", &name, "stats"], &query),
-        &p.username,
-    )?;
-    let samples: Vec<Value> = c.json(rb, state.config.fanout_deadline()).await?;
-    Ok(Json(List::new(samples)))
+    let call = c.call(&p.username, state.config.fanout_deadline());
+    Ok(Json(List::new(call.stats(&name, &q.to_agent()).await?)))
 }
 
 /// Live stats, one sample a second (SSE of ContainerSample); one upstream
@@ -571,15 +523,7 @@ pub async fn stats_stream(
     Path((host, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let (_, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
-    proxy::shared_stream(
-        &state,
-        &p,
-        c,
-        &["v1", "containers", &name, "stats", "stream"],
-        &[],
-        1,
-    )
-    .await
+    proxy::shared_stream(&state, &p, c, AgentRequest::stats_stream(&name), 1).await
 }
 
 /// A container's namespaces next to the host's.
@@ -591,13 +535,8 @@ pub async fn namespaces(
     State(state): State<AppState>,
     p: Principal,
     Path((host, name)): Path<(String, String)>,
-) -> ApiResult<Json<List<Value>>> {
+) -> ApiResult<Json<List<ContainerNamespace>>> {
     let (_, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
-    let rb = c.request(
-        Method::GET,
-        c.url(&["v1", "containers", &name, "namespaces"], &[]),
-        &p.username,
-    )?;
-    let items: Vec<Value> = c.json(rb, state.config.fanout_deadline()).await?;
-    Ok(Json(List::new(items)))
+    let call = c.call(&p.username, state.config.fanout_deadline());
+    Ok(Json(List::new(call.container_namespaces(&name).await?)))
 }

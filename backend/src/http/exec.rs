@@ -21,16 +21,13 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use berth_api::agent_api::{self, AgentApi};
 use futures::{SinkExt, StreamExt};
-use rustls::pki_types::ServerName;
 use serde::Deserialize;
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use super::proxy::{client_for, pairs};
-use crate::agents::HostClient;
+use super::proxy::client_for;
+use crate::agents::api::Upstream;
 use crate::audit::AuditCtx;
 use crate::auth::{Credential, Principal, secret_hash};
 use crate::db::{self, now_ms};
@@ -183,58 +180,6 @@ async fn redeem_ticket(
     Ok(())
 }
 
-type Upstream = tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>;
-
-async fn connect_agent(c: &HostClient, url: reqwest::Url, sub: &str) -> ApiResult<Upstream> {
-    let fail = |detail: String| ApiError::Host {
-        status: 502,
-        host: c.host_id.clone(),
-        detail,
-    };
-    let host = url
-        .host_str()
-        .ok_or_else(|| fail("the host's address has no host name".into()))?
-        .trim_matches(['[', ']'])
-        .to_string();
-    let port = url.port_or_known_default().unwrap_or(443);
-    let tcp = tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        TcpStream::connect((host.as_str(), port)),
-    )
-    .await
-    .map_err(|_| c.timeout_error(std::time::Duration::from_secs(5)))?
-    .map_err(|e| fail(format!("host {} is unreachable: {e}", c.name)))?;
-    let _ = tcp.set_nodelay(true);
-    let name = ServerName::try_from(host.clone())
-        .map_err(|e| fail(format!("bad host name {host:?}: {e}")))?;
-    let tls = TlsConnector::from(c.ws_tls.clone())
-        .connect(name, tcp)
-        .await
-        .map_err(|e| fail(format!("TLS with host {} failed: {e}", c.name)))?;
-    let mut ws_url = url.clone();
-    let _ = ws_url.set_scheme("wss");
-    let mut req = ws_url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| fail(format!("bad exec URL: {e}")))?;
-    let bearer = c.bearer(sub)?;
-    req.headers_mut().insert(
-        "authorization",
-        bearer
-            .parse()
-            .map_err(|_| ApiError::internal("bearer header"))?,
-    );
-    match tokio_tungstenite::client_async(req, tls).await {
-        Ok((ws, _)) => Ok(ws),
-        Err(tungstenite::Error::Http(resp)) => {
-            let status = resp.status().as_u16();
-            let body = resp.body().clone().unwrap_or_default();
-            Err(c.answer_error(status, &body))
-        }
-        Err(e) => Err(fail(format!("exec on host {} failed: {e}", c.name))),
-    }
-}
-
 /// Opens a terminal in a container (deployers): a WebSocket.
 #[utoipa::path(get, path = "/api/v1/hosts/{host}/containers/{c}/exec", tag = "containers",
     params(("host" = String, Path, description = "host id"), ("c" = String, Path, description = "container id or name"), ExecQuery),
@@ -282,9 +227,14 @@ async fn open_exec(
     let ws = ws.map_err(|e| {
         ApiError::BadRequest(format!("exec needs a WebSocket request: {}", e.body_text()))
     })?;
-    let query = pairs(&[("cmd", q.cmd), ("tty", q.tty.map(|b| b.to_string()))]);
-    let url = c.url(&["v1", "containers", &name, "exec"], &query);
-    let upstream = connect_agent(&c, url, &p.username).await?;
+    let query = agent_api::ExecQuery {
+        cmd: q.cmd.into_iter().collect(),
+        tty: q.tty.unwrap_or(true),
+    };
+    let upstream = c
+        .call(&p.username, state.config.fanout_deadline())
+        .exec(&name, &query)
+        .await?;
     let metrics = state.metrics.clone();
     Ok(ws
         .on_upgrade(move |socket| async move {

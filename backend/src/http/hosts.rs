@@ -8,8 +8,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use berth_api::List;
 use berth_api::agent::{RegisterRequest, RegisterResponse};
+use berth_api::agent_api::AgentApi;
 use berth_api::hosts::{CreateJoinToken, Host, JoinTokenResponse, PatchHost};
-use reqwest::Method;
 
 use super::proxy::host_for;
 use crate::agents::join::{self, DEFAULT_JOIN_TTL, MAX_JOIN_TTL, validate_group};
@@ -202,11 +202,7 @@ pub async fn delete(
     audit.set_host(&h.id);
     audit.set_target(&h.name);
     if let Ok(c) = state.agents.client(&h) {
-        let left = async {
-            let rb = c.request(Method::POST, c.url(&["v1", "leave"], &[]), &p.username)?;
-            c.fetch(rb, Duration::from_secs(3)).await
-        }
-        .await;
+        let left = c.call(&p.username, Duration::from_secs(3)).leave().await;
         if let Err(e) = left {
             audit.set_detail(format!("the agent was not told to leave: {e}"));
             tracing::warn!(host = %h.id, error = %e, "removed host's agent could not be told to leave");

@@ -5,15 +5,15 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use berth_api::List;
+use berth_api::agent_api::AgentApi;
 use berth_api::images::{Image, ImportResult, PullRequest};
 use futures::TryStreamExt;
-use reqwest::Method;
-use serde_json::Value;
 
 use super::proxy::{self, MUTATION_DEADLINE, client_for};
+use crate::agents::ImportUpload;
 use crate::audit::AuditCtx;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
@@ -34,11 +34,10 @@ pub async fn list(
     State(state): State<AppState>,
     p: Principal,
     Path(host): Path<String>,
-) -> ApiResult<Json<List<Value>>> {
+) -> ApiResult<Json<List<Image>>> {
     let (_, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
-    let rb = c.request(Method::GET, c.url(&["v1", "images"], &[]), &p.username)?;
-    let items: Vec<Value> = c.json(rb, state.config.fanout_deadline()).await?;
-    Ok(Json(List::new(items)))
+    let call = c.call(&p.username, state.config.fanout_deadline());
+    Ok(Json(List::new(call.list_images().await?)))
 }
 
 /// Pulls an image; the answer is an SSE stream of PullProgress ending with
@@ -72,15 +71,10 @@ pub async fn pull(
         .await?
         .allow_internal_registries;
     audit.set_target(&req.reference);
-    let rb = c
-        .request(
-            Method::POST,
-            c.url(&["v1", "images", "pull"], &[]),
-            &p.username,
-        )?
-        .header(reqwest::header::ACCEPT, "text/event-stream")
-        .json(&req);
-    let resp = c.send(rb, Some(PULL_START_DEADLINE)).await?;
+    let resp = c
+        .call(&p.username, PULL_START_DEADLINE)
+        .pull_image(&req)
+        .await?;
     proxy::relay_stream(&c, resp).await
 }
 
@@ -97,24 +91,18 @@ pub async fn import(
     Path(host): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Response> {
+) -> ApiResult<(StatusCode, Json<ImportResult>)> {
     let (_, c) = client_for(&state, &p, &host, Action::ManageImages).await?;
     let stream = body.into_data_stream().map_err(std::io::Error::other);
-    let mut rb = c
-        .request(
-            Method::POST,
-            c.url(&["v1", "images", "import"], &[]),
-            &p.username,
-        )?
-        .header(reqwest::header::CONTENT_TYPE, "application/x-tar")
-        .body(reqwest::Body::wrap_stream(stream));
-    if let Some(len) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-    {
-        rb = rb.header(reqwest::header::CONTENT_LENGTH, len);
-    }
-    proxy::relay(&c, rb, IMPORT_DEADLINE).await
+    let upload = ImportUpload {
+        body: reqwest::Body::wrap_stream(stream),
+        content_length: headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    };
+    let call = c.call(&p.username, IMPORT_DEADLINE);
+    Ok((StatusCode::CREATED, Json(call.import_image(upload).await?)))
 }
 
 /// Removes an image (409 while a container uses it).
@@ -127,12 +115,10 @@ pub async fn delete(
     State(state): State<AppState>,
     p: Principal,
     Path((host, image)): Path<(String, String)>,
-) -> ApiResult<Response> {
+) -> ApiResult<StatusCode> {
     let (_, c) = client_for(&state, &p, &host, Action::ManageImages).await?;
-    let rb = c.request(
-        Method::DELETE,
-        c.url(&["v1", "images", &image], &[]),
-        &p.username,
-    )?;
-    proxy::relay(&c, rb, MUTATION_DEADLINE).await
+    c.call(&p.username, MUTATION_DEADLINE)
+        .remove_image(&image)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

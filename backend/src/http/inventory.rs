@@ -4,13 +4,12 @@
 use axum::extract::State;
 use axum::response::Response;
 use berth_api::List;
+use berth_api::agent_api::{AgentApi, AgentRequest};
 use berth_api::inventory::{CgroupNode, NamespaceEntry};
 use berth_api::metrics::HostSample;
-use reqwest::Method;
-use serde_json::Value;
 
 use super::containers::{WindowQuery, redact_command, sees_secrets};
-use super::proxy::{self, client_for, pairs};
+use super::proxy::{self, client_for};
 use crate::auth::Principal;
 use crate::error::ApiResult;
 use crate::extract::{Json, Path, Query};
@@ -27,19 +26,10 @@ pub async fn metrics(
     p: Principal,
     Path(host): Path<String>,
     Query(q): Query<WindowQuery>,
-) -> ApiResult<Json<List<Value>>> {
+) -> ApiResult<Json<List<HostSample>>> {
     let (_, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
-    let window = q.window.map(|w| match w {
-        berth_api::metrics::Window::Hour => "1h".to_string(),
-        berth_api::metrics::Window::Day => "24h".to_string(),
-    });
-    let rb = c.request(
-        Method::GET,
-        c.url(&["v1", "metrics"], &pairs(&[("window", window)])),
-        &p.username,
-    )?;
-    let items: Vec<Value> = c.json(rb, state.config.fanout_deadline()).await?;
-    Ok(Json(List::new(items)))
+    let call = c.call(&p.username, state.config.fanout_deadline());
+    Ok(Json(List::new(call.host_metrics(&q.to_agent()).await?)))
 }
 
 /// Live host metrics, one sample a second (SSE of HostSample), shared by viewers.
@@ -54,7 +44,7 @@ pub async fn metrics_stream(
     Path(host): Path<String>,
 ) -> ApiResult<Response> {
     let (_, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
-    proxy::shared_stream(&state, &p, c, &["v1", "metrics", "stream"], &[], 1).await
+    proxy::shared_stream(&state, &p, c, AgentRequest::host_metrics_stream(), 1).await
 }
 
 /// The host's namespaces, as `lsns` shows them (below deployer, each
@@ -67,17 +57,13 @@ pub async fn namespaces(
     State(state): State<AppState>,
     p: Principal,
     Path(host): Path<String>,
-) -> ApiResult<Json<List<Value>>> {
+) -> ApiResult<Json<List<NamespaceEntry>>> {
     let (h, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
-    let rb = c.request(Method::GET, c.url(&["v1", "namespaces"], &[]), &p.username)?;
-    let mut items: Vec<Value> = c.json(rb, state.config.fanout_deadline()).await?;
+    let call = c.call(&p.username, state.config.fanout_deadline());
+    let mut items = call.namespaces().await?;
     if !sees_secrets(&p, &h) {
         for it in &mut items {
-            if let Some(cmd) = it.get_mut("command")
-                && let Some(s) = cmd.as_str()
-            {
-                *cmd = Value::String(redact_command(s));
-            }
+            it.command = redact_command(&it.command);
         }
     }
     Ok(Json(List::new(items)))
@@ -92,6 +78,8 @@ pub async fn cgroups(
     State(state): State<AppState>,
     p: Principal,
     Path(host): Path<String>,
-) -> ApiResult<Response> {
-    proxy::relay_get(&state, &p, &host, Action::ViewHost, &["v1", "cgroups"], &[]).await
+) -> ApiResult<Json<CgroupNode>> {
+    let (_, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
+    let call = c.call(&p.username, state.config.fanout_deadline());
+    Ok(Json(call.cgroups().await?))
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use reqwest::Method;
+use berth_api::agent_api::AgentRequest;
 
 use crate::agents::HostClient;
 use crate::auth::Principal;
@@ -73,73 +73,31 @@ pub fn not_json(c: &HostClient, why: impl std::fmt::Display) -> ApiError {
     }
 }
 
-/// Relays a JSON call: the agent's status and JSON body go back. The body
-/// must be JSON (else a 502 problem naming the host) and is always sent as
-/// `application/json`: an agent's own content type is never relayed, so a
-/// hostile agent cannot serve HTML or script on the dashboard's origin.
-pub async fn relay(
-    c: &HostClient,
-    rb: reqwest::RequestBuilder,
-    deadline: Duration,
-) -> ApiResult<Response> {
-    let (status, _agent_ct, body) = c.fetch(rb, deadline).await?;
-    let status = match StatusCode::from_u16(status) {
-        Ok(s) if s.is_success() => s,
-        _ => StatusCode::OK,
-    };
-    if status == StatusCode::NO_CONTENT || body.is_empty() {
-        return Ok(status.into_response());
-    }
-    serde_json::from_slice::<serde::de::IgnoredAny>(&body).map_err(|e| not_json(c, e))?;
-    let mut resp = (status, body).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    Ok(resp)
-}
-
-/// `GET` an agent path and relay the answer.
-pub async fn relay_get(
-    state: &AppState,
-    p: &Principal,
-    host: &str,
-    action: Action,
-    segments: &[&str],
-    query: &[(&str, String)],
-) -> ApiResult<Response> {
-    let (_, c) = client_for(state, p, host, action).await?;
-    let rb = c.request(Method::GET, c.url(segments, query), &p.username)?;
-    relay(&c, rb, state.config.fanout_deadline()).await
-}
-
-/// Joins (or opens) the shared SSE stream of an agent path.
+/// Joins (or opens) the shared SSE stream of an agent request.
 pub async fn shared_stream(
     state: &AppState,
     p: &Principal,
     c: Arc<HostClient>,
-    segments: &[&str],
-    query: &[(&str, String)],
+    request: AgentRequest,
     replay: usize,
 ) -> ApiResult<Response> {
-    let events = shared_stream_events(state, p, c, segments, query, replay).await?;
+    let events = shared_stream_events(state, p, c, request, replay).await?;
     Ok(sse_response(events))
 }
 
-/// Joins (or opens) the shared SSE stream of an agent path, as its event
-/// blocks (see [`crate::streams::StreamHub::join`]).
+/// Joins (or opens) the shared SSE stream of an agent request, as its event
+/// blocks (see [`crate::streams::StreamHub::join`]). Viewers of the same
+/// request (path and query) share one upstream.
 pub async fn shared_stream_events(
     state: &AppState,
     p: &Principal,
     c: Arc<HostClient>,
-    segments: &[&str],
-    query: &[(&str, String)],
+    request: AgentRequest,
     replay: usize,
 ) -> ApiResult<futures::stream::BoxStream<'static, bytes::Bytes>> {
-    let url = c.url(segments, query);
     let key = StreamKey {
         host: c.host_id.clone(),
-        path: format!("{}?{}", url.path(), url.query().unwrap_or("")),
+        path: c.stream_path(&request),
     };
     let deadline = state.config.fanout_deadline();
     let sub = p.username.clone();
@@ -147,10 +105,7 @@ pub async fn shared_stream_events(
     state
         .streams
         .join(key, replay, metrics, move || async move {
-            let rb = c
-                .request(Method::GET, url, &sub)?
-                .header(reqwest::header::ACCEPT, "text/event-stream");
-            c.send(rb, Some(deadline)).await
+            c.call(&sub, deadline).open_stream(&request).await
         })
         .await
 }
@@ -198,12 +153,4 @@ pub async fn relay_stream(c: &HostClient, resp: reqwest::Response) -> ApiResult<
         HeaderValue::from_static("application/json"),
     );
     Ok(r)
-}
-
-/// Query pairs of the values that are set.
-pub fn pairs<'a>(items: &[(&'a str, Option<String>)]) -> Vec<(&'a str, String)> {
-    items
-        .iter()
-        .filter_map(|(k, v)| v.clone().map(|v| (*k, v)))
-        .collect()
 }

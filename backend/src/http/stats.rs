@@ -21,6 +21,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::response::Response;
 use berth_api::Problem;
+use berth_api::agent_api::AgentRequest;
 use berth_api::containers::validate_container_name;
 use berth_api::metrics::{STATS_STREAM_MAX_CONTAINERS, StatsStreamEvent};
 use bytes::{Bytes, BytesMut};
@@ -129,15 +130,8 @@ pub async fn stream(
         async move {
             // The same agent path and replay as the per-container stream, so
             // both share one upstream.
-            let events = shared_stream_events(
-                state,
-                p,
-                client,
-                &["v1", "containers", &w.container, "stats", "stream"],
-                &[],
-                1,
-            )
-            .await;
+            let request = AgentRequest::stats_stream(&w.container);
+            let events = shared_stream_events(state, p, client, request, 1).await;
             (w, events)
         }
     }))

@@ -1,7 +1,10 @@
 //! A fake agent for tests: the agent protocol's TLS API with a self-signed
 //! certificate, checking the server's EdDSA request signatures exactly as a
-//! real agent must, and answering the `/v1/*` routes from memory. It counts
-//! what it sees (requests, open streams, imported bytes) for assertions.
+//! real agent must, and answering the routes of
+//! `berth_api::agent_api::Endpoint` from memory (an exhaustive match: an
+//! endpoint added to berth-api and not here does not compile), reading
+//! their queries with the same types as the agent. It counts what it sees
+//! (requests, open streams, imported bytes) for assertions.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,17 +19,25 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
 use berth_api::Problem;
 use berth_api::agent::{
     AgentInfo, AgentRequestClaims, RegisterRequest, RegisterResponse, SERVER_ISSUER,
 };
+use berth_api::agent_api::{
+    ActionQuery, CreateQuery, Endpoint, ExecQuery, ListQuery, LogsQuery, RemoveQuery, WindowQuery,
+};
+use berth_api::containers::{Container, ContainerAction};
 use berth_api::hosts::{CgroupMode, HostFacts};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::TestApp;
+use routes::Q;
+
+/// The routes and the typed query extractor.
+#[path = "fake_routes.rs"]
+mod routes;
 
 #[derive(Default)]
 pub struct FakeState {
@@ -176,24 +187,23 @@ async fn leave(State(st): State<Arc<FakeState>>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn list(State(st): State<Arc<FakeState>>, req: Request) -> Response {
-    let q = req.uri().query().unwrap_or("").to_string();
+async fn list(State(st): State<Arc<FakeState>>, Q(q): Q<ListQuery>) -> Response {
     let items: Vec<Value> = st
         .containers
         .lock()
         .unwrap()
         .values()
         .filter(|c| {
-            !q.contains("state=")
-                || q.contains(&format!("state={}", c["state"].as_str().unwrap_or("")))
+            serde_json::from_value::<Container>((*c).clone())
+                .is_ok_and(|c| q.matches(&c.labels, c.state))
         })
         .cloned()
         .collect();
     axum::Json(items).into_response()
 }
 
-async fn create(State(st): State<Arc<FakeState>>, req: Request) -> Response {
-    let start = req.uri().query().unwrap_or("").contains("start=true");
+async fn create(State(st): State<Arc<FakeState>>, Q(q): Q<CreateQuery>, req: Request) -> Response {
+    let start = q.start;
     let bytes = axum::body::to_bytes(req.into_body(), 1 << 20)
         .await
         .unwrap_or_default();
@@ -232,11 +242,14 @@ async fn inspect(State(st): State<Arc<FakeState>>, Path(c): Path<String>) -> Res
     }
 }
 
-async fn remove(State(st): State<Arc<FakeState>>, Path(c): Path<String>, req: Request) -> Response {
-    let force = req.uri().query().unwrap_or("").contains("force=true");
+async fn remove(
+    State(st): State<Arc<FakeState>>,
+    Path(c): Path<String>,
+    Q(q): Q<RemoveQuery>,
+) -> Response {
     let mut map = st.containers.lock().unwrap();
     match map.get(&c) {
-        Some(v) if v["state"] == "running" && !force => {
+        Some(v) if v["state"] == "running" && !q.force => {
             problem(409, &format!("container {c} is running: stop it or force"))
         }
         Some(_) => {
@@ -250,7 +263,11 @@ async fn remove(State(st): State<Arc<FakeState>>, Path(c): Path<String>, req: Re
 async fn action(
     State(st): State<Arc<FakeState>>,
     Path((c, action)): Path<(String, String)>,
+    Q(_): Q<ActionQuery>,
 ) -> Response {
+    let Ok(action) = action.parse::<ContainerAction>() else {
+        return problem(404, "no such action");
+    };
     let mut map = st.containers.lock().unwrap();
     let Some(v) = map.get_mut(&c) else {
         return problem(404, &format!("no container {c}"));
@@ -258,16 +275,16 @@ async fn action(
     // The real agent's conflicts: stop, kill and pause need a running
     // container, unpause a paused one.
     let (running, paused) = (v["state"] == "running", v["state"] == "paused");
-    let next = match action.as_str() {
-        "start" if running || paused => return problem(409, "already running"),
-        "stop" | "kill" | "pause" if !running => {
+    use ContainerAction as A;
+    let next = match action {
+        A::Start if running || paused => return problem(409, "already running"),
+        A::Stop | A::Kill | A::Pause if !running => {
             return problem(409, &format!("container {c} is not running"));
         }
-        "unpause" if !paused => return problem(409, &format!("container {c} is not paused")),
-        "start" | "restart" | "unpause" => "running",
-        "stop" | "kill" => "stopped",
-        "pause" => "paused",
-        _ => return problem(404, "no such action"),
+        A::Unpause if !paused => return problem(409, &format!("container {c} is not paused")),
+        A::Start | A::Restart | A::Unpause => "running",
+        A::Stop | A::Kill => "stopped",
+        A::Pause => "paused",
     };
     v["state"] = json!(next);
     axum::Json(v.clone()).into_response()
@@ -322,11 +339,15 @@ async fn stats_stream(State(st): State<Arc<FakeState>>, Path(c): Path<String>) -
     sse(st, Duration::from_millis(50), None)
 }
 
-async fn logs(State(st): State<Arc<FakeState>>, Path(c): Path<String>, req: Request) -> Response {
+async fn logs(
+    State(st): State<Arc<FakeState>>,
+    Path(c): Path<String>,
+    Q(q): Q<LogsQuery>,
+) -> Response {
     if !st.containers.lock().unwrap().contains_key(&c) {
         return problem(404, &format!("no container {c}"));
     }
-    if req.uri().query().unwrap_or("").contains("follow=true") {
+    if q.follow {
         return sse(st, Duration::from_millis(20), Some(5));
     }
     axum::Json(json!([
@@ -336,11 +357,20 @@ async fn logs(State(st): State<Arc<FakeState>>, Path(c): Path<String>, req: Requ
     .into_response()
 }
 
-async fn samples() -> Response {
-    axum::Json(
-        json!([{"t": "2026-01-01T00:00:00Z", "cpu_percent": 1.0, "memory_bytes": 1, "pids": 1}]),
-    )
+async fn samples(Q(_): Q<WindowQuery>) -> Response {
+    let t = "2026-01-01T00:00:00Z";
+    axum::Json(json!([{"t": t, "cpu_percent": 1.0, "memory_bytes": 1, "pids": 1}])).into_response()
+}
+
+async fn host_samples(Q(_): Q<WindowQuery>) -> Response {
+    axum::Json(json!([{"t": "2026-01-01T00:00:00Z", "cpu_percent": 1.0, "memory_bytes": 1,
+        "load1": 0.5, "net_rx_bytes": 1, "net_tx_bytes": 1, "disk_read_bytes": 1, "disk_write_bytes": 1}]))
     .into_response()
+}
+
+async fn container_namespaces() -> Response {
+    let ns = json!({"type": "pid", "inode": 4026532001u64, "host_inode": 4026531836u64, "shared_with_host": false});
+    axum::Json(json!([ns])).into_response()
 }
 
 async fn metrics_stream(State(st): State<Arc<FakeState>>) -> Response {
@@ -413,7 +443,7 @@ async fn delete_image(Path(image): Path<String>) -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-async fn exec(ws: WebSocketUpgrade) -> Response {
+async fn exec(Q(_): Q<ExecQuery>, ws: WebSocketUpgrade) -> Response {
     ws.on_upgrade(|mut socket| async move {
         while let Some(Ok(m)) = socket.recv().await {
             let reply = match m {
@@ -427,6 +457,10 @@ async fn exec(ws: WebSocketUpgrade) -> Response {
             }
         }
     })
+}
+
+async fn image_usage() -> Response {
+    axum::Json(json!({"blobs_bytes": 1, "snapshots_bytes": 1, "images": 1})).into_response()
 }
 
 impl FakeAgent {
@@ -447,25 +481,10 @@ impl FakeAgent {
             .unwrap();
         let mut cfg = cfg;
         cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        let router = Router::new()
-            .route("/v1/info", get(info))
-            .route("/v1/leave", post(leave))
-            .route("/v1/containers", get(list).post(create))
-            .route("/v1/containers/{c}", get(inspect).delete(remove))
-            .route("/v1/containers/{c}/{action}", post(action))
-            .route("/v1/containers/{c}/logs", get(logs))
-            .route("/v1/containers/{c}/stats", get(samples))
-            .route("/v1/containers/{c}/stats/stream", get(stats_stream))
-            .route("/v1/containers/{c}/namespaces", get(namespaces))
-            .route("/v1/containers/{c}/exec", get(exec))
-            .route("/v1/images", get(images))
-            .route("/v1/images/pull", post(pull))
-            .route("/v1/images/import", post(import))
-            .route("/v1/images/{image}", delete(delete_image))
-            .route("/v1/metrics", get(samples))
-            .route("/v1/metrics/stream", get(metrics_stream))
-            .route("/v1/namespaces", get(namespaces))
-            .route("/v1/cgroups", get(cgroups))
+        let router = Endpoint::ALL
+            .iter()
+            .copied()
+            .fold(Router::new(), |r, e| r.route(e.pattern(), routes::route(e)))
             .layer(axum::middleware::from_fn_with_state(st.clone(), hostile))
             .layer(axum::middleware::from_fn_with_state(st.clone(), auth))
             .with_state(st.clone());
