@@ -11,6 +11,7 @@ pub mod auth;
 pub mod containers;
 pub mod error;
 pub mod hosts;
+pub mod image_ref;
 pub mod images;
 pub mod inventory;
 pub mod metrics;

@@ -258,36 +258,6 @@ impl SpecForm {
     }
 }
 
-/// The fully qualified form of an image reference, as the agent lists it:
-/// `busybox` → `docker.io/library/busybox:latest`.
-pub fn normalize_reference(r: &str) -> String {
-    let r = r.trim();
-    let (name, digest) = match r.split_once('@') {
-        Some((n, d)) => (n, Some(d)),
-        None => (r, None),
-    };
-    let last = name.rsplit('/').next().unwrap_or(name);
-    let (name, tag) = match last.rsplit_once(':') {
-        Some((_, t)) => (&name[..name.len() - t.len() - 1], Some(t)),
-        None => (name, None),
-    };
-    let first = name.split('/').next().unwrap_or(name);
-    let has_registry =
-        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
-    let full = if has_registry {
-        name.to_string()
-    } else if name.contains('/') {
-        format!("docker.io/{name}")
-    } else {
-        format!("docker.io/library/{name}")
-    };
-    match (digest, tag) {
-        (Some(d), _) => format!("{full}@{d}"),
-        (None, Some(t)) => format!("{full}:{t}"),
-        (None, None) => format!("{full}:latest"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,23 +373,6 @@ mod tests {
                 ..base
             })
             .starts_with("environment")
-        );
-    }
-
-    #[test]
-    fn references_normalise() {
-        assert_eq!(
-            normalize_reference("busybox"),
-            "docker.io/library/busybox:latest"
-        );
-        assert_eq!(normalize_reference("me/app:1"), "docker.io/me/app:1");
-        assert_eq!(
-            normalize_reference("127.0.0.1:5000/busybox"),
-            "127.0.0.1:5000/busybox:latest"
-        );
-        assert_eq!(
-            normalize_reference("localhost/x@sha256:ab"),
-            "localhost/x@sha256:ab"
         );
     }
 }

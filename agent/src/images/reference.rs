@@ -1,7 +1,7 @@
-//! Image references normalised the way Docker does (distribution's
-//! `reference.ParseNormalizedNamed`): `busybox` →
-//! `docker.io/library/busybox:latest`, `me/app` → `docker.io/me/app:latest`,
-//! `host:5000/a/b` → `host:5000/a/b:latest`; digests are kept.
+//! Image references, normalised by `berth_api::image_ref` (the one
+//! normalisation the dashboard uses too: Docker's rules, `busybox` →
+//! `docker.io/library/busybox:latest`), then handed to `oci-client` as its
+//! `Reference` for pulls.
 
 use oci_client::Reference;
 
@@ -9,31 +9,19 @@ use super::error::{Error, Result};
 
 /// Parses and normalises a reference.
 pub fn parse(reference: &str) -> Result<Reference> {
-    let trimmed = reference.trim();
-    if trimmed.is_empty() {
-        return Err(Error::BadReference {
-            reference: reference.to_string(),
-            reason: "it is empty".to_string(),
-        });
-    }
-    let parsed = Reference::try_from(trimmed).map_err(|e| Error::BadReference {
+    let normalised = normalise(reference)?;
+    Reference::try_from(normalised.as_str()).map_err(|e| Error::BadReference {
         reference: reference.to_string(),
         reason: e.to_string(),
-    })?;
-    // The grammar lets a first component like `UPPER` pass as a domain;
-    // once split, a repository must be lowercase (as Docker insists).
-    if parsed.repository().chars().any(|c| c.is_ascii_uppercase()) {
-        return Err(Error::BadReference {
-            reference: reference.to_string(),
-            reason: "repository name must be lowercase".to_string(),
-        });
-    }
-    Ok(parsed)
+    })
 }
 
 /// The normalised text of a reference.
 pub fn normalise(reference: &str) -> Result<String> {
-    parse(reference).map(|r| r.whole())
+    berth_api::image_ref::normalise(reference).map_err(|e| Error::BadReference {
+        reference: reference.to_string(),
+        reason: e.reason.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -63,6 +51,8 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(normalise(input).unwrap(), want, "{input}");
+            // oci-client reads the same registry, repository and tag.
+            assert_eq!(parse(input).unwrap().whole(), want, "{input}");
         }
     }
 

@@ -14,7 +14,7 @@ use crate::components::problem::ProblemBanner;
 use crate::components::pull::{self, PullState, PullView};
 use crate::components::toast::use_toasts;
 use crate::rbac::need;
-use crate::spec_form::{SpecForm, normalize_reference};
+use crate::spec_form::SpecForm;
 use crate::stream::StreamHandle;
 
 /// A text input bound to one field of the form.
@@ -177,7 +177,10 @@ pub fn CreatePage() -> impl IntoView {
         let navigate = navigate.clone();
         spawn_local(async move {
             if pull_first {
-                let wanted = normalize_reference(&spec.image);
+                // A reference the agent would refuse is left as typed: the
+                // pull or create answers with what is wrong with it.
+                let wanted = berth_api::image_ref::normalise(&spec.image)
+                    .unwrap_or_else(|_| spec.image.trim().to_string());
                 let have = match api::images(&h).await {
                     Ok(l) => l.items.iter().any(|i| {
                         i.references
