@@ -14,6 +14,10 @@ pub mod images;
 pub mod inventory;
 pub mod metrics;
 pub mod nav;
+#[cfg(test)]
+mod pattern_tests;
+#[cfg(feature = "openapi")]
+pub mod schema;
 
 pub use error::Problem;
 

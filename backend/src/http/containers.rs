@@ -13,11 +13,11 @@ use berth_api::containers::{
     NetworkMode, validate_container_name,
 };
 use berth_api::inventory::ContainerNamespace;
-use berth_api::metrics::{ContainerSample, Window};
+use berth_api::metrics::ContainerSample;
 use reqwest::Method;
-use serde::Deserialize;
 use serde_json::Value;
 
+pub use super::container_queries::*;
 use super::proxy::{self, MUTATION_DEADLINE, client_for, pairs};
 use crate::agents::HostClient;
 use crate::audit::AuditCtx;
@@ -107,18 +107,6 @@ async fn fetch_container(
     )))
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ListAllQuery {
-    /// Only this host (id).
-    pub host: Option<String>,
-    /// Only containers with this label, `key=value`.
-    pub label: Option<String>,
-    /// created, running, paused or stopped.
-    pub state: Option<String>,
-}
-
 /// A JSON list from an agent, with each item's `host` set.
 async fn fetch_list(
     c: &HostClient,
@@ -187,16 +175,6 @@ pub async fn list_all(
     }))
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct HostListQuery {
-    /// Only containers with this label, `key=value`.
-    pub label: Option<String>,
-    /// created, running, paused or stopped.
-    pub state: Option<String>,
-}
-
 /// The containers of one host.
 #[utoipa::path(get, path = "/api/v1/hosts/{host}/containers", tag = "containers",
     params(("host" = String, Path, description = "host id"), HostListQuery),
@@ -223,14 +201,6 @@ pub async fn list(
         items.iter_mut().for_each(redact_container);
     }
     Ok(Json(List::new(items)))
-}
-
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct CreateQuery {
-    /// Start the container once created.
-    pub start: Option<bool>,
 }
 
 /// Creates a container (deployers; host bind mounts and the host's network
@@ -380,14 +350,6 @@ pub async fn get(
     fetch_container(&p, &h, &client, rb, state.config.fanout_deadline()).await
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct DeleteQuery {
-    /// Kill a running container first.
-    pub force: Option<bool>,
-}
-
 /// Removes a container (deployers).
 #[utoipa::path(delete, path = "/api/v1/hosts/{host}/containers/{c}", tag = "containers",
     params(("host" = String, Path, description = "host id"), ("c" = String, Path, description = "container id or name"), DeleteQuery),
@@ -408,16 +370,6 @@ pub async fn delete(
         &p.username,
     )?;
     proxy::relay(&c, rb, MUTATION_DEADLINE).await
-}
-
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ActionQuery {
-    /// stop, restart: seconds between SIGTERM and SIGKILL.
-    pub timeout: Option<u32>,
-    /// kill: the signal (name or number).
-    pub signal: Option<String>,
 }
 
 /// start, stop, restart, kill, pause or unpause (operators).
@@ -460,18 +412,6 @@ pub async fn action(
     fetch_container(&p, &h, &c, rb, deadline).await
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct LogsQuery {
-    /// The last N lines (or `all`).
-    pub tail: Option<String>,
-    /// RFC 3339 time: lines at or after it.
-    pub since: Option<String>,
-    /// Keep the stream open (SSE of log lines).
-    pub follow: Option<bool>,
-}
-
 /// Lines kept for viewers who join a followed log late, when no tail is given.
 const DEFAULT_REPLAY_LINES: usize = 100;
 const MAX_REPLAY_LINES: usize = 5000;
@@ -479,7 +419,8 @@ const MAX_REPLAY_LINES: usize = 5000;
 /// A container's log (operators): JSON, or SSE with `follow=true`.
 #[utoipa::path(get, path = "/api/v1/hosts/{host}/containers/{c}/logs", tag = "containers",
     params(("host" = String, Path, description = "host id"), ("c" = String, Path, description = "container id or name"), LogsQuery),
-    responses((status = 200, description = "the lines; with follow=true an SSE stream of LogLine", body = List<LogLine>),
+    responses((status = 200, description = "the lines; with follow=true an SSE stream of LogLine",
+            content((List<LogLine> = "application/json"), ("text/event-stream"))),
         (status = 404, body = berth_api::Problem)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn logs(
@@ -506,7 +447,8 @@ pub async fn logs(
     let (_, c) = client_for(&state, &p, &host, Action::ReadLogs).await?;
     let follow = q.follow.unwrap_or(false);
     let query = pairs(&[
-        ("tail", q.tail.filter(|s| !s.is_empty())),
+        // `all` is the agent's default: it takes only numbers.
+        ("tail", q.tail.filter(|s| !s.is_empty() && s != "all")),
         ("since", q.since.filter(|s| !s.is_empty())),
         ("follow", follow.then(|| "true".to_string())),
     ]);
@@ -519,21 +461,6 @@ pub async fn logs(
     Ok(axum::response::IntoResponse::into_response(Json(
         List::new(lines),
     )))
-}
-
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct WindowQuery {
-    /// `1h` (a sample a second, default) or `24h` (a sample a minute).
-    pub window: Option<Window>,
-}
-
-fn window_pair(w: Option<Window>) -> Option<String> {
-    w.map(|w| match w {
-        Window::Hour => "1h".to_string(),
-        Window::Day => "24h".to_string(),
-    })
 }
 
 /// A container's resource history.

@@ -79,13 +79,14 @@ fn common_answers(e: &Endpoint, op: &Value) -> Vec<(u16, &'static str)> {
         out.push((422, "well-formed but invalid; the detail says which field"));
     }
     if relayed(e) {
-        if e.method != "GET" {
-            out.push((409, "the host refused it in the object's current state"));
-            out.push((
-                422,
-                "the host refused the request as invalid; the detail says why",
-            ));
-        }
+        out.push((
+            409,
+            "the host refused it in the object's current state (e.g. not running)",
+        ));
+        out.push((
+            422,
+            "the host refused the request as invalid; the detail says why",
+        ));
         out.push((
             502,
             "the host failed or sent an answer that is not the contract's; the problem names it",
