@@ -126,7 +126,8 @@ async fn fetch_list(
 #[utoipa::path(get, path = "/api/v1/containers", tag = "containers",
     params(ListAllQuery),
     responses((status = 200, description = "containers; `errors` names hosts that failed or timed out", body = List<Container>),
-        (status = 400, body = berth_api::Problem)),
+        (status = 400, body = berth_api::Problem),
+        (status = 404, description = "`host` names no host the caller may see", body = berth_api::Problem)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn list_all(
     State(state): State<AppState>,
