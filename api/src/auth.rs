@@ -50,9 +50,7 @@ pub struct SetupRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::account_name))]
     pub username: String,
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::password))]
     pub password: String,
 }
 
@@ -160,7 +158,9 @@ pub struct User {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateUser {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::account_name))]
     pub username: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::password))]
     pub password: String,
 }
 
@@ -185,7 +185,6 @@ pub struct PatchUser {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Team {
     pub id: String,
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::account_name))]
     pub name: String,
     #[serde(default)]
     pub members: Vec<TeamMember>,
@@ -203,6 +202,7 @@ pub struct TeamMember {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateTeam {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::account_name))]
     pub name: String,
 }
 

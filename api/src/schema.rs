@@ -69,6 +69,11 @@ pub fn groups() -> Array {
     ArrayBuilder::new().items(group()).build()
 }
 
+/// An `https://` URL with a host.
+pub fn https_url() -> Object {
+    string().pattern(Some("^https://[^/?#]")).build()
+}
+
 pub fn host_name() -> Object {
     string()
         .min_length(Some(1))

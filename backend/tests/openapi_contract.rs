@@ -124,3 +124,102 @@ fn errors_are_problem_json_and_host_calls_document_502_and_504() {
         }
     }
 }
+
+/// The schema of a component's property.
+fn property<'a>(d: &'a Value, schema: &str, field: &str) -> &'a Value {
+    let p = &d["components"]["schemas"][schema]["properties"][field];
+    assert!(p.is_object(), "{schema}.{field} is in the document");
+    p
+}
+
+/// The query parameter `name` of an operation.
+fn query<'a>(d: &'a Value, path: &str, method: &str, name: &str) -> &'a Value {
+    d["paths"][path][method]["parameters"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == name && p["in"] == "query"))
+        .map(|p| &p["schema"])
+        .unwrap_or_else(|| panic!("{method} {path} has the query parameter {name}"))
+}
+
+#[test]
+fn limits_come_from_the_constants_the_checks_use() {
+    use berth_api::{auth, containers, hosts};
+    let d = doc();
+    for schema in ["SetupRequest", "CreateUser"] {
+        let pw = property(&d, schema, "password");
+        assert_eq!(pw["minLength"], auth::MIN_PASSWORD_LEN, "{schema}");
+        assert_eq!(pw["maxLength"], auth::MAX_PASSWORD_LEN, "{schema}");
+        assert_eq!(
+            property(&d, schema, "username")["pattern"],
+            auth::name_pattern()
+        );
+    }
+    assert_eq!(
+        property(&d, "CreateTeam", "name")["pattern"],
+        auth::name_pattern()
+    );
+    assert_eq!(
+        property(&d, "CreateToken", "name")["maxLength"],
+        auth::MAX_TOKEN_NAME_LEN
+    );
+    assert_eq!(
+        property(&d, "CreateJoinToken", "expires_in")["maximum"],
+        hosts::MAX_JOIN_TTL_SECS
+    );
+    assert_eq!(
+        property(&d, "PatchHost", "groups")["items"]["pattern"],
+        hosts::group_pattern()
+    );
+    assert_eq!(
+        property(&d, "PatchHost", "bind_mount_allowlist")["maxItems"],
+        hosts::MAX_ALLOWLIST
+    );
+    assert_eq!(
+        property(&d, "PatchHost", "labels")["propertyNames"]["pattern"],
+        hosts::label_key_pattern()
+    );
+    assert_eq!(
+        property(&d, "ContainerSpec", "name")["pattern"],
+        containers::container_name_pattern()
+    );
+    assert_eq!(
+        property(&d, "Limits", "memory_bytes")["minimum"],
+        containers::MIN_MEMORY_BYTES
+    );
+    assert_eq!(
+        property(&d, "Limits", "nano_cpus")["minimum"],
+        containers::MIN_NANO_CPUS
+    );
+    assert_eq!(
+        query(&d, "/api/v1/audit", "get", "limit")["maximum"],
+        auth::MAX_AUDIT_LIMIT
+    );
+    assert_eq!(
+        query(&d, "/api/v1/stats/stream", "get", "container")["maxItems"],
+        berth_api::metrics::STATS_STREAM_MAX_CONTAINERS
+    );
+    // Query formats and enums, not free strings.
+    assert_eq!(
+        query(
+            &d,
+            "/api/v1/hosts/{host}/containers/{c}/logs",
+            "get",
+            "since"
+        )["format"],
+        "date-time"
+    );
+    assert!(
+        query(
+            &d,
+            "/api/v1/hosts/{host}/containers/{c}/logs",
+            "get",
+            "tail"
+        )["pattern"]
+            .is_string()
+    );
+    let scope = &d["components"]["schemas"]["Scope"]["oneOf"];
+    assert_eq!(
+        scope[1]["properties"]["group"]["pattern"],
+        hosts::group_pattern()
+    );
+}

@@ -84,10 +84,11 @@ pub async fn register(
         return Err(ApiError::Unauthorized("the join secret is missing".into()));
     }
     let name = req.name.trim();
-    if name.is_empty() || name.len() > 253 {
-        return Err(ApiError::Unprocessable(
-            "name must have 1 to 253 characters".into(),
-        ));
+    let max = berth_api::hosts::MAX_HOST_NAME_LEN;
+    if name.is_empty() || name.chars().count() > max {
+        return Err(ApiError::Unprocessable(format!(
+            "name must have 1 to {max} characters"
+        )));
     }
     let url = reqwest::Url::parse(&req.address).map_err(|e| {
         ApiError::Unprocessable(format!("address {:?} is not a URL: {e}", req.address))
