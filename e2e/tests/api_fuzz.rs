@@ -88,11 +88,17 @@ values = [{host:?}]
 values = [{containers}]
 [dictionaries.images]
 values = [{images}]
+# A stop or restart waits `timeout` seconds for the container to exit
+# before SIGKILL, by design; `sleep` ignores SIGTERM as PID 1, so a large
+# one would only hold the call (and the budget) that long.
+[dictionaries.stop_timeouts]
+values = [0, 1, 2]
 
 [parameters]
 "path.host" = {{ dictionary = "hosts", probability = 0.85 }}
 "path.c" = {{ dictionary = "containers", probability = 0.7 }}
 "path.image" = {{ dictionary = "images", probability = 0.5 }}
+"query.timeout" = {{ dictionary = "stop_timeouts", probability = 1.0 }}
 "#,
         containers = list(containers),
         images = list(images),
