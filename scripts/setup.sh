@@ -14,6 +14,10 @@ WASM_BINDGEN_VERSION=0.2.129
 # Test tools from crates.io, pinned (installed only when missing).
 NEXTEST_VERSION=0.9.143
 CARGO_DENY_VERSION=0.20.2
+# The API contract checks (e2e/tests/api_fuzz.rs), from PyPI, pinned, in a
+# venv under target/ (installed only when missing or of another version).
+OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
+SCHEMATHESIS_VERSION=4.32.5
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
@@ -30,7 +34,7 @@ build_pkgs=(build-essential pkg-config libseccomp-dev nodejs npm curl ca-certifi
 test_pkgs=(runc crun busybox-static docker-registry skopeo umoci docker.io
     postgresql chromium chromium-driver qemu-system-x86 hyperfine iperf3
     nftables iproute2 util-linux procps psmisc cpio xz-utils kmod apache2-utils
-    shellcheck git)
+    python3-venv shellcheck git)
 
 pkgs=("${build_pkgs[@]}")
 [ "$profile" = test ] && pkgs+=("${test_pkgs[@]}")
@@ -88,6 +92,14 @@ if [ "$profile" = test ]; then
     if ! cargo deny --version 2>/dev/null | grep -q "^cargo-deny "; then
         log "cargo install cargo-deny $CARGO_DENY_VERSION (a few minutes, once)"
         cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked --quiet
+    fi
+    py=target/py/bin
+    if ! "$py/pip" show schemathesis 2>/dev/null | grep -qx "Version: $SCHEMATHESIS_VERSION" ||
+        ! "$py/pip" show openapi-spec-validator 2>/dev/null | grep -qx "Version: $OPENAPI_SPEC_VALIDATOR_VERSION"; then
+        log "pip install schemathesis $SCHEMATHESIS_VERSION, openapi-spec-validator $OPENAPI_SPEC_VALIDATOR_VERSION into target/py"
+        [ -x "$py/python" ] || python3 -m venv target/py
+        "$py/pip" install --quiet --disable-pip-version-check \
+            "schemathesis==$SCHEMATHESIS_VERSION" "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION"
     fi
 fi
 

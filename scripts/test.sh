@@ -88,7 +88,15 @@ if [ "$(stat -fc %T /sys/fs/cgroup)" != cgroup2fs ]; then
     filter='not (package(berth-runtime) & binary(cgroup_v2))'
     log "host cgroups are not unified: the runtime's cgroup_v2 tests run in the QEMU guest only"
 fi
-cargo nextest run --workspace --locked --no-fail-fast -E "$filter"
+cargo nextest run --workspace --locked --no-fail-fast -E "$filter & not binary(api_fuzz)"
+
+# The API against its own OpenAPI document on a throwaway server + local
+# agent: openapi-spec-validator on the served document, then schemathesis
+# (fixed seed, BERTH_FUZZ_SECONDS of fuzzing, default 100) with an owner's
+# API token; no 5xx, every status, content type and body as documented.
+# What it excludes, and why, is in e2e/tests/api_fuzz.rs.
+step "API contract: openapi-spec-validator and schemathesis"
+cargo nextest run -p berth-e2e --locked --no-fail-fast --test api_fuzz --no-capture
 
 # The agent's path through an external OCI runtime (--oci-runtime) on the
 # suites that create, exec, restart and adopt containers.

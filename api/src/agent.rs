@@ -32,8 +32,10 @@ pub struct RegisterRequest {
     /// The join token's secret.
     pub secret: String,
     /// The host's name (its hostname unless told otherwise).
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::host_name))]
     pub name: String,
     /// The agent's HTTPS base URL, as the server should reach it.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::https_url))]
     pub address: String,
     pub facts: HostFacts,
     #[serde(default)]

@@ -8,15 +8,41 @@ use serde::{Deserialize, Serialize};
 pub const SESSION_COOKIE: &str = "berth_session";
 /// Header a cookie-authenticated mutating request must carry, with value `1`.
 pub const CSRF_HEADER: &str = "x-berth-csrf";
-/// Shortest password accepted.
+/// Shortest password accepted (characters).
 pub const MIN_PASSWORD_LEN: usize = 12;
+/// Longest password accepted (characters; argon2 takes anything, this
+/// bounds the work).
+pub const MAX_PASSWORD_LEN: usize = 1024;
+/// Longest user or team name.
+pub const MAX_NAME_LEN: usize = 64;
+/// Longest API token name (after trimming).
+pub const MAX_TOKEN_NAME_LEN: usize = 64;
+/// Most audit rows one call returns.
+pub const MAX_AUDIT_LIMIT: u64 = 1000;
+
+/// Is `s` a user or team name: 1 to [`MAX_NAME_LEN`] of `[A-Za-z0-9_.@-]`,
+/// starting with a letter or digit? [`name_pattern`] says the same.
+pub fn is_valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_NAME_LEN
+        && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '@' | '-'))
+}
+
+/// [`is_valid_name`] as a regular expression (for the OpenAPI document).
+pub fn name_pattern() -> String {
+    format!("^[A-Za-z0-9][A-Za-z0-9_.@-]{{0,{}}}$", MAX_NAME_LEN - 1)
+}
 
 /// `POST /api/v1/setup`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SetupRequest {
     pub setup_token: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::account_name))]
     pub username: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::password))]
     pub password: String,
 }
 
@@ -90,8 +116,8 @@ impl std::str::FromStr for Role {
 
 /// Where a role binding applies: `"global"`, `{"group": "<name>"}` or
 /// `{"host": "<id>"}`.
+/// (Its OpenAPI schema is in `crate::schema`: a group name has a pattern.)
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     Global,
@@ -132,7 +158,9 @@ pub struct User {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateUser {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::account_name))]
     pub username: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::password))]
     pub password: String,
 }
 
@@ -141,10 +169,12 @@ pub struct CreateUser {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PatchUser {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::password))]
     pub password: Option<String>,
     /// Required when users change their own password (with a session, not
     /// an API token): the password they have now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::current_password))]
     pub current_password: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
@@ -172,6 +202,7 @@ pub struct TeamMember {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateTeam {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::account_name))]
     pub name: String,
 }
 
@@ -207,6 +238,8 @@ pub struct RoleBinding {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateToken {
+    /// 1 to 64 characters, surrounding white space trimmed.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::token_name))]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,

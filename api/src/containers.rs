@@ -8,16 +8,43 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// The smallest memory limit (Docker's floor: a smaller one cannot start a
+/// process).
+pub const MIN_MEMORY_BYTES: u64 = 6 * 1024 * 1024;
+/// The smallest CPU limit: 0.01 core (a 1 ms quota per 100 ms period).
+pub const MIN_NANO_CPUS: u64 = 10_000_000;
+/// Longest container name.
+pub const MAX_CONTAINER_NAME_LEN: usize = 64;
+/// Longest container host name (RFC 1123).
+pub const MAX_HOSTNAME_LEN: usize = 253;
+
+/// [`validate_container_name`] as a regular expression.
+pub fn container_name_pattern() -> String {
+    format!(
+        "^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{}}}$",
+        MAX_CONTAINER_NAME_LEN - 1
+    )
+}
+
+/// An absolute path without a `..` component nor NUL.
+pub fn absolute_path_pattern() -> String {
+    let segment = r"([^/.\u0000][^/\u0000]*|\.[^/.\u0000][^/\u0000]*|\.\.[^/\u0000]+|\.)?";
+    format!("^(/{segment})+$")
+}
+
 /// Resource limits. CPU is in nano-CPUs (1e9 = one core).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::memory_bytes))]
     pub memory_bytes: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::nano_cpus))]
     pub nano_cpus: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::pids))]
     pub pids: Option<u64>,
 }
 
@@ -44,7 +71,9 @@ impl fmt::Display for Protocol {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PortMapping {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::port))]
     pub host_port: u16,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::port))]
     pub container_port: u16,
     #[serde(default)]
     pub protocol: Protocol,
@@ -55,7 +84,9 @@ pub struct PortMapping {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MountSpec {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::container_path))]
     pub source: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::container_path))]
     pub target: String,
     #[serde(default)]
     pub readonly: bool,
@@ -231,19 +262,26 @@ pub enum RuntimeKind {
 #[serde(deny_unknown_fields)]
 pub struct ContainerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::container_name))]
     pub name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::image_reference))]
     pub image: String,
     /// Replaces the image's command (and entrypoint) when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::command))]
     pub cmd: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::env))]
     pub env: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::container_path))]
     pub workdir: Option<String>,
     /// `uid`, `uid:gid`, or a user name from the image's /etc/passwd.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::container_user))]
     pub user: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::hostname))]
     pub hostname: Option<String>,
     #[serde(default)]
     pub limits: Limits,
@@ -256,6 +294,7 @@ pub struct ContainerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<RestartPolicy>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::container_labels))]
     pub labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime: Option<RuntimeKind>,
@@ -472,7 +511,7 @@ pub fn is_container_id(s: &str) -> bool {
 /// Checks a container name: 1–64 characters of `[a-zA-Z0-9_.-]`, starting
 /// with a letter or digit (as Docker accepts).
 pub fn validate_container_name(s: &str) -> Result<(), String> {
-    let ok_len = !s.is_empty() && s.len() <= 64;
+    let ok_len = !s.is_empty() && s.len() <= MAX_CONTAINER_NAME_LEN;
     let ok_first = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
     let ok_chars = s
         .chars()

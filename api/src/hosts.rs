@@ -5,6 +5,47 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// Longest group name.
+pub const MAX_GROUP_LEN: usize = 64;
+/// Longest host name (after trimming).
+pub const MAX_HOST_NAME_LEN: usize = 253;
+/// Longest host label key.
+pub const MAX_LABEL_KEY_LEN: usize = 63;
+/// Longest host label value (characters).
+pub const MAX_LABEL_VALUE_LEN: usize = 255;
+/// Most entries of a bind-mount allowlist.
+pub const MAX_ALLOWLIST: usize = 64;
+/// Longest bind-mount allowlist entry (bytes).
+pub const MAX_ALLOWLIST_PATH_LEN: usize = 4096;
+/// Longest lifetime of a join token, in seconds (30 days).
+pub const MAX_JOIN_TTL_SECS: u64 = 30 * 24 * 3600;
+
+/// Is `g` a group name: 1 to [`MAX_GROUP_LEN`] of `[A-Za-z0-9_.-]`?
+pub fn is_valid_group(g: &str) -> bool {
+    !g.is_empty()
+        && g.len() <= MAX_GROUP_LEN
+        && g.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// [`is_valid_group`] as a regular expression.
+pub fn group_pattern() -> String {
+    format!("^[A-Za-z0-9_.-]{{1,{MAX_GROUP_LEN}}}$")
+}
+
+/// Is `k` a host label key: 1 to [`MAX_LABEL_KEY_LEN`] of `[A-Za-z0-9_.-/]`?
+pub fn is_valid_label_key(k: &str) -> bool {
+    !k.is_empty()
+        && k.len() <= MAX_LABEL_KEY_LEN
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/'))
+}
+
+/// [`is_valid_label_key`] as a regular expression.
+pub fn label_key_pattern() -> String {
+    format!("^[A-Za-z0-9_./-]{{1,{MAX_LABEL_KEY_LEN}}}$")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
@@ -82,10 +123,13 @@ pub struct Host {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PatchHost {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::host_name))]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::groups))]
     pub groups: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::host_labels))]
     pub labels: Option<BTreeMap<String, String>>,
     /// Let pulls reach internal registries (admins of the host).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,7 +137,7 @@ pub struct PatchHost {
     /// Replace the bind-mount allowlist (the owner only): absolute paths, at
     /// most 64 of at most 4096 bytes; `[]` removes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_items = 64))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::bind_mount_allowlist))]
     pub bind_mount_allowlist: Option<Vec<String>>,
 }
 
@@ -102,9 +146,11 @@ pub struct PatchHost {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateJoinToken {
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::groups))]
     pub groups: Vec<String>,
     /// Lifetime in seconds (default 3600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::join_ttl))]
     pub expires_in: Option<u64>,
 }
 

@@ -39,6 +39,9 @@ pub enum RegistryAuth {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PullRequest {
+    /// An image reference (`busybox`, `registry:5000/team/app:1.2`,
+    /// `name@sha256:<hex>`).
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::image_reference))]
     pub reference: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<RegistryAuth>,

@@ -16,7 +16,11 @@ pub mod images;
 pub mod inventory;
 pub mod metrics;
 pub mod nav;
+#[cfg(test)]
+mod pattern_tests;
 pub mod rbac;
+#[cfg(feature = "openapi")]
+pub mod schema;
 
 pub use error::Problem;
 

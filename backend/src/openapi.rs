@@ -1,6 +1,14 @@
 //! The OpenAPI 3 document, generated from the handlers' `#[utoipa::path]`
 //! annotations and the `berth-api` schemas; served at `/api/v1/openapi.json`
 //! and browsable at `/api/docs`.
+//!
+//! What every operation of a kind can answer is added from the endpoint
+//! table (`http::ENDPOINTS`) in [`contract`], so no handler has to repeat
+//! it: 401 and 403 for the authenticated, 404, 502 and 504 for the calls
+//! relayed to a host, 400, 413 and 415 for JSON bodies; every problem is
+//! `application/problem+json`; operation ids are unique (`<tag>_<handler>`).
+
+mod contract;
 
 use std::sync::OnceLock;
 
@@ -94,6 +102,7 @@ impl Modify for Security {
         http::images::import,
         http::images::delete,
     ),
+    components(schemas(berth_api::metrics::Window, berth_api::containers::ContainerAction)),
     modifiers(&Security),
     tags(
         (name = "system", description = "health, OpenAPI, metrics"),
@@ -111,6 +120,8 @@ pub fn document_json() -> &'static str {
     DOC.get_or_init(|| {
         let mut doc = ApiDoc::openapi();
         doc.info.version = berth_api::VERSION.to_string();
-        doc.to_json().unwrap_or_else(|_| "{}".to_string())
+        let mut v = serde_json::to_value(&doc).unwrap_or_default();
+        contract::complete(&mut v);
+        serde_json::to_string(&v).unwrap_or_else(|_| "{}".to_string())
     })
 }

@@ -5,10 +5,9 @@ use std::path::{Component, Path};
 
 use berth_api::containers::{ContainerSpec, validate_container_name};
 
-/// Docker's floor for a memory limit (a smaller one cannot start a process).
-pub const MIN_MEMORY_BYTES: u64 = 6 * 1024 * 1024;
-/// The smallest CPU limit: 0.01 core (a 1 ms quota per 100 ms period).
-pub const MIN_NANO_CPUS: u64 = 10_000_000;
+/// The limits' floors live with the wire types: the OpenAPI document
+/// states them from the same constants.
+pub use berth_api::containers::{MIN_MEMORY_BYTES, MIN_NANO_CPUS};
 
 /// Validates `spec` for a host with `cpus` CPUs.
 pub fn validate(spec: &ContainerSpec, cpus: u32) -> Result<(), String> {

@@ -19,7 +19,7 @@ use crate::tls;
 /// Default lifetime of a join token.
 pub const DEFAULT_JOIN_TTL: Duration = Duration::from_secs(3600);
 /// Longest lifetime of a join token.
-pub const MAX_JOIN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+pub const MAX_JOIN_TTL: Duration = Duration::from_secs(berth_api::hosts::MAX_JOIN_TTL_SECS);
 
 /// `berthjoin1.` + base64url(JSON payload).
 pub fn encode_token(payload: &JoinTokenPayload) -> String {
@@ -66,11 +66,7 @@ pub async fn create_token(
 
 /// Checks a group name: 1–64 of `[a-zA-Z0-9_.-]`.
 pub fn validate_group(g: &str) -> Result<(), ApiError> {
-    if !g.is_empty()
-        && g.len() <= 64
-        && g.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-    {
+    if berth_api::hosts::is_valid_group(g) {
         Ok(())
     } else {
         Err(ApiError::Unprocessable(format!(
@@ -88,10 +84,11 @@ pub async fn register(
         return Err(ApiError::Unauthorized("the join secret is missing".into()));
     }
     let name = req.name.trim();
-    if name.is_empty() || name.len() > 253 {
-        return Err(ApiError::Unprocessable(
-            "name must have 1 to 253 characters".into(),
-        ));
+    let max = berth_api::hosts::MAX_HOST_NAME_LEN;
+    if name.is_empty() || name.chars().count() > max {
+        return Err(ApiError::Unprocessable(format!(
+            "name must have 1 to {max} characters"
+        )));
     }
     let url = reqwest::Url::parse(&req.address).map_err(|e| {
         ApiError::Unprocessable(format!("address {:?} is not a URL: {e}", req.address))

@@ -11,12 +11,9 @@ use tokio::sync::Semaphore;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use berth_api::auth::MIN_PASSWORD_LEN;
+pub use berth_api::auth::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
 
 use crate::error::ApiError;
-
-/// Longest password accepted (argon2 takes anything; this bounds the work).
-pub const MAX_PASSWORD_LEN: usize = 1024;
 
 fn salt() -> SaltString {
     let bytes: [u8; 16] = rand::random();
@@ -38,9 +35,9 @@ pub fn validate(password: &str) -> Result<(), ApiError> {
             "the password must have at least {MIN_PASSWORD_LEN} characters (it has {n})"
         )));
     }
-    if password.len() > MAX_PASSWORD_LEN {
+    if n > MAX_PASSWORD_LEN {
         return Err(ApiError::Unprocessable(format!(
-            "the password must have at most {MAX_PASSWORD_LEN} bytes"
+            "the password must have at most {MAX_PASSWORD_LEN} characters (it has {n})"
         )));
     }
     Ok(())

@@ -4,7 +4,7 @@
 
 use axum::extract::State;
 use berth_api::List;
-use berth_api::auth::{AuditEvent, Role};
+use berth_api::auth::{AuditEvent, MAX_AUDIT_LIMIT, Role};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
@@ -26,12 +26,16 @@ pub struct AuditQuery {
     /// A host id.
     pub host: Option<String>,
     /// RFC 3339 time: rows at or after it.
+    #[param(schema_with = berth_api::schema::date_time)]
     pub since: Option<String>,
     /// RFC 3339 time: rows at or before it.
+    #[param(schema_with = berth_api::schema::date_time)]
     pub until: Option<String>,
     /// `success` or `failure`.
+    #[param(schema_with = berth_api::schema::audit_outcome)]
     pub outcome: Option<String>,
     /// At most this many rows (default 100, at most 1000).
+    #[param(schema_with = berth_api::schema::audit_limit)]
     pub limit: Option<i64>,
 }
 
@@ -68,11 +72,11 @@ pub async fn list(
         )));
     }
     if let Some(l) = q.limit
-        && !(1..=1000).contains(&l)
+        && !(1..=MAX_AUDIT_LIMIT as i64).contains(&l)
     {
-        return Err(ApiError::BadRequest(
-            "limit must be between 1 and 1000".into(),
-        ));
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_AUDIT_LIMIT}"
+        )));
     }
     let only_hosts = if rbac::role_on(&p.grants, Target::Global).is_some_and(|r| r >= Role::Admin) {
         None

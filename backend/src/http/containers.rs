@@ -16,11 +16,12 @@ use berth_api::containers::{
     NetworkMode, validate_container_name,
 };
 use berth_api::inventory::ContainerNamespace;
-use berth_api::metrics::{ContainerSample, Window};
-use serde::Deserialize;
+use berth_api::metrics::ContainerSample;
 
 use super::proxy::{self, MUTATION_DEADLINE, client_for};
 use crate::agents::AgentCall;
+
+pub use super::container_queries::*;
 use crate::audit::AuditCtx;
 use crate::auth::Principal;
 use crate::db;
@@ -82,18 +83,6 @@ fn shown(p: &Principal, h: &db::hosts::HostRecord, mut c: Container) -> Json<Con
     Json(c)
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ListAllQuery {
-    /// Only this host (id).
-    pub host: Option<String>,
-    /// Only containers with this label, `key=value`.
-    pub label: Option<String>,
-    /// created, running, paused or stopped.
-    pub state: Option<String>,
-}
-
 /// A host's containers, each with its `host` set to the host's id.
 async fn fetch_list(call: AgentCall<'_>, q: &agent_api::ListQuery) -> ApiResult<Vec<Container>> {
     let mut items = call.list_containers(q).await?;
@@ -107,7 +96,8 @@ async fn fetch_list(call: AgentCall<'_>, q: &agent_api::ListQuery) -> ApiResult<
 #[utoipa::path(get, path = "/api/v1/containers", tag = "containers",
     params(ListAllQuery),
     responses((status = 200, description = "containers; `errors` names hosts that failed or timed out", body = List<Container>),
-        (status = 400, body = berth_api::Problem)),
+        (status = 400, body = berth_api::Problem),
+        (status = 404, description = "`host` names no host the caller may see", body = berth_api::Problem)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn list_all(
     State(state): State<AppState>,
@@ -153,16 +143,6 @@ pub async fn list_all(
     }))
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct HostListQuery {
-    /// Only containers with this label, `key=value`.
-    pub label: Option<String>,
-    /// created, running, paused or stopped.
-    pub state: Option<String>,
-}
-
 /// The containers of one host.
 #[utoipa::path(get, path = "/api/v1/hosts/{host}/containers", tag = "containers",
     params(("host" = String, Path, description = "host id"), HostListQuery),
@@ -183,14 +163,6 @@ pub async fn list(
         items.iter_mut().for_each(redact_container);
     }
     Ok(Json(List::new(items)))
-}
-
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct CreateQuery {
-    /// Start the container once created.
-    pub start: Option<bool>,
 }
 
 /// Creates a container (deployers; host bind mounts and the host's network
@@ -326,14 +298,6 @@ pub async fn get(
     Ok(shown(&p, &h, call.inspect_container(&c).await?))
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct DeleteQuery {
-    /// Kill a running container first.
-    pub force: Option<bool>,
-}
-
 /// Removes a container (deployers).
 #[utoipa::path(delete, path = "/api/v1/hosts/{host}/containers/{c}", tag = "containers",
     params(("host" = String, Path, description = "host id"), ("c" = String, Path, description = "container id or name"), DeleteQuery),
@@ -354,16 +318,6 @@ pub async fn delete(
         .remove_container(&name, &query)
         .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ActionQuery {
-    /// stop, restart: seconds between SIGTERM and SIGKILL.
-    pub timeout: Option<u32>,
-    /// kill: the signal (name or number).
-    pub signal: Option<String>,
 }
 
 /// start, stop, restart, kill, pause or unpause (operators).
@@ -411,18 +365,6 @@ pub async fn action(
     ))
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct LogsQuery {
-    /// The last N lines (or `all`).
-    pub tail: Option<String>,
-    /// RFC 3339 time: lines at or after it.
-    pub since: Option<String>,
-    /// Keep the stream open (SSE of log lines).
-    pub follow: Option<bool>,
-}
-
 /// Lines kept for viewers who join a followed log late, when no tail is given.
 const DEFAULT_REPLAY_LINES: usize = 100;
 const MAX_REPLAY_LINES: usize = 5000;
@@ -430,7 +372,8 @@ const MAX_REPLAY_LINES: usize = 5000;
 /// A container's log (operators): JSON, or SSE with `follow=true`.
 #[utoipa::path(get, path = "/api/v1/hosts/{host}/containers/{c}/logs", tag = "containers",
     params(("host" = String, Path, description = "host id"), ("c" = String, Path, description = "container id or name"), LogsQuery),
-    responses((status = 200, description = "the lines; with follow=true an SSE stream of LogLine", body = List<LogLine>),
+    responses((status = 200, description = "the lines; with follow=true an SSE stream of LogLine",
+            content((List<LogLine> = "application/json"), ("text/event-stream"))),
         (status = 404, body = berth_api::Problem)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn logs(
@@ -475,14 +418,6 @@ pub async fn logs(
     let call = c.call(&p.username, state.config.fanout_deadline());
     let lines = call.logs(&name, &query).await?;
     Ok(Json(List::new(lines)).into_response())
-}
-
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct WindowQuery {
-    /// `1h` (a sample a second, default) or `24h` (a sample a minute).
-    pub window: Option<Window>,
 }
 
 impl WindowQuery {

@@ -9,7 +9,10 @@ use axum::http::StatusCode;
 use berth_api::List;
 use berth_api::agent::{RegisterRequest, RegisterResponse};
 use berth_api::agent_api::AgentApi;
-use berth_api::hosts::{CreateJoinToken, Host, JoinTokenResponse, PatchHost};
+use berth_api::hosts::{
+    CreateJoinToken, Host, JoinTokenResponse, MAX_ALLOWLIST, MAX_ALLOWLIST_PATH_LEN,
+    MAX_HOST_NAME_LEN, MAX_LABEL_VALUE_LEN, PatchHost,
+};
 
 use super::proxy::host_for;
 use crate::agents::join::{self, DEFAULT_JOIN_TTL, MAX_JOIN_TTL, validate_group};
@@ -61,26 +64,19 @@ pub async fn get(
 
 fn validate_labels(labels: &BTreeMap<String, String>) -> ApiResult<()> {
     for (k, v) in labels {
-        let key_ok = !k.is_empty()
-            && k.len() <= 63
-            && k.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/'));
-        if !key_ok {
+        if !berth_api::hosts::is_valid_label_key(k) {
             return Err(ApiError::Unprocessable(format!(
                 "invalid label key {k:?}: use 1 to 63 letters, digits, '_', '.', '-' or '/'"
             )));
         }
-        if v.len() > 255 {
+        if v.chars().count() > MAX_LABEL_VALUE_LEN {
             return Err(ApiError::Unprocessable(format!(
-                "label {k:?}: the value is longer than 255 bytes"
+                "label {k:?}: the value is longer than {MAX_LABEL_VALUE_LEN} characters"
             )));
         }
     }
     Ok(())
 }
-
-/// Most entries of a bind-mount allowlist.
-const MAX_ALLOWLIST: usize = 64;
 
 /// Checks a bind-mount allowlist's syntax (the agent resolves it on the
 /// real filesystem): absolute paths without `..` or NUL, trailing slashes
@@ -94,7 +90,7 @@ fn validate_allowlist(list: Vec<String>) -> ApiResult<Option<Vec<String>>> {
     let mut out = Vec::new();
     for e in list {
         let ok = e.starts_with('/')
-            && e.len() <= 4096
+            && e.len() <= MAX_ALLOWLIST_PATH_LEN
             && !e.contains('\0')
             && !e.split('/').any(|c| c == "..");
         if !ok {
@@ -132,10 +128,10 @@ pub async fn patch(
     let mut h = host_for(&state, &p, &host, Action::ManageHost).await?;
     if let Some(name) = req.name {
         let name = name.trim();
-        if name.is_empty() || name.len() > 253 {
-            return Err(ApiError::Unprocessable(
-                "name must have 1 to 253 characters".into(),
-            ));
+        if name.is_empty() || name.chars().count() > MAX_HOST_NAME_LEN {
+            return Err(ApiError::Unprocessable(format!(
+                "name must have 1 to {MAX_HOST_NAME_LEN} characters"
+            )));
         }
         h.name = name.to_string();
     }

@@ -78,10 +78,15 @@ pub async fn pull(
     proxy::relay_stream(&c, resp).await
 }
 
+/// The body of an import: the bytes of a tar.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct TarBody(pub Vec<u8>);
+
 /// Imports a `docker save` or OCI-layout tar (the request body, streamed).
 #[utoipa::path(post, path = "/api/v1/hosts/{host}/images/import", tag = "images",
     params(("host" = String, Path, description = "host id")),
-    request_body(content = Vec<u8>, description = "a docker save or OCI layout tar", content_type = "application/x-tar"),
+    request_body(content = TarBody, description = "a docker save or OCI layout tar", content_type = "application/x-tar"),
     responses((status = 201, body = ImportResult), (status = 400, body = berth_api::Problem),
         (status = 404, body = berth_api::Problem)),
     security(("bearer" = []), ("cookie" = [])))]

@@ -9,6 +9,7 @@
 
 pub mod audit_log;
 pub mod bindings;
+pub mod container_queries;
 pub mod containers;
 pub mod exec;
 pub mod guard;

@@ -52,12 +52,7 @@ pub enum FirstRunError {
 /// Checks a user or team name: 1–64 of `[A-Za-z0-9_.@-]`, starting with a
 /// letter or digit.
 pub fn validate_name(what: &str, s: &str) -> ApiResult<()> {
-    let ok = !s.is_empty()
-        && s.len() <= 64
-        && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '@' | '-'));
-    if ok {
+    if berth_api::auth::is_valid_name(s) {
         Ok(())
     } else {
         Err(ApiError::Unprocessable(format!(

@@ -44,6 +44,7 @@ use crate::streams::{END_EVENT, KEEP_ALIVE, is_comment, is_end, parse_block, sse
 pub struct StatsStreamQuery {
     /// `<host>/<container>`: a host id (or unique name) and a container id or
     /// name. Repeat it for each container, at most 100.
+    #[param(schema_with = berth_api::schema::stats_stream_containers)]
     pub container: Vec<String>,
 }
 

@@ -49,10 +49,11 @@ pub async fn create(
         ));
     }
     let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 64 {
-        return Err(ApiError::Unprocessable(
-            "name must have 1 to 64 characters".into(),
-        ));
+    if name.is_empty() || name.chars().count() > berth_api::auth::MAX_TOKEN_NAME_LEN {
+        return Err(ApiError::Unprocessable(format!(
+            "name must have 1 to {} characters",
+            berth_api::auth::MAX_TOKEN_NAME_LEN
+        )));
     }
     if let Some(exp) = req.expires_at
         && exp <= chrono::Utc::now()

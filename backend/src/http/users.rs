@@ -169,7 +169,7 @@ async fn check_own_password_change(
     let current = current.ok_or_else(|| {
         ApiError::Forbidden("changing your own password needs current_password".into())
     })?;
-    if current.len() > password::MAX_PASSWORD_LEN
+    if current.chars().count() > password::MAX_PASSWORD_LEN
         || !password::verify(current, &u.password_hash).await?
     {
         return Err(ApiError::Forbidden(
