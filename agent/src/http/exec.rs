@@ -22,7 +22,7 @@ use tokio::io::unix::AsyncFd;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
-use crate::runtime::Stdio3;
+use crate::runtime::{ExecIo, Stdio3};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/containers/{c}/exec", get(exec))
@@ -151,27 +151,10 @@ async fn session(
     socket: WebSocket,
 ) -> anyhow::Result<()> {
     let (mut tx, mut rx) = socket.split();
-    // The terminal: a pty, or three pipes.
-    let (input, outputs, stdio, master): (OwnedFd, Vec<OwnedFd>, Stdio3, Option<OwnedFd>) = if tty {
-        let winsize = nix::pty::Winsize {
-            ws_row: 24,
-            ws_col: 80,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        let pty = nix::pty::openpty(&winsize, None)?;
-        let master = pty.master;
-        let stdio = Stdio3 {
-            stdin: pty.slave.try_clone()?,
-            stdout: pty.slave.try_clone()?,
-            stderr: pty.slave,
-        };
-        (
-            master.try_clone()?,
-            vec![master.try_clone()?],
-            stdio,
-            Some(master),
-        )
+    // The terminal: a pty the runtime makes (its master comes back with the
+    // child), or three pipes.
+    let (io, pipes) = if tty {
+        (ExecIo::Terminal { cols: 80, rows: 24 }, None)
     } else {
         let (in_r, in_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
         let (out_r, out_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
@@ -181,13 +164,12 @@ async fn session(
             stdout: out_w,
             stderr: err_w,
         };
-        (in_w, vec![out_r, err_r], stdio, None)
+        (ExecIo::Pipes(stdio), Some((in_w, vec![out_r, err_r])))
     };
     let containers = s.containers.clone();
     let id2 = id.clone();
     let started =
-        tokio::task::spawn_blocking(move || containers.exec_start(&id2, &process, stdio, tty))
-            .await?;
+        tokio::task::spawn_blocking(move || containers.exec_start(&id2, &process, io)).await?;
     let child = match started {
         Ok(c) => c,
         Err(e) => {
@@ -202,6 +184,12 @@ async fn session(
             return Ok(());
         }
     };
+    let (input, outputs, master): (OwnedFd, Vec<OwnedFd>, Option<OwnedFd>) =
+        match (child.terminal, pipes) {
+            (Some(m), _) => (m.try_clone()?, vec![m.try_clone()?], Some(m)),
+            (None, Some((input, outputs))) => (input, outputs, None),
+            (None, None) => anyhow::bail!("the runtime gave a terminal exec no terminal"),
+        };
     let pid = child.pid;
     let mut waiter = tokio::task::spawn_blocking(child.wait);
 
