@@ -99,24 +99,17 @@ step "API contract: openapi-spec-validator and schemathesis"
 cargo nextest run -p berth-e2e --locked --no-fail-fast --test api_fuzz --no-capture
 
 # The agent's path through an external OCI runtime (--oci-runtime) on the
-# suites that create, exec, restart and adopt containers.
-# - runc: all but the tty exec, which has a known bug through an external
-#   runtime (the process gets runc's pipes, not the terminal: runc needs
-#   --console-socket for a tty, and the agent does not pass one yet).
-# - crun: crun 1.8 refuses every container on a hybrid cgroup host ("cgroups
-#   in hybrid mode not supported"), so it runs only where the host's cgroups
-#   are v1-only or unified.
+# suites that create, exec, restart and adopt containers, through runc and
+# through crun. A tty exec gets the runtime's pty over --console-socket. On
+# a hybrid cgroup host whose cgroup2 holds controllers, which crun refuses,
+# the agent runs crun's commands in a mount namespace without that cgroup2
+# (agent/src/runtime/cgroup_view.rs), so crun runs here too.
 ext_suites='binary(containers) | binary(exec) | binary(restart) | binary(survive) | binary(logs_rotation) | binary(mount_policy)'
-step "agent tests through runc"
-BERTH_TEST_OCI_RUNTIME=$(command -v runc) cargo nextest run -p berth-agent --locked --no-fail-fast \
-    -E "($ext_suites) & not test(exec_gets_a_pty_inside_the_container)"
-if [ -d /sys/fs/cgroup/unified ] && [ "$(stat -fc %T /sys/fs/cgroup)" != cgroup2fs ]; then
-    log "host cgroups are hybrid: crun refuses them, so the agent is not tested through crun here"
-else
-    step "agent tests through crun"
-    BERTH_TEST_OCI_RUNTIME=$(command -v crun) cargo nextest run -p berth-agent --locked --no-fail-fast \
-        -E "($ext_suites) & not test(exec_gets_a_pty_inside_the_container)"
-fi
+for rt in runc crun; do
+    step "agent tests through $rt"
+    BERTH_TEST_OCI_RUNTIME=$(command -v "$rt") cargo nextest run -p berth-agent --locked --no-fail-fast \
+        -E "$ext_suites"
+done
 
 if [ -x vm/run.sh ]; then
     step "cgroup v2 suite in a QEMU guest"

@@ -7,13 +7,19 @@
 //!   `create` clones the init as a child of the caller (the monitor);
 //! - [`CliRuntime`] drives any runc-compatible binary (`runc`, `crun`, the
 //!   `berth-runtime` CLI) for comparison: `create` hands the container our
-//!   stdio pipes and the init is reparented to the monitor, a subreaper.
+//!   stdio pipes and the init is reparented to the monitor, a subreaper; a
+//!   terminal exec gets its pty master over `--console-socket`
+//!   (`console.rs`); crun on a hybrid cgroup host runs in a private mount
+//!   namespace without the cgroup2 mount it refuses (`cgroup_view.rs`).
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use serde::Deserialize;
+mod cgroup_view;
+mod cli;
+mod console;
+
+pub use cli::CliRuntime;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -51,6 +57,15 @@ pub struct Stdio3 {
     pub stderr: OwnedFd,
 }
 
+/// The stdio of an exec.
+pub enum ExecIo {
+    /// Given stdin, stdout and stderr (pipes).
+    Pipes(Stdio3),
+    /// A new terminal of `cols` x `rows`, the process's controlling one;
+    /// its master comes back in [`ExecChild::terminal`].
+    Terminal { cols: u16, rows: u16 },
+}
+
 /// An OCI runtime.
 pub trait OciRuntime: Send + Sync {
     /// Creates the container from `bundle`; its init (a child or, through a
@@ -67,24 +82,31 @@ pub trait OciRuntime: Send + Sync {
     /// `None` when the runtime does not know the container.
     fn state(&self, id: &str) -> Result<Option<RuntimeState>>;
     /// Runs `process` inside the running container (its namespaces, cgroup,
-    /// capabilities and seccomp) with `stdio`; `tty` when stdin is a
-    /// terminal to become the controlling one. Returns the pid of a child
-    /// of the caller, which the caller reaps; its exit status is the
-    /// process's.
-    fn exec(
-        &self,
-        id: &str,
-        process: &oci_spec::runtime::Process,
-        stdio: Stdio3,
-        tty: bool,
-    ) -> Result<ExecChild>;
+    /// capabilities and seccomp) with `io`.
+    fn exec(&self, id: &str, process: &oci_spec::runtime::Process, io: ExecIo)
+    -> Result<ExecChild>;
 }
 
 /// A process started by [`OciRuntime::exec`].
 pub struct ExecChild {
+    /// The process, for signals.
     pub pid: u32,
     /// Waits for it (blocking) and answers its exit code, or 128 + signal.
     pub wait: Box<dyn FnOnce() -> i32 + Send>,
+    /// The terminal's master, with [`ExecIo::Terminal`].
+    pub terminal: Option<OwnedFd>,
+}
+
+/// A new pty of `cols` x `rows`: (master, slave).
+fn open_pty(cols: u16, rows: u16) -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let winsize = nix::pty::Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(&winsize, None)?;
+    Ok((pty.master, pty.slave))
 }
 
 /// Opens the runtime: the library when `binary` is `None`.
@@ -182,11 +204,27 @@ impl OciRuntime for LibRuntime {
         &self,
         id: &str,
         process: &oci_spec::runtime::Process,
-        stdio: Stdio3,
-        tty: bool,
+        io: ExecIo,
     ) -> Result<ExecChild> {
+        let failed = |detail: String| Error::Failed {
+            binary: PathBuf::from("berth-runtime (library)"),
+            op: "exec",
+            id: id.to_string(),
+            detail,
+        };
+        // A terminal: a pty whose slave is the process's stdio and becomes
+        // its controlling terminal; we keep the master.
+        let (stdio, tty, terminal) = match io {
+            ExecIo::Pipes(s) => ([s.stdin, s.stdout, s.stderr], false, None),
+            ExecIo::Terminal { cols, rows } => {
+                let (master, slave) =
+                    open_pty(cols, rows).map_err(|e| failed(format!("open a pty: {e}")))?;
+                let copy = || slave.try_clone().map_err(|e| failed(format!("dup: {e}")));
+                ([copy()?, copy()?, slave], true, Some(master))
+            }
+        };
         let opts = berth_runtime::ExecOptions {
-            stdio: Some([stdio.stdin, stdio.stdout, stdio.stderr]),
+            stdio: Some(stdio),
             stdio_tty: tty,
             ..Default::default()
         };
@@ -194,241 +232,11 @@ impl OciRuntime for LibRuntime {
             .rt
             .exec(id, process, opts)
             .map_err(|e| lib_error("exec", id, e))?;
-        let upid = u32::try_from(pid).map_err(|_| Error::Failed {
-            binary: PathBuf::from("berth-runtime (library)"),
-            op: "exec",
-            id: id.to_string(),
-            detail: format!("no pid (got {pid})"),
-        })?;
+        let upid = u32::try_from(pid).map_err(|_| failed(format!("no pid (got {pid})")))?;
         Ok(ExecChild {
             pid: upid,
             wait: Box::new(move || berth_runtime::wait(pid).unwrap_or(255)),
+            terminal,
         })
     }
-}
-
-/// A runc-compatible runtime binary with its own state root.
-#[derive(Debug, Clone)]
-pub struct CliRuntime {
-    pub binary: PathBuf,
-    pub root: PathBuf,
-}
-
-#[derive(Deserialize)]
-struct CliState {
-    status: String,
-    #[serde(default)]
-    pid: u32,
-}
-
-impl CliRuntime {
-    pub fn new(binary: impl Into<PathBuf>, root: impl Into<PathBuf>) -> Self {
-        Self {
-            binary: binary.into(),
-            root: root.into(),
-        }
-    }
-
-    fn command(&self) -> Command {
-        let mut c = Command::new(&self.binary);
-        c.arg("--root").arg(&self.root);
-        c.stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, op: &'static str, id: &str, mut cmd: Command) -> Result<Vec<u8>> {
-        let out = cmd.output().map_err(|source| Error::Spawn {
-            binary: self.binary.clone(),
-            source,
-        })?;
-        if out.status.success() {
-            return Ok(out.stdout);
-        }
-        let detail = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        if detail.contains("does not exist") || detail.contains("not found") {
-            return Err(Error::NotFound(id.to_string()));
-        }
-        Err(Error::Failed {
-            binary: self.binary.clone(),
-            op,
-            id: id.to_string(),
-            detail: if detail.is_empty() {
-                out.status.to_string()
-            } else {
-                detail
-            },
-        })
-    }
-
-    fn simple(&self, op: &'static str, id: &str, extra: &[&str]) -> Result<()> {
-        let mut c = self.command();
-        c.arg(op).args(extra).arg(id);
-        self.run(op, id, c).map(|_| ())
-    }
-}
-
-impl OciRuntime for CliRuntime {
-    fn create(&self, id: &str, bundle: &Path, stdio: Stdio3) -> Result<u32> {
-        let pid_file = bundle.join("init.pid");
-        let _ = std::fs::remove_file(&pid_file);
-        // The runtime's own errors go to its --log file so they can be
-        // reported; stderr carries the container's stderr.
-        let log = bundle.join("runtime.log");
-        let _ = std::fs::remove_file(&log);
-        let mut c = self.command();
-        c.arg("--log")
-            .arg(&log)
-            .arg("create")
-            .arg("--bundle")
-            .arg(bundle)
-            .arg("--pid-file")
-            .arg(&pid_file)
-            .arg(id)
-            .stdin(Stdio::from(stdio.stdin))
-            .stdout(Stdio::from(stdio.stdout));
-        c.stderr(Stdio::from(stdio.stderr));
-        let status = c.status().map_err(|source| Error::Spawn {
-            binary: self.binary.clone(),
-            source,
-        })?;
-        if !status.success() {
-            let detail = std::fs::read_to_string(&log).unwrap_or_default();
-            return Err(Error::Failed {
-                binary: self.binary.clone(),
-                op: "create",
-                id: id.to_string(),
-                detail: last_error_line(&detail).unwrap_or_else(|| status.to_string()),
-            });
-        }
-        let pid = std::fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok())
-            .ok_or_else(|| Error::Failed {
-                binary: self.binary.clone(),
-                op: "create",
-                id: id.to_string(),
-                detail: format!("no pid in {}", pid_file.display()),
-            })?;
-        Ok(pid)
-    }
-
-    fn start(&self, id: &str) -> Result<()> {
-        self.simple("start", id, &[])
-    }
-
-    fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()> {
-        let mut c = self.command();
-        c.arg("kill");
-        if all {
-            c.arg("--all");
-        }
-        c.arg(id).arg(signal.to_string());
-        self.run("kill", id, c).map(|_| ())
-    }
-
-    fn pause(&self, id: &str) -> Result<()> {
-        self.simple("pause", id, &[])
-    }
-
-    fn resume(&self, id: &str) -> Result<()> {
-        self.simple("resume", id, &[])
-    }
-
-    fn delete(&self, id: &str, force: bool) -> Result<()> {
-        match self.simple("delete", id, if force { &["--force"] } else { &[] }) {
-            Err(Error::NotFound(_)) => Ok(()),
-            r => r,
-        }
-    }
-
-    fn exec(
-        &self,
-        id: &str,
-        process: &oci_spec::runtime::Process,
-        stdio: Stdio3,
-        _tty: bool,
-    ) -> Result<ExecChild> {
-        let mut process = process.clone();
-        // The binary gets the terminal as its stdio, like `runc exec` in a shell.
-        process.set_terminal(Some(false));
-        let file = self
-            .root
-            .join(format!("exec-{id}-{}.json", rand::random::<u64>()));
-        let json = serde_json::to_vec(&process).map_err(|e| Error::Failed {
-            binary: self.binary.clone(),
-            op: "exec",
-            id: id.to_string(),
-            detail: e.to_string(),
-        })?;
-        std::fs::write(&file, json).map_err(|source| Error::Spawn {
-            binary: self.binary.clone(),
-            source,
-        })?;
-        let mut c = self.command();
-        c.arg("exec")
-            .arg("--process")
-            .arg(&file)
-            .arg(id)
-            .stdin(Stdio::from(stdio.stdin))
-            .stdout(Stdio::from(stdio.stdout))
-            .stderr(Stdio::from(stdio.stderr));
-        let child = c.spawn();
-        let mut child = match child {
-            Ok(c) => c,
-            Err(source) => {
-                let _ = std::fs::remove_file(&file);
-                return Err(Error::Spawn {
-                    binary: self.binary.clone(),
-                    source,
-                });
-            }
-        };
-        Ok(ExecChild {
-            pid: child.id(),
-            wait: Box::new(move || {
-                use std::os::unix::process::ExitStatusExt;
-                let code = match child.wait() {
-                    Ok(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
-                    Err(_) => 255,
-                };
-                let _ = std::fs::remove_file(&file);
-                code
-            }),
-        })
-    }
-
-    fn state(&self, id: &str) -> Result<Option<RuntimeState>> {
-        let mut c = self.command();
-        c.arg("state").arg(id);
-        match self.run("state", id, c) {
-            Ok(out) => {
-                let s: CliState = serde_json::from_slice(&out).map_err(|e| Error::Failed {
-                    binary: self.binary.clone(),
-                    op: "state",
-                    id: id.to_string(),
-                    detail: e.to_string(),
-                })?;
-                Ok(Some(RuntimeState {
-                    status: s.status,
-                    pid: (s.pid > 0).then_some(s.pid),
-                }))
-            }
-            Err(Error::NotFound(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-}
-
-/// The last `msg` of a runc JSON log, or its last line.
-fn last_error_line(log: &str) -> Option<String> {
-    log.lines().rev().find_map(|l| {
-        let l = l.trim();
-        if l.is_empty() {
-            return None;
-        }
-        match serde_json::from_str::<serde_json::Value>(l) {
-            Ok(v) => v.get("msg").and_then(|m| m.as_str()).map(str::to_string),
-            Err(_) => Some(l.to_string()),
-        }
-    })
 }

@@ -525,6 +525,9 @@ async fn bad_input_is_a_clear_problem() -> anyhow::Result<()> {
         (r#"{"image": 5}"#, "invalid body"),
         (r#"{"image": "busybox", "cmd": "sleep 1"}"#, "invalid body"),
         (r#"{"image": "busybox", "memory": 1}"#, "unknown field"),
+        // A container's own process never gets a terminal (config.json has
+        // terminal: false, for every runtime): asking for one is refused.
+        (r#"{"image": "busybox", "tty": true}"#, "unknown field"),
     ] {
         let r = raw(body).await?;
         assert_eq!(r.status(), 400, "{body}");

@@ -473,17 +473,16 @@ impl Containers {
         Ok((id, process))
     }
 
-    /// Starts `process` in container `id` with `stdio`. Blocking.
+    /// Starts `process` in container `id` with `io`. Blocking.
     pub fn exec_start(
         &self,
         id: &str,
         process: &oci_spec::runtime::Process,
-        stdio: crate::runtime::Stdio3,
-        tty: bool,
+        io: crate::runtime::ExecIo,
     ) -> Result<crate::runtime::ExecChild> {
         self.inner
             .runtime
-            .exec(id, process, stdio, tty)
+            .exec(id, process, io)
             .map_err(|e| match e {
                 crate::runtime::Error::NotFound(_) => {
                     Error::Conflict(format!("container {id} is not running"))

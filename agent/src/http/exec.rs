@@ -21,7 +21,7 @@ use tokio::io::unix::AsyncFd;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, Query};
-use crate::runtime::Stdio3;
+use crate::runtime::{ExecChild, ExecIo, Stdio3};
 
 pub(super) async fn exec(
     State(s): State<AppState>,
@@ -108,35 +108,20 @@ async fn write_all(fd: &AsyncFd<OwnedFd>, mut data: &[u8]) -> std::io::Result<()
     Ok(())
 }
 
-async fn session(
-    s: AppState,
-    id: String,
+/// A started exec: the process, where its input goes, where its output
+/// comes from, and its pty's master (with a terminal).
+type Started = (ExecChild, OwnedFd, Vec<OwnedFd>, Option<OwnedFd>);
+
+/// Starts the exec on a terminal the runtime makes (its master comes back
+/// with the child) or on three pipes. The inner error is the runtime's.
+async fn start(
+    s: &AppState,
+    id: &str,
     process: oci_spec::runtime::Process,
     tty: bool,
-    socket: WebSocket,
-) -> anyhow::Result<()> {
-    let (mut tx, mut rx) = socket.split();
-    // The terminal: a pty, or three pipes.
-    let (input, outputs, stdio, master): (OwnedFd, Vec<OwnedFd>, Stdio3, Option<OwnedFd>) = if tty {
-        let winsize = nix::pty::Winsize {
-            ws_row: 24,
-            ws_col: 80,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        let pty = nix::pty::openpty(&winsize, None)?;
-        let master = pty.master;
-        let stdio = Stdio3 {
-            stdin: pty.slave.try_clone()?,
-            stdout: pty.slave.try_clone()?,
-            stderr: pty.slave,
-        };
-        (
-            master.try_clone()?,
-            vec![master.try_clone()?],
-            stdio,
-            Some(master),
-        )
+) -> anyhow::Result<Result<Started, crate::containers::Error>> {
+    let (io, pipes) = if tty {
+        (ExecIo::Terminal { cols: 80, rows: 24 }, None)
     } else {
         let (in_r, in_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
         let (out_r, out_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
@@ -146,15 +131,33 @@ async fn session(
             stdout: out_w,
             stderr: err_w,
         };
-        (in_w, vec![out_r, err_r], stdio, None)
+        (ExecIo::Pipes(stdio), Some((in_w, vec![out_r, err_r])))
     };
     let containers = s.containers.clone();
-    let id2 = id.clone();
+    let id = id.to_string();
     let started =
-        tokio::task::spawn_blocking(move || containers.exec_start(&id2, &process, stdio, tty))
-            .await?;
-    let child = match started {
+        tokio::task::spawn_blocking(move || containers.exec_start(&id, &process, io)).await?;
+    let mut child = match started {
         Ok(c) => c,
+        Err(e) => return Ok(Err(e)),
+    };
+    Ok(Ok(match (child.terminal.take(), pipes) {
+        (Some(m), _) => (child, m.try_clone()?, vec![m.try_clone()?], Some(m)),
+        (None, Some((input, outputs))) => (child, input, outputs, None),
+        (None, None) => anyhow::bail!("the runtime gave a terminal exec no terminal"),
+    }))
+}
+
+async fn session(
+    s: AppState,
+    id: String,
+    process: oci_spec::runtime::Process,
+    tty: bool,
+    socket: WebSocket,
+) -> anyhow::Result<()> {
+    let (mut tx, mut rx) = socket.split();
+    let (child, input, outputs, master) = match start(&s, &id, process, tty).await? {
+        Ok(started) => started,
         Err(e) => {
             let _ = tx
                 .send(Message::Text(
@@ -171,22 +174,7 @@ async fn session(
     let mut waiter = tokio::task::spawn_blocking(child.wait);
 
     let input = async_fd(input)?;
-    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
-    let mut readers = Vec::new();
-    for fd in outputs {
-        let fd = async_fd(fd)?;
-        let out_tx = out_tx.clone();
-        readers.push(tokio::spawn(async move {
-            let mut buf = vec![0u8; 16 * 1024];
-            // A pty master reads EIO once every slave is closed.
-            while let Ok(n) = read_some(&fd, &mut buf).await {
-                if n == 0 || out_tx.send(buf[..n].to_vec()).await.is_err() {
-                    break;
-                }
-            }
-        }));
-    }
-    drop(out_tx);
+    let (readers, mut out_rx) = read_outputs(outputs)?;
 
     let mut exit: Option<i32> = None;
     let mut client_gone = false;
@@ -242,15 +230,7 @@ async fn session(
         // Nobody is watching: end the process (the pty's hangup first).
         drop(master);
         drop(input);
-        let p = nix::unistd::Pid::from_raw(pid as i32);
-        let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGHUP);
-        if tokio::time::timeout(Duration::from_secs(2), &mut waiter)
-            .await
-            .is_err()
-        {
-            let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
-            let _ = waiter.await;
-        }
+        hang_up(pid, waiter).await;
     } else {
         let code = exit.unwrap_or(255);
         let _ = tx
@@ -264,6 +244,46 @@ async fn session(
         r.abort();
     }
     Ok(())
+}
+
+/// The reading tasks, and what they read.
+type Readers = (
+    Vec<tokio::task::JoinHandle<()>>,
+    tokio::sync::mpsc::Receiver<Vec<u8>>,
+);
+
+/// One task per output, each sending what it reads to the receiver.
+fn read_outputs(outputs: Vec<OwnedFd>) -> std::io::Result<Readers> {
+    let (out_tx, out_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+    let mut readers = Vec::new();
+    for fd in outputs {
+        let fd = async_fd(fd)?;
+        let out_tx = out_tx.clone();
+        readers.push(tokio::spawn(async move {
+            let mut buf = vec![0u8; 16 * 1024];
+            // A pty master reads EIO once every slave is closed.
+            while let Ok(n) = read_some(&fd, &mut buf).await {
+                if n == 0 || out_tx.send(buf[..n].to_vec()).await.is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+    Ok((readers, out_rx))
+}
+
+/// SIGHUP to the process, SIGKILL when it has not ended within 2 s; then
+/// waits for it.
+async fn hang_up(pid: u32, mut waiter: tokio::task::JoinHandle<i32>) {
+    let p = nix::unistd::Pid::from_raw(pid as i32);
+    let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGHUP);
+    if tokio::time::timeout(Duration::from_secs(2), &mut waiter)
+        .await
+        .is_err()
+    {
+        let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
+        let _ = waiter.await;
+    }
 }
 
 /// Bridges a Docker exec to the WebSocket, with the same frames.
