@@ -2,9 +2,9 @@
 //! nothing else: the dashboard has no other way into the system.
 //!
 //! Requests carry the `berth_session` cookie the server set at login (fetch
-//! sends same-origin cookies by default); mutating ones add the
-//! [`CSRF_HEADER`] header (`X-Berth-CSRF: 1`) as the API requires of cookie-authenticated calls. A failed call becomes an
-//! [`ApiError`] holding the problem's `detail`, which pages show as it is.
+//! sends same-origin cookies by default); mutating ones add [`CSRF_HEADER`]
+//! `: 1` as the API requires of cookie-authenticated calls. A failed call
+//! becomes an [`ApiError`] holding the problem's `detail`, shown as it is.
 //! A 401 on any call also tells the app (see [`on_unauthorized`]) so an
 //! expired session returns to the login page.
 
@@ -461,9 +461,8 @@ pub async fn delete_container(host: &str, c: &str, force: bool) -> ApiResult<()>
     .await
 }
 
-/// Runs `action` and returns the container as the server says it is now
-/// (its `host` is `host`, whatever the agent wrote), so callers patch what
-/// they show instead of fetching again.
+/// Runs `action`; returns the container as it now is (its `host` set to
+/// `host`), for callers to show instead of fetching again.
 pub async fn container_action(
     host: &str,
     c: &str,
