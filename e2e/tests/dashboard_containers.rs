@@ -1,7 +1,9 @@
 //! The containers table and the create form, driven by clicks and typing:
 //! filters by state, host and label and a column sort; bulk stop, start,
 //! restart and remove of checked rows (each checked through the API and in
-//! the table); and the create form refusing bad values without sending
+//! the table), the bulk calls in flight together and the rows patched from
+//! the actions' answers while every list fetch is held back (as is a row's
+//! own Start); and the create form refusing bad values without sending
 //! anything, then creating a container whose inspect holds exactly the
 //! settings typed.
 
@@ -111,6 +113,77 @@ async fn bulk(b: &Browser, label: &str) -> Result<()> {
     el.click()
         .await
         .with_context(|| format!("clicking bulk {label}"))?;
+    Ok(())
+}
+
+/// Installs a `window.fetch` wrapper that holds back requests of two kinds
+/// until released: `list` (`GET /api/v1/containers`, the fleet fetch) and
+/// `action` (`POST .../containers/{c}/{action}`). It counts each kind. While
+/// `list` is held, a row can change only from an action's own answer.
+const HOLD_FETCH: &str = r#"
+const real = window.__berthRealFetch || window.fetch;
+window.__berthRealFetch = real;
+window.__held = {list: [], action: []};
+window.__seen = {list: 0, action: 0};
+window.__holding = {list: true, action: arguments[0]};
+window.fetch = function (input, init) {
+  const url = typeof input === 'string' ? input : input.url;
+  const method = ((init && init.method) || (typeof input === 'string' ? 'GET' : input.method)).toUpperCase();
+  const path = new URL(url, location.href).pathname;
+  const kind = path === '/api/v1/containers' && method === 'GET' ? 'list'
+    : /^\/api\/v1\/hosts\/[^/]+\/containers\/[^/]+\/[a-z]+$/.test(path) && method === 'POST' ? 'action'
+    : null;
+  if (kind === null) return real.call(window, input, init);
+  window.__seen[kind] += 1;
+  if (!window.__holding[kind]) return real.call(window, input, init);
+  return new Promise((resolve, reject) =>
+    window.__held[kind].push(() => real.call(window, input, init).then(resolve, reject)));
+};
+return true;
+"#;
+
+/// Sends on the held requests of `kind` and stops holding that kind.
+const RELEASE_FETCH: &str = r#"
+const kind = arguments[0];
+window.__holding[kind] = false;
+const held = window.__held[kind];
+window.__held[kind] = [];
+held.forEach(send => send());
+if (!window.__holding.list && !window.__holding.action) window.fetch = window.__berthRealFetch;
+return held.length;
+"#;
+
+/// Holds list fetches, and action calls too when `actions`.
+async fn hold_fetch(b: &Browser, actions: bool) -> Result<()> {
+    b.client()
+        .execute(HOLD_FETCH, vec![json!(actions)])
+        .await
+        .context("installing the fetch hold")?;
+    Ok(())
+}
+
+/// Releases the held requests of `kind` (`list` or `action`).
+async fn release_fetch(b: &Browser, kind: &str) -> Result<u64> {
+    let n = b
+        .client()
+        .execute(RELEASE_FETCH, vec![json!(kind)])
+        .await
+        .with_context(|| format!("releasing held {kind} requests"))?;
+    Ok(n.as_u64().unwrap_or(0))
+}
+
+/// Proves the hold catches the page's list fetches (so rows that changed
+/// under it changed from the actions' answers): Refresh asks for the list
+/// and the wrapper sees it. Then releases the held list fetches.
+async fn refresh_is_held_then_release(b: &Browser) -> Result<()> {
+    let before = b.eval("return window.__seen.list;").await?;
+    b.click("header.page-head .actions button").await?;
+    b.wait_until(
+        "the Refresh list fetch caught by the hold",
+        &format!("return window.__seen.list > {before} && window.__held.list.length > 0;"),
+    )
+    .await?;
+    release_fetch(b, "list").await?;
     Ok(())
 }
 
@@ -228,17 +301,31 @@ async fn dashboard_containers_filters_bulk_actions_create_form() -> Result<()> {
         let three = ["db-1", "web-1", "web-2"];
         check(&b, &three).await?;
         b.screenshot("selected").await?;
+        // With list fetches and actions held: the three stop calls are all
+        // in flight at once (one after another would show one); released,
+        // their answers alone turn the rows to stopped.
+        hold_fetch(&b, true).await?;
         bulk(&b, "Stop").await?;
+        b.wait_until(
+            "three bulk stop calls in flight together",
+            "return window.__held.action.length === 3;",
+        )
+        .await?;
+        ensure!(release_fetch(&b, "action").await? == 3);
         wait_states(&stack, &three, ContainerState::Stopped).await?;
         wait_row_states(&b, &three, "stopped").await?;
+        refresh_is_held_then_release(&b).await?;
         ensure!(
             containers(&stack).await?["job-1"].state == ContainerState::Created,
             "an unchecked row was left alone"
         );
-        ensure!(
-            !b.exists("[data-testid=bulk-bar]").await?,
-            "the selection clears after a bulk action"
-        );
+        // The selection clears once every call is answered (just after
+        // the last row is patched).
+        b.wait_until(
+            "the selection cleared after a bulk action",
+            "return !document.querySelector('[data-testid=bulk-bar]');",
+        )
+        .await?;
 
         check(&b, &three).await?;
         bulk(&b, "Start").await?;
@@ -278,6 +365,15 @@ async fn dashboard_containers_filters_bulk_actions_create_form() -> Result<()> {
             "return !document.querySelector('[data-testid=bulk-bar]');",
         )
         .await?;
+
+        // A row's own Start: the row turns running from the answer, with
+        // the list fetch held back.
+        hold_fetch(&b, false).await?;
+        b.click("[data-testid=container-row][data-name=job-1] [data-testid=start]")
+            .await?;
+        wait_row_states(&b, &["job-1"], "running").await?;
+        ensure!(containers(&stack).await?["job-1"].state == ContainerState::Running);
+        refresh_is_held_then_release(&b).await?;
 
         // Bulk remove asks first; running ones go too.
         check(&b, &["db-1", "job-1", "web-1"]).await?;

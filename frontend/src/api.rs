@@ -2,9 +2,9 @@
 //! nothing else: the dashboard has no other way into the system.
 //!
 //! Requests carry the `berth_session` cookie the server set at login (fetch
-//! sends same-origin cookies by default); mutating ones add `X-Berth-CSRF: 1`
-//! as the API requires of cookie-authenticated calls. A failed call becomes an
-//! [`ApiError`] holding the problem's `detail`, which pages show as it is.
+//! sends same-origin cookies by default); mutating ones add [`CSRF_HEADER`]
+//! `: 1` as the API requires of cookie-authenticated calls. A failed call
+//! becomes an [`ApiError`] holding the problem's `detail`, shown as it is.
 //! A 401 on any call also tells the app (see [`on_unauthorized`]) so an
 //! expired session returns to the login page.
 
@@ -12,6 +12,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
 
+pub use berth_api::auth::CSRF_HEADER;
 use berth_api::auth::{
     ApiToken, AuditEvent, CreateRoleBinding, CreateTeam, CreateToken, CreateUser, CreatedToken,
     LoginRequest, LoginResponse, Me, PatchUser, RoleBinding, SetupRequest, Team, User,
@@ -130,7 +131,7 @@ fn builder(method: Method, path: &str) -> RequestBuilder {
     if method == Method::GET {
         b
     } else {
-        b.header("X-Berth-CSRF", "1")
+        b.header(CSRF_HEADER, "1")
     }
 }
 
@@ -202,6 +203,15 @@ async fn send_json<B: Serialize + ?Sized, T: DeserializeOwned>(
 ) -> ApiResult<T> {
     let req = builder(method, path)
         .json(body)
+        .map_err(|e| ApiError::local(e.to_string()))?;
+    let resp = execute(req).await?;
+    decode(resp, path).await
+}
+
+/// A mutating call without a body whose answer is `T`.
+async fn send_for<T: DeserializeOwned>(method: Method, path: &str) -> ApiResult<T> {
+    let req = builder(method, path)
+        .build()
         .map_err(|e| ApiError::local(e.to_string()))?;
     let resp = execute(req).await?;
     decode(resp, path).await
@@ -444,9 +454,17 @@ pub async fn delete_container(host: &str, c: &str, force: bool) -> ApiResult<()>
     .await
 }
 
-pub async fn container_action(host: &str, c: &str, action: ContainerAction) -> ApiResult<()> {
+/// Runs `action`; returns the container as it now is (its `host` set to
+/// `host`), for callers to show instead of fetching again.
+pub async fn container_action(
+    host: &str,
+    c: &str,
+    action: ContainerAction,
+) -> ApiResult<Container> {
     let path = format!("{}/{}", container_path(host, c), action.as_str());
-    send_empty(Method::POST, &path, None).await
+    let mut got: Container = send_for(Method::POST, &path).await?;
+    got.host = host.to_string();
+    Ok(got)
 }
 
 /// The last `tail` lines of a container's log (`tail` empty: all of it).

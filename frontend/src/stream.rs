@@ -223,7 +223,7 @@ async fn run_once<T: DeserializeOwned>(
         .header("Accept", "text/event-stream")
         .abort_signal(signal);
     if opts.method != Method::GET {
-        b = b.header("X-Berth-CSRF", "1");
+        b = b.header(crate::api::CSRF_HEADER, "1");
     }
     let req = match &opts.body {
         Some(body) => b

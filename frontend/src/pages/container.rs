@@ -92,11 +92,18 @@ pub fn ContainerPage() -> impl IntoView {
         busy.set(true);
         spawn_local(async move {
             match api::container_action(&host.get_untracked(), &cname.get_untracked(), a).await {
-                Ok(()) => toasts.ok(format!("{}: {}", cname.get_untracked(), a.as_str())),
-                Err(e) => toasts.error(&e),
+                Ok(c) => {
+                    toasts.ok(format!("{}: {}", cname.get_untracked(), a.as_str()));
+                    // The answer is the container as it is now: show it.
+                    container.set(Some(Ok(c)));
+                }
+                Err(e) => {
+                    toasts.error(&e);
+                    // A refused action may mean our view is stale.
+                    container.refetch();
+                }
             }
             busy.set(false);
-            container.refetch();
         });
     };
     let remove = move || {

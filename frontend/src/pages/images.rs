@@ -41,7 +41,7 @@ fn upload(
     let xhr = XmlHttpRequest::new().map_err(|_| ApiError::local("the browser cannot upload"))?;
     xhr.open("POST", &api::import_url(host))
         .map_err(|_| ApiError::local("the upload could not start"))?;
-    let _ = xhr.set_request_header("X-Berth-CSRF", "1");
+    let _ = xhr.set_request_header(api::CSRF_HEADER, "1");
     let _ = xhr.set_request_header("Content-Type", "application/x-tar");
     let total = file.size();
     progress.set(Some(Upload { sent: 0.0, total }));
