@@ -6,8 +6,10 @@
 //! - [`install_providers`]: that provider and ring for rustls;
 //! - [`tls`]: certificate identities, private files, and the verifier that
 //!   pins one certificate by fingerprint;
-//! - [`serve`]: the HTTP(S) listener with a connection limit and a drain.
+//! - [`serve`]: the HTTP(S) listener with a connection limit and a drain;
+//! - [`fs`]: atomic file writes.
 
+pub mod fs;
 pub mod jwt;
 pub mod serve;
 pub mod tls;

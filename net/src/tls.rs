@@ -7,8 +7,8 @@
 //! "Joining"): the handshake signature is still verified with the pinned
 //! certificate's key.
 
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -75,33 +75,7 @@ pub fn create_dir_private(dir: &Path) -> Result<()> {
 /// Writes `bytes` to `path` with mode 0600, atomically: a temporary file in
 /// the same directory, synced, then renamed over `path`.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic(path, bytes).map_err(io_err("write", path))
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    crate::fs::write_atomic(path, bytes, 0o600).map_err(io_err("write", path))
 }
 
 /// A certificate chain and its key.
