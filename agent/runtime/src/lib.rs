@@ -125,6 +125,7 @@ pub mod process;
 pub mod rootfs;
 pub mod sealed;
 pub mod seccomp;
+pub mod signal;
 pub mod state;
 pub mod syscall;
 

@@ -26,7 +26,6 @@ pub mod validate;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -1146,26 +1145,8 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .map_err(|e| Error::internal("a blocking task", e))
 }
 
-/// `9`, `KILL` or `SIGKILL` → 9.
-pub fn parse_signal(s: &str) -> Result<i32, String> {
-    let s = s.trim();
-    if let Ok(n) = s.parse::<i32>() {
-        return nix::sys::signal::Signal::try_from(n)
-            .map(|sig| sig as i32)
-            .map_err(|_| format!("signal {s:?} is not a signal number"));
-    }
-    let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    nix::sys::signal::Signal::from_str(&name)
-        .map(|sig| sig as i32)
-        .map_err(|_| {
-            format!("unknown signal {s:?}: use a name such as TERM, KILL, HUP or a number")
-        })
-}
+/// `9`, `KILL`, `SIGKILL` or `RTMIN+3`: the runtime's one signal parser.
+pub use berth_runtime::signal::parse as parse_signal;
 
 /// `<image short name>-<6 hex>`, e.g. `busybox-3fa2c1`.
 fn generated_name(image: &str) -> String {

@@ -13,7 +13,6 @@ use berth_runtime::{CreateOptions, DEFAULT_ROOT, Runtime};
 mod exec;
 mod foreground;
 mod info;
-mod signal;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -368,7 +367,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::State { id } => info::state(&runtime(&cli)?, id),
         Command::Kill { id, signal, all } => {
-            let sig = signal::parse(signal)?;
+            let sig = berth_runtime::signal::parse(signal).map_err(anyhow::Error::msg)?;
             runtime(&cli)?.kill(id, sig, *all)?;
             Ok(0)
         }
