@@ -7,7 +7,6 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_api::Problem;
-use berth_api::error::PROBLEM_JSON;
 
 /// Result of a handler.
 pub type ApiResult<T> = std::result::Result<T, ApiError>;
@@ -116,15 +115,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A problem+json response.
-pub fn problem_response(p: &Problem) -> Response {
-    let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = serde_json::to_vec(p).unwrap_or_else(|_| b"{}".to_vec());
-    let mut resp = (status, body).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-    resp
-}
+/// A problem+json response (the agent answers the same way).
+pub use berth_net::problem::response as problem_response;
 
 #[cfg(test)]
 mod tests {
@@ -158,6 +150,9 @@ mod tests {
         .into_response();
         assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(r.headers()[header::RETRY_AFTER], "7");
-        assert_eq!(r.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            berth_api::error::PROBLEM_JSON
+        );
     }
 }

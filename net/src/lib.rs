@@ -7,10 +7,12 @@
 //! - [`tls`]: certificate identities, private files, and the verifier that
 //!   pins one certificate by fingerprint;
 //! - [`serve`]: the HTTP(S) listener with a connection limit and a drain;
-//! - [`fs`]: atomic file writes.
+//! - [`fs`]: atomic file writes;
+//! - [`problem`]: the problem+json error answer.
 
 pub mod fs;
 pub mod jwt;
+pub mod problem;
 pub mod serve;
 pub mod tls;
 

@@ -3,12 +3,11 @@
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_api::Problem;
 use berth_api::agent_api::QueryParams;
-use berth_api::error::PROBLEM_JSON;
 
 /// An HTTP failure: a status and a detail a person can act on.
 #[derive(Debug)]
@@ -58,9 +57,7 @@ impl std::fmt::Display for ApiError {
 
 /// Renders a problem body with `status` and `detail`.
 pub fn problem_response(status: StatusCode, detail: impl Into<String>) -> Response {
-    let body = Problem::new(status.as_u16(), detail);
-    let json = serde_json::to_vec(&body).unwrap_or_default();
-    (status, [(header::CONTENT_TYPE, PROBLEM_JSON)], json).into_response()
+    berth_net::problem::response(&Problem::new(status.as_u16(), detail))
 }
 
 impl IntoResponse for ApiError {
