@@ -232,7 +232,16 @@ impl Containers {
                 continue;
             }
             let started = status::read_started(&entry.dir);
-            let exited = status::read_exited(&entry.dir);
+            let mut exited = status::read_exited(&entry.dir);
+            if let (Some(s), None) = (&started, &exited)
+                && s.boot_id == boot
+                && status::monitor_alive(s.monitor_pid, &entry.id)
+                && !status::process_alive(s.pid)
+            {
+                // Reaped, not yet recorded: the monitor writes the exit
+                // right after. Never re-adopt a dead container as running.
+                exited = status::wait_exited(&entry.dir, Duration::from_secs(2)).await;
+            }
             match (started, exited) {
                 (Some(s), None)
                     if s.boot_id == boot && status::monitor_alive(s.monitor_pid, &entry.id) =>

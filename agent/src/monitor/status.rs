@@ -54,6 +54,31 @@ pub fn read_exited(dir: &Path) -> Option<Exited> {
         .flatten()
 }
 
+/// Waits at most `within` for the exit record of a container whose process
+/// is gone (its monitor writes it right after reaping).
+pub async fn wait_exited(dir: &Path, within: std::time::Duration) -> Option<Exited> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(x) = read_exited(dir) {
+            return Some(x);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Is `pid` a live process (not gone, not a zombie waiting to be reaped)?
+pub fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    procfs::process::Process::new(pid)
+        .and_then(|p| p.stat())
+        .is_ok_and(|st| st.state != 'Z' && st.state != 'X')
+}
+
 /// Forgets the previous run's files before a new start.
 pub fn clear(dir: &Path) {
     let _ = std::fs::remove_file(dir.join(STARTED_FILE));
@@ -68,4 +93,44 @@ pub fn monitor_alive(pid: u32, id: &str) -> bool {
     };
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
     args.contains(&b"monitor".as_slice()) && args.contains(&id.as_bytes())
+}
+
+#[cfg(test)]
+mod alive_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_dead_child_is_not_alive_and_a_late_exit_is_waited_for() {
+        assert!(process_alive(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Exited but not reaped: a zombie is not alive.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while process_alive(pid) {
+            assert!(std::time::Instant::now() < deadline, "true never exited");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        child.wait().unwrap();
+        assert!(!process_alive(pid));
+
+        let dir = tempfile::tempdir().unwrap();
+        let quick = std::time::Duration::from_millis(100);
+        assert!(wait_exited(dir.path(), quick).await.is_none());
+        let writer = {
+            let dir = dir.path().to_path_buf();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                let x = Exited {
+                    exit_code: 7,
+                    signal: None,
+                    finished_at: chrono::Utc::now(),
+                    error: None,
+                };
+                crate::fsutil::write_json(&dir.join(EXITED_FILE), &x, 0o600).unwrap();
+            })
+        };
+        let got = wait_exited(dir.path(), std::time::Duration::from_secs(10)).await;
+        writer.await.unwrap();
+        assert_eq!(got.map(|x| x.exit_code), Some(7));
+    }
 }
