@@ -65,7 +65,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(dashboard::fallback)
         .layer(axum::middleware::from_fn(http::guard::api_headers))
         .layer(DefaultBodyLimit::max(state.config.body_limit))
-        .layer(from_fn_with_state(state.clone(), metrics::layer))
+        .layer(from_fn_with_state(state.metrics.clone(), metrics::layer))
         .layer(CompressionLayer::new())
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
