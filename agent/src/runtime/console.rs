@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 
-use super::cli::{CliRuntime, exit_code, last_error_line};
+use super::binary::{CliRuntime, exit_code, last_error_line};
 use super::{ExecChild, Result};
 
 /// The files of one terminal exec, removed when dropped.
