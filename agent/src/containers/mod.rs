@@ -18,20 +18,22 @@
 //! the boot id in `started.json` that nothing it recorded still runs, and
 //! applies the restart policies.
 //!
-//! One module per operation, each adding its methods to [`Containers`]:
+//! One module per operation, each adding its methods to [`Containers`]; a
+//! module uses only those above it in this table and the pure ones below
+//! it, so there is no cycle:
 //!
 //! | module | what | uses |
 //! |---|---|---|
-//! | `registry` | [`Containers`], its entries, lookups and views | — |
+//! | `registry` | [`Containers`], its entries, lookups and views | `record` |
 //! | `oci` | blocking work and runtime calls off the async threads | `registry` |
-//! | `networking` | a container's network mode, netns, detach and release | `registry` |
+//! | `networking` | a container's network mode, netns, detach and release | `registry`, `bundle` |
 //! | `names` | generated names | — |
 //! | `files` | a container's dir: made at create, bundle rewritten at each start, removed at delete | `registry`, `networking`, `bundle`, `user` |
 //! | `run` | one run: start under a monitor, exit watch, restart policy and back-off | `registry`, `oci`, `files`, `networking` |
-//! | `create` | create, step by step | `registry`, `oci`, `files`, `networking`, `names`, `run`, `validate` |
-//! | `adopt` | re-adoption after an agent restart | `registry`, `oci`, `run`, `networking` |
-//! | `lifecycle` | start, stop, restart, kill, pause, unpause | `registry`, `oci`, `run`, `networking` |
-//! | `delete` | delete | `registry`, `oci`, `files`, `lifecycle`, `networking` |
+//! | `create` | create, step by step | `registry`, `oci`, `networking`, `names`, `files`, `run`, `validate`, `bundle` |
+//! | `adopt` | re-adoption after an agent restart | `registry`, `oci`, `networking`, `run` |
+//! | `lifecycle` | start, stop, restart, kill, pause, unpause | `registry`, `oci`, `networking`, `run` |
+//! | `delete` | delete | `registry`, `oci`, `networking`, `files`, `lifecycle` |
 //! | `exec` | an exec's process and its start | `registry` |
 //!
 //! `record`, `bundle`, `user`, `validate` and `seccomp` are pure: the
