@@ -57,17 +57,11 @@ pub fn os_pretty_name(path: &Path) -> String {
 pub fn cgroup_mode(mountinfo: &Path) -> CgroupMode {
     let text = std::fs::read_to_string(mountinfo).unwrap_or_default();
     let (mut v1, mut v2_root, mut v2_other) = (false, false, false);
-    for line in text.lines() {
-        // fields: id parent maj:min root mountpoint opts [optional...] - fstype source superopts
-        let mut halves = line.splitn(2, " - ");
-        let (Some(left), Some(right)) = (halves.next(), halves.next()) else {
-            continue;
-        };
-        let mountpoint = left.split(' ').nth(4).unwrap_or("");
-        match right.split(' ').next() {
-            Some("cgroup2") if mountpoint == "/sys/fs/cgroup" => v2_root = true,
-            Some("cgroup2") => v2_other = true,
-            Some("cgroup") => v1 = true,
+    for m in berth_runtime::mountinfo::parse(&text) {
+        match m.fs_type.as_str() {
+            "cgroup2" if m.mount_point == Path::new("/sys/fs/cgroup") => v2_root = true,
+            "cgroup2" => v2_other = true,
+            "cgroup" => v1 = true,
             _ => {}
         }
     }

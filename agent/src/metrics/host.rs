@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use berth_api::metrics::HostSample;
 use chrono::{DateTime, Utc};
 
+use crate::network::NetStats;
+
 /// Reads host samples; keeps the previous CPU counters for the percentage.
 pub struct HostReader {
     proc: PathBuf,
@@ -55,9 +57,7 @@ impl HostReader {
         let load1 = read(&self.proc.join("loadavg"))
             .and_then(|s| s.split_whitespace().next()?.parse().ok())
             .unwrap_or(0.0);
-        let (rx, tx, _, _) = read(&self.proc.join("net/dev"))
-            .map(|s| net_dev_totals(&s))
-            .unwrap_or_default();
+        let net = NetStats::read(&self.proc.join("net/dev")).unwrap_or_default();
         let (dr, dw) = read(&self.proc.join("diskstats"))
             .map(|s| disk_totals(&s, &self.sys_block))
             .unwrap_or_default();
@@ -67,8 +67,8 @@ impl HostReader {
             memory_bytes: total.saturating_sub(available),
             memory_total_bytes: total,
             load1,
-            net_rx_bytes: rx,
-            net_tx_bytes: tx,
+            net_rx_bytes: net.rx_bytes,
+            net_tx_bytes: net.tx_bytes,
             disk_read_bytes: dr,
             disk_write_bytes: dw,
         }
@@ -98,30 +98,6 @@ pub fn cpu_busy_total(stat: &str) -> Option<(u64, u64)> {
     let total: u64 = v.iter().take(8).sum();
     let idle = v[3] + v.get(4).copied().unwrap_or(0);
     Some((total - idle, total))
-}
-
-/// (rx bytes, tx bytes, rx packets, tx packets) of every interface but lo.
-pub fn net_dev_totals(text: &str) -> (u64, u64, u64, u64) {
-    let mut t = (0, 0, 0, 0);
-    for line in text.lines().skip(2) {
-        let Some((name, rest)) = line.split_once(':') else {
-            continue;
-        };
-        if name.trim() == "lo" {
-            continue;
-        }
-        let f: Vec<u64> = rest
-            .split_whitespace()
-            .filter_map(|x| x.parse().ok())
-            .collect();
-        if f.len() >= 10 {
-            t.0 += f[0];
-            t.2 += f[1];
-            t.1 += f[8];
-            t.3 += f[9];
-        }
-    }
-    t
 }
 
 /// Bytes read and written by whole disks (those under /sys/block, not
@@ -156,8 +132,11 @@ mod tests {
             Some((15, 100))
         );
         let dev = "Inter-|\n face |\n    lo: 100 1 0 0 0 0 0 0 100 1 0 0 0 0 0 0\n  eth0: 500 5 0 0 0 0 0 0 700 7 0 0 0 0 0 0\n";
-        assert_eq!(net_dev_totals(dev), (500, 700, 5, 7));
         let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("net")).unwrap();
+        std::fs::write(d.path().join("net/dev"), dev).unwrap();
+        let s = HostReader::new(d.path(), d.path(), 1).sample(Utc::now());
+        assert_eq!((s.net_rx_bytes, s.net_tx_bytes), (500, 700));
         std::fs::create_dir(d.path().join("vda")).unwrap();
         let disks = "252 0 vda 10 0 8 0 20 0 16 0 0 0 0\n252 1 vda1 10 0 8 0 20 0 16 0 0 0 0\n7 0 loop0 1 0 2 0 1 0 2 0 0 0 0\n";
         assert_eq!(disk_totals(disks, d.path()), (8 * 512, 16 * 512));

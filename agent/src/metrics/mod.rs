@@ -18,11 +18,13 @@ use std::time::{Duration, Instant};
 use berth_api::metrics::{ContainerSample, HostSample, Pressure, Window};
 use berth_runtime::cgroups::{CgroupLayout, CgroupManager, CgroupMode, Manager};
 use chrono::{DateTime, Timelike, Utc};
+use procfs::ProcessCGroups;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::containers::Containers;
+use crate::network::NetStats;
 use host::{HostReader, round2};
 use ring::{Ring, Sample};
 
@@ -416,20 +418,22 @@ fn cpu_usage_ns(layout: &CgroupLayout, path: &str) -> Option<u64> {
 /// the memory controller's on v1 and hybrid hosts (Docker's cgroupfs and
 /// systemd drivers use the same path in every v1 hierarchy).
 fn pid_cgroup_path(layout: &CgroupLayout, pid: u32) -> Option<String> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    parse_proc_cgroup(&text, layout.mode == CgroupMode::Unified)
+    let groups = procfs::process::Process::new(i32::try_from(pid).ok()?)
+        .and_then(|p| p.cgroups())
+        .ok()?;
+    sampled_cgroup(groups, layout.mode == CgroupMode::Unified)
 }
 
-fn parse_proc_cgroup(text: &str, unified: bool) -> Option<String> {
-    text.lines().find_map(|l| {
-        let mut parts = l.splitn(3, ':');
-        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+/// The path of the line for the unified hierarchy (`unified`) or for the
+/// memory controller; the root (`/`) is not a container's.
+fn sampled_cgroup(groups: ProcessCGroups, unified: bool) -> Option<String> {
+    groups.into_iter().find_map(|g| {
         let wanted = if unified {
-            controllers.is_empty()
+            g.controllers.is_empty()
         } else {
-            controllers.split(',').any(|c| c == "memory")
+            g.controllers.iter().any(|c| c == "memory")
         };
-        (wanted && path.starts_with('/') && path != "/").then(|| path.to_string())
+        (wanted && g.pathname.starts_with('/') && g.pathname != "/").then_some(g.pathname)
     })
 }
 
@@ -492,9 +496,7 @@ impl Sampler {
             }
             _ => 0.0,
         };
-        let (rx, tx, rxp, txp) = std::fs::read_to_string(format!("/proc/{pid}/net/dev"))
-            .map(|s| host::net_dev_totals(&s))
-            .unwrap_or_default();
+        let net = NetStats::of_pid(pid).unwrap_or_default();
         let pressure = stats.pressure.as_ref().map(|p| Pressure {
             cpu: p.cpu.as_ref().map(|x| x.some.avg10),
             memory: p.memory.as_ref().map(|x| x.some.avg10),
@@ -507,10 +509,10 @@ impl Sampler {
             memory_bytes: stats.memory.usage,
             memory_limit_bytes: stats.memory.limit,
             pids: stats.pids.current,
-            net_rx_bytes: rx,
-            net_tx_bytes: tx,
-            net_rx_packets: rxp,
-            net_tx_packets: txp,
+            net_rx_bytes: net.rx_bytes,
+            net_tx_bytes: net.tx_bytes,
+            net_rx_packets: net.rx_packets,
+            net_tx_packets: net.tx_packets,
             blk_read_bytes: stats.blkio.read_bytes,
             blk_write_bytes: stats.blkio.write_bytes,
             pressure,
@@ -530,7 +532,17 @@ impl Sampler {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_proc_cgroup;
+    use super::sampled_cgroup;
+    use procfs::FromBufRead;
+    use procfs::ProcessCGroups;
+
+    /// The cgroup sampled for the text of a `/proc/<pid>/cgroup` file.
+    fn parse_proc_cgroup(text: &str, unified: bool) -> Option<String> {
+        sampled_cgroup(
+            ProcessCGroups::from_buf_read(text.as_bytes()).ok()?,
+            unified,
+        )
+    }
 
     #[test]
     fn a_process_cgroup_is_found_in_the_hierarchy_sampled() {

@@ -61,14 +61,10 @@ impl CgroupView {
 fn hybrid(mountinfo: &str) -> bool {
     let mut v1 = false;
     let mut unified = false;
-    for line in mountinfo.lines() {
-        let mount_point = line.split(' ').nth(4);
-        let fstype = line
-            .split_once(" - ")
-            .and_then(|(_, rest)| rest.split(' ').next());
-        match (mount_point, fstype) {
-            (_, Some("cgroup")) => v1 = true,
-            (Some(UNIFIED), Some("cgroup2")) => unified = true,
+    for m in berth_runtime::mountinfo::parse(mountinfo) {
+        match m.fs_type.as_str() {
+            "cgroup" => v1 = true,
+            "cgroup2" if m.mount_point == Path::new(UNIFIED) => unified = true,
             _ => {}
         }
     }
@@ -141,10 +137,7 @@ mod tests {
     }
 
     fn mounted(mountinfo: &str, dir: &Path) -> bool {
-        let dir = dir.to_string_lossy();
-        mountinfo
-            .lines()
-            .any(|l| l.split(' ').nth(4) == Some(dir.as_ref()))
+        berth_runtime::mountinfo::parse(mountinfo).any(|m| m.mount_point == dir)
     }
 
     #[test]
