@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use berth_api::metrics::HostSample;
 use chrono::{DateTime, Utc};
 
+use super::num::f64_of;
 use crate::network::NetStats;
 
 /// Reads host samples; keeps the previous CPU counters for the percentage.
@@ -21,7 +22,7 @@ impl HostReader {
         Self {
             proc: proc.into(),
             sys_block: sys_block.into(),
-            cpus: cpus.max(1) as f64,
+            cpus: f64::from(cpus.max(1)),
             last_cpu: None,
         }
     }
@@ -30,7 +31,7 @@ impl HostReader {
         let cpu = read(&self.proc.join("stat")).and_then(|s| cpu_busy_total(&s));
         let cpu_percent = match (cpu, self.last_cpu) {
             (Some((busy, total)), Some((pb, pt))) if total > pt => {
-                (busy.saturating_sub(pb)) as f64 / (total - pt) as f64 * self.cpus * 100.0
+                f64_of(busy.saturating_sub(pb)) / f64_of(total - pt) * self.cpus * 100.0
             }
             _ => 0.0,
         };

@@ -7,6 +7,7 @@
 //! broadcast to SSE subscribers. Also renders the Prometheus text.
 
 pub mod host;
+pub mod num;
 pub mod prometheus;
 pub mod ring;
 
@@ -26,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::containers::Containers;
 use crate::network::NetStats;
 use host::{HostReader, round2};
+use num::{f64_of, f64_of_count, u64_of};
 use ring::{Ring, Sample};
 
 impl Sample for HostSample {
@@ -39,12 +41,12 @@ impl Sample for HostSample {
         &self.at(o.t) == o
     }
     fn average(s: &[Self], t: DateTime<Utc>) -> Self {
-        let n = s.len().max(1) as f64;
+        let n = f64_of_count(s.len().max(1));
         let last = s.last().cloned().unwrap_or_else(|| empty_host(t));
         Self {
             t,
             cpu_percent: round2(s.iter().map(|x| x.cpu_percent).sum::<f64>() / n),
-            memory_bytes: (s.iter().map(|x| x.memory_bytes as f64).sum::<f64>() / n) as u64,
+            memory_bytes: u64_of(s.iter().map(|x| f64_of(x.memory_bytes)).sum::<f64>() / n),
             load1: round2(s.iter().map(|x| x.load1).sum::<f64>() / n),
             ..last
         }
@@ -76,11 +78,11 @@ impl Sample for ContainerSample {
         &self.at(o.t) == o
     }
     fn average(s: &[Self], t: DateTime<Utc>) -> Self {
-        let n = s.len().max(1) as f64;
+        let n = f64_of_count(s.len().max(1));
         let mut last = s.last().cloned().unwrap_or_else(|| empty_container(t));
         last.t = t;
         last.cpu_percent = round2(s.iter().map(|x| x.cpu_percent).sum::<f64>() / n);
-        last.memory_bytes = (s.iter().map(|x| x.memory_bytes as f64).sum::<f64>() / n) as u64;
+        last.memory_bytes = u64_of(s.iter().map(|x| f64_of(x.memory_bytes)).sum::<f64>() / n);
         last
     }
 }
@@ -487,9 +489,10 @@ impl Sampler {
         let at = before + before.elapsed() / 2;
         let cpu_percent = match self.prev.get(id) {
             Some(p) if stats.cpu.usage_ns >= p.usage_ns => {
-                let wall = at.duration_since(p.at).as_nanos() as f64;
+                let wall =
+                    f64_of(u64::try_from(at.duration_since(p.at).as_nanos()).unwrap_or(u64::MAX));
                 if wall > 0.0 {
-                    (stats.cpu.usage_ns - p.usage_ns) as f64 / wall * 100.0
+                    f64_of(stats.cpu.usage_ns - p.usage_ns) / wall * 100.0
                 } else {
                     0.0
                 }

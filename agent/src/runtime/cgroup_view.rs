@@ -98,23 +98,19 @@ fn without_mount(cmd: &mut Command, mount_point: &'static CStr) {
     unsafe { cmd.pre_exec(move || enter_without(mount_point)) };
 }
 
-/// Runs in the forked runtime process before exec.
+/// Runs in the forked runtime process before exec (nix's calls on a
+/// `&CStr` allocate nothing).
 fn enter_without(mount_point: &CStr) -> std::io::Result<()> {
-    // SAFETY: plain system calls on NUL-terminated strings.
-    unsafe {
-        if libc::unshare(libc::CLONE_NEWNS) != 0
-            || libc::mount(
-                std::ptr::null(),
-                c"/".as_ptr(),
-                std::ptr::null(),
-                libc::MS_REC | libc::MS_SLAVE,
-                std::ptr::null(),
-            ) != 0
-            || libc::umount2(mount_point.as_ptr(), libc::MNT_DETACH) != 0
-        {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
+    use nix::mount::{MntFlags, MsFlags, mount, umount2};
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+    mount(
+        None::<&CStr>,
+        c"/",
+        None::<&CStr>,
+        MsFlags::MS_REC | MsFlags::MS_SLAVE,
+        None::<&CStr>,
+    )?;
+    umount2(mount_point, MntFlags::MNT_DETACH)?;
     Ok(())
 }
 
