@@ -1,8 +1,10 @@
 //! Host facts: kernel, OS, cgroup mode, CPUs, memory, as the server shows
 //! them for each host (`HostFacts`).
 //!
-//! Sources: uname(2), os-release(5), /proc/self/mountinfo (proc(5)) and
-//! /proc/meminfo. Paths are parameters so unit tests read fixtures.
+//! Sources: uname(2), os-release(5), /proc/self/mountinfo (proc(5), through
+//! the one mountinfo reader, `berth_runtime::mountinfo`) and /proc/meminfo
+//! (the metrics sampler's reader). Paths are parameters so unit tests read
+//! fixtures.
 
 use std::path::Path;
 
@@ -72,17 +74,11 @@ pub fn cgroup_mode(mountinfo: &Path) -> CgroupMode {
     }
 }
 
-/// MemTotal of a meminfo file, in bytes.
+/// MemTotal of a meminfo file, in bytes (0 when unreadable).
 pub fn mem_total(meminfo: &Path) -> u64 {
     std::fs::read_to_string(meminfo)
         .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                let rest = l.strip_prefix("MemTotal:")?;
-                let kb: u64 = rest.trim().trim_end_matches("kB").trim().parse().ok()?;
-                Some(kb * 1024)
-            })
-        })
+        .and_then(|s| crate::metrics::host::meminfo_bytes(&s, "MemTotal"))
         .unwrap_or(0)
 }
 

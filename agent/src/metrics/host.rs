@@ -1,10 +1,22 @@
 //! The host's counters from procfs (proc(5)): /proc/stat for CPU, meminfo,
 //! loadavg, net/dev (every interface but lo) and diskstats (whole disks).
+//!
+//! net/dev is read by the agent's one reader ([`NetStats`], on procfs) and
+//! diskstats line by line by procfs's `DiskStat`. Three files stay parsed
+//! here, each for a reason procfs does not fit:
+//! - /proc/stat: the sampler needs the `cpu` line's jiffies only (a ratio of
+//!   jiffies), while procfs's `KernelStats` also requires the `ctxt`,
+//!   `btime` and `processes` lines and the tick rate;
+//! - meminfo: procfs's `Meminfo` fails unless some twenty fields are there,
+//!   and the sampler (and `facts`, through [`meminfo_bytes`]) needs two;
+//! - loadavg: procfs's `LoadAverage` holds `f32`, so a load of 0.15 would
+//!   be reported as 0.15000000596.
 
 use std::path::{Path, PathBuf};
 
 use berth_api::metrics::HostSample;
 use chrono::{DateTime, Utc};
+use procfs::DiskStat;
 
 use super::num::f64_of;
 use crate::network::NetStats;
@@ -39,22 +51,8 @@ impl HostReader {
             self.last_cpu = cpu;
         }
         let mem = read(&self.proc.join("meminfo")).unwrap_or_default();
-        let field = |name: &str| -> u64 {
-            mem.lines()
-                .find_map(|l| {
-                    l.strip_prefix(name)?
-                        .trim_start_matches(':')
-                        .trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                })
-                .unwrap_or(0)
-                * 1024
-        };
-        let total = field("MemTotal");
-        let available = field("MemAvailable");
+        let total = meminfo_bytes(&mem, "MemTotal").unwrap_or(0);
+        let available = meminfo_bytes(&mem, "MemAvailable").unwrap_or(0);
         let load1 = read(&self.proc.join("loadavg"))
             .and_then(|s| s.split_whitespace().next()?.parse().ok())
             .unwrap_or(0.0);
@@ -101,23 +99,31 @@ pub fn cpu_busy_total(stat: &str) -> Option<(u64, u64)> {
     Some((total - idle, total))
 }
 
+/// A field of meminfo text (`MemTotal`, `MemAvailable`), in bytes.
+pub fn meminfo_bytes(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(name)?
+            .strip_prefix(':')?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse::<u64>()
+            .ok()?
+            .checked_mul(1024)
+    })
+}
+
 /// Bytes read and written by whole disks (those under /sys/block, not
-/// loop or ram devices).
+/// loop or ram devices); a line procfs cannot parse is skipped.
 pub fn disk_totals(text: &str, sys_block: &Path) -> (u64, u64) {
-    let mut t = (0, 0);
-    for line in text.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 10 {
-            continue;
-        }
-        let name = f[2];
+    let mut t: (u64, u64) = (0, 0);
+    for d in text.lines().filter_map(|l| DiskStat::from_line(l).ok()) {
+        let name = d.name.as_str();
         if name.starts_with("loop") || name.starts_with("ram") || !sys_block.join(name).exists() {
             continue;
         }
-        let sectors_read: u64 = f[5].parse().unwrap_or(0);
-        let sectors_written: u64 = f[9].parse().unwrap_or(0);
-        t.0 += sectors_read * 512;
-        t.1 += sectors_written * 512;
+        t.0 = t.0.saturating_add(d.sectors_read.saturating_mul(512));
+        t.1 = t.1.saturating_add(d.sectors_written.saturating_mul(512));
     }
     t
 }
