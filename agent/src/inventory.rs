@@ -29,7 +29,8 @@ fn uid_of(proc: &Path, pid: u32) -> Option<u32> {
 }
 
 /// What lsns prints as COMMAND: the command line, or the name for kernel
-/// threads (which have none).
+/// threads (which have none). Read as bytes, not with procfs's `cmdline()`,
+/// which fails on an argument that is not UTF-8 where lsns shows it.
 fn command_of(proc: &Path, pid: u32) -> String {
     let dir = proc.join(pid.to_string());
     let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
