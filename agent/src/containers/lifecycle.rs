@@ -164,15 +164,7 @@ pub(super) async fn wait_killed(e: &Entry, what: &str) -> Result<()> {
 
 /// Is `pid` a live process (not gone, not a zombie waiting for its reaper)?
 fn init_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the command in parentheses, which may hold
-        // spaces or parentheses itself.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
-    }
+    crate::monitor::status::process_alive(pid)
 }
 
 #[cfg(test)]
