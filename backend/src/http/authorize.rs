@@ -124,7 +124,6 @@ async fn check(state: &AppState, access: Access, mut req: Request) -> ApiResult<
         }
         Access::SelfOrAnywhere(_) | Access::SelfOrGlobal(_) => {}
     }
-    parts.extensions.insert(access);
     Ok(Request::from_parts(parts, body))
 }
 

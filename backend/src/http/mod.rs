@@ -253,3 +253,41 @@ pub async fn method_not_allowed(method: Method, uri: Uri) -> axum::response::Res
     let p = berth_api::Problem::new(405, format!("{} does not take {method}", uri.path()));
     crate::error::problem_response(&p)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn the_table_is_consistent() {
+        let all = endpoints();
+        assert!(all.len() > 50, "{}", all.len());
+        let unique: BTreeSet<_> = all.iter().map(|e| (e.method, e.path.as_str())).collect();
+        assert_eq!(unique.len(), all.len(), "an endpoint is declared twice");
+        for e in all {
+            // A `{host}` in the path is authorized on that host, and only
+            // such paths are.
+            assert_eq!(
+                e.path.contains("{host}"),
+                matches!(e.access, Access::Host(_)),
+                "{} {}",
+                e.method,
+                e.path
+            );
+            assert_eq!(
+                e.method != "GET" || e.path.ends_with("/exec"),
+                e.audit.prefix().is_some(),
+                "{} {}: mutating calls (and exec) are audited, reads are not",
+                e.method,
+                e.path
+            );
+        }
+        let doc: serde_json::Value = serde_json::from_str(document_json()).unwrap_or_default();
+        for e in all {
+            let op = &doc["paths"][&e.path][e.method.to_lowercase()];
+            assert!(op.is_object(), "{} {} is not documented", e.method, e.path);
+        }
+    }
+}
