@@ -73,8 +73,10 @@ fn engine_error(e: bollard::errors::Error, key: &str) -> Error {
     }
 }
 
-type BoxFuture<'a, T> = Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
-type BoxStream<T> = Pin<Box<dyn Stream<Item = T> + Send>>;
+/// A future of the bridge.
+pub type BoxFuture<'a, T> = Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+/// A stream of the bridge.
+pub type BoxStream<T> = Pin<Box<dyn Stream<Item = T> + Send>>;
 
 /// A container engine other than Berth's own, as the API drives it.
 pub trait Engine: Send + Sync {
