@@ -242,7 +242,11 @@ fn read_outputs(outputs: Vec<OwnedFd>) -> std::io::Result<Readers> {
 /// SIGHUP to the process, SIGKILL when it has not ended within 2 s; then
 /// waits for it.
 async fn hang_up(pid: u32, mut waiter: tokio::task::JoinHandle<i32>) {
-    let p = nix::unistd::Pid::from_raw(pid as i32);
+    let Ok(raw) = i32::try_from(pid) else {
+        // Not a pid the kernel gives: nothing to signal.
+        return;
+    };
+    let p = nix::unistd::Pid::from_raw(raw);
     let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGHUP);
     if tokio::time::timeout(Duration::from_secs(2), &mut waiter)
         .await
