@@ -205,3 +205,6 @@ pub trait AgentService: ImageService {
     /// Prometheus text ([`PROMETHEUS_CONTENT_TYPE`]).
     fn prometheus(&self) -> impl Future<Output = Answer<String>> + Send;
 }
+
+#[cfg(test)]
+mod tests;
