@@ -22,19 +22,8 @@ fn time(s: Option<&String>) -> Option<DateTime<Utc>> {
     (t.timestamp() > 0).then_some(t)
 }
 
-/// A Docker container as Berth shows it.
-pub fn container(i: &ContainerInspectResponse, host: &str) -> Container {
-    let st = i.state.clone().unwrap_or_default();
-    let state = match st.status {
-        Some(ContainerStateStatusEnum::CREATED) => ContainerState::Created,
-        Some(ContainerStateStatusEnum::RUNNING) | Some(ContainerStateStatusEnum::RESTARTING) => {
-            ContainerState::Running
-        }
-        Some(ContainerStateStatusEnum::PAUSED) => ContainerState::Paused,
-        _ => ContainerState::Stopped,
-    };
-    let hc = i.host_config.clone().unwrap_or_default();
-    let cfg = i.config.clone().unwrap_or_default();
+/// The published ports of a Docker container, sorted, once each.
+fn ports(hc: &HostConfig) -> Vec<PortMapping> {
     let mut ports = Vec::new();
     for (k, binds) in hc.port_bindings.clone().unwrap_or_default() {
         let (port, proto) = k.split_once('/').unwrap_or((&k, "tcp"));
@@ -57,7 +46,12 @@ pub fn container(i: &ContainerInspectResponse, host: &str) -> Container {
     }
     ports.sort_by_key(|p| (p.host_port, p.container_port));
     ports.dedup();
-    let restart = match hc.restart_policy.as_ref().and_then(|r| r.name) {
+    ports
+}
+
+/// Docker's restart policy as Berth's.
+fn restart_policy(hc: &HostConfig) -> RestartPolicy {
+    match hc.restart_policy.as_ref().and_then(|r| r.name) {
         Some(RestartPolicyNameEnum::ALWAYS) => RestartPolicy::Always,
         Some(RestartPolicyNameEnum::UNLESS_STOPPED) => RestartPolicy::UnlessStopped,
         Some(RestartPolicyNameEnum::ON_FAILURE) => RestartPolicy::OnFailure {
@@ -69,13 +63,35 @@ pub fn container(i: &ContainerInspectResponse, host: &str) -> Container {
                 .and_then(|n| u32::try_from(n).ok()),
         },
         _ => RestartPolicy::No,
-    };
-    let network = match hc.network_mode.as_deref() {
+    }
+}
+
+/// Docker's network mode as Berth's.
+fn network_mode(hc: &HostConfig) -> NetworkMode {
+    match hc.network_mode.as_deref() {
         Some("host") => NetworkMode::Host,
         Some("none") => NetworkMode::None,
         Some(m) if m.starts_with("container:") => NetworkMode::Container(m[10..].to_string()),
         _ => NetworkMode::Bridge,
+    }
+}
+
+/// A Docker container as Berth shows it.
+pub fn container(i: &ContainerInspectResponse, host: &str) -> Container {
+    let st = i.state.clone().unwrap_or_default();
+    let state = match st.status {
+        Some(ContainerStateStatusEnum::CREATED) => ContainerState::Created,
+        Some(ContainerStateStatusEnum::RUNNING) | Some(ContainerStateStatusEnum::RESTARTING) => {
+            ContainerState::Running
+        }
+        Some(ContainerStateStatusEnum::PAUSED) => ContainerState::Paused,
+        _ => ContainerState::Stopped,
     };
+    let hc = i.host_config.clone().unwrap_or_default();
+    let cfg = i.config.clone().unwrap_or_default();
+    let ports = ports(&hc);
+    let restart = restart_policy(&hc);
+    let network = network_mode(&hc);
     let mut cmd = cfg.entrypoint.clone().unwrap_or_default();
     cmd.extend(cfg.cmd.clone().unwrap_or_default());
     let ip = i
