@@ -158,15 +158,7 @@ impl Agent {
             None => None,
         };
         Ok(Self {
-            state: http::AppState {
-                auth,
-                containers,
-                images,
-                metrics,
-                docker,
-                config: Arc::new(config),
-                started_at: chrono::Utc::now(),
-            },
+            state: http::AppState::new(auth, containers, images, metrics, docker, Arc::new(config)),
             identity,
             cpus,
         })

@@ -8,8 +8,12 @@
 //!   pins one certificate by fingerprint;
 //! - [`serve`]: the HTTP(S) listener with a connection limit and a drain;
 //! - [`fs`]: atomic file writes;
-//! - [`problem`]: the problem+json error answer.
+//! - [`problem`]: the problem+json error answer;
+//! - [`agent_service`]: the agent's API as a trait ([`agent_service::AgentService`],
+//!   implemented by the agent and by the server tests' fake agent) and the
+//!   one router that serves it.
 
+pub mod agent_service;
 pub mod fs;
 pub mod jwt;
 pub mod problem;

@@ -22,19 +22,8 @@ fn time(s: Option<&String>) -> Option<DateTime<Utc>> {
     (t.timestamp() > 0).then_some(t)
 }
 
-/// A Docker container as Berth shows it.
-pub fn container(i: &ContainerInspectResponse, host: &str) -> Container {
-    let st = i.state.clone().unwrap_or_default();
-    let state = match st.status {
-        Some(ContainerStateStatusEnum::CREATED) => ContainerState::Created,
-        Some(ContainerStateStatusEnum::RUNNING) | Some(ContainerStateStatusEnum::RESTARTING) => {
-            ContainerState::Running
-        }
-        Some(ContainerStateStatusEnum::PAUSED) => ContainerState::Paused,
-        _ => ContainerState::Stopped,
-    };
-    let hc = i.host_config.clone().unwrap_or_default();
-    let cfg = i.config.clone().unwrap_or_default();
+/// The published ports of a Docker container, sorted, once each.
+fn ports(hc: &HostConfig) -> Vec<PortMapping> {
     let mut ports = Vec::new();
     for (k, binds) in hc.port_bindings.clone().unwrap_or_default() {
         let (port, proto) = k.split_once('/').unwrap_or((&k, "tcp"));
@@ -57,7 +46,12 @@ pub fn container(i: &ContainerInspectResponse, host: &str) -> Container {
     }
     ports.sort_by_key(|p| (p.host_port, p.container_port));
     ports.dedup();
-    let restart = match hc.restart_policy.as_ref().and_then(|r| r.name) {
+    ports
+}
+
+/// Docker's restart policy as Berth's.
+fn restart_policy(hc: &HostConfig) -> RestartPolicy {
+    match hc.restart_policy.as_ref().and_then(|r| r.name) {
         Some(RestartPolicyNameEnum::ALWAYS) => RestartPolicy::Always,
         Some(RestartPolicyNameEnum::UNLESS_STOPPED) => RestartPolicy::UnlessStopped,
         Some(RestartPolicyNameEnum::ON_FAILURE) => RestartPolicy::OnFailure {
@@ -66,16 +60,38 @@ pub fn container(i: &ContainerInspectResponse, host: &str) -> Container {
                 .as_ref()
                 .and_then(|r| r.maximum_retry_count)
                 .filter(|n| *n > 0)
-                .map(|n| n as u32),
+                .and_then(|n| u32::try_from(n).ok()),
         },
         _ => RestartPolicy::No,
-    };
-    let network = match hc.network_mode.as_deref() {
+    }
+}
+
+/// Docker's network mode as Berth's.
+fn network_mode(hc: &HostConfig) -> NetworkMode {
+    match hc.network_mode.as_deref() {
         Some("host") => NetworkMode::Host,
         Some("none") => NetworkMode::None,
         Some(m) if m.starts_with("container:") => NetworkMode::Container(m[10..].to_string()),
         _ => NetworkMode::Bridge,
+    }
+}
+
+/// A Docker container as Berth shows it.
+pub fn container(i: &ContainerInspectResponse, host: &str) -> Container {
+    let st = i.state.clone().unwrap_or_default();
+    let state = match st.status {
+        Some(ContainerStateStatusEnum::CREATED) => ContainerState::Created,
+        Some(ContainerStateStatusEnum::RUNNING) | Some(ContainerStateStatusEnum::RESTARTING) => {
+            ContainerState::Running
+        }
+        Some(ContainerStateStatusEnum::PAUSED) => ContainerState::Paused,
+        _ => ContainerState::Stopped,
     };
+    let hc = i.host_config.clone().unwrap_or_default();
+    let cfg = i.config.clone().unwrap_or_default();
+    let ports = ports(&hc);
+    let restart = restart_policy(&hc);
+    let network = network_mode(&hc);
     let mut cmd = cfg.entrypoint.clone().unwrap_or_default();
     cmd.extend(cfg.cmd.clone().unwrap_or_default());
     let ip = i
@@ -98,11 +114,12 @@ pub fn container(i: &ContainerInspectResponse, host: &str) -> Container {
         runtime: RuntimeKind::Docker,
         image: cfg.image.clone().unwrap_or_default(),
         state,
-        exit_code: (state == ContainerState::Stopped).then(|| st.exit_code.unwrap_or(0) as i32),
+        exit_code: (state == ContainerState::Stopped)
+            .then(|| saturating_i32(st.exit_code.unwrap_or(0))),
         pid: st
             .pid
             .filter(|p| *p > 0 && state != ContainerState::Stopped)
-            .map(|p| p as u32),
+            .and_then(|p| u32::try_from(p).ok()),
         created_at: time(i.created.as_ref()).unwrap_or_default(),
         started_at: time(st.started_at.as_ref()),
         finished_at: if state == ContainerState::Stopped {
@@ -111,9 +128,9 @@ pub fn container(i: &ContainerInspectResponse, host: &str) -> Container {
             None
         },
         limits: Limits {
-            memory_bytes: hc.memory.filter(|m| *m > 0).map(|m| m as u64),
-            nano_cpus: hc.nano_cpus.filter(|m| *m > 0).map(|m| m as u64),
-            pids: hc.pids_limit.filter(|m| *m > 0).map(|m| m as u64),
+            memory_bytes: hc.memory.and_then(positive),
+            nano_cpus: hc.nano_cpus.and_then(positive),
+            pids: hc.pids_limit.and_then(positive),
         },
         ports,
         labels: cfg
@@ -122,7 +139,7 @@ pub fn container(i: &ContainerInspectResponse, host: &str) -> Container {
             .unwrap_or_default()
             .into_iter()
             .collect::<BTreeMap<_, _>>(),
-        restart_count: i.restart_count.unwrap_or(0).max(0) as u32,
+        restart_count: u32::try_from(i.restart_count.unwrap_or(0).max(0)).unwrap_or(u32::MAX),
         cmd,
         network,
         ip_address: ip,
@@ -158,7 +175,7 @@ pub fn create_body(spec: &ContainerSpec) -> Result<ContainerCreateBody> {
         maximum_retry_count: match r {
             RestartPolicy::OnFailure {
                 max_retries: Some(n),
-            } => Some(n as i64),
+            } => Some(i64::from(n)),
             _ => None,
         },
     });
@@ -188,9 +205,9 @@ pub fn create_body(spec: &ContainerSpec) -> Result<ContainerCreateBody> {
         labels: Some(labels),
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         host_config: Some(HostConfig {
-            memory: spec.limits.memory_bytes.map(|m| m as i64),
-            nano_cpus: spec.limits.nano_cpus.map(|n| n as i64),
-            pids_limit: spec.limits.pids.map(|p| p as i64),
+            memory: spec.limits.memory_bytes.map(saturating_i64),
+            nano_cpus: spec.limits.nano_cpus.map(saturating_i64),
+            pids_limit: spec.limits.pids.map(saturating_i64),
             binds: (!spec.mounts.is_empty()).then(|| {
                 spec.mounts
                     .iter()
@@ -265,9 +282,9 @@ pub fn sample(s: &ContainerStatsResponse) -> ContainerSample {
         .unwrap_or(0);
     let sys = cpu.system_cpu_usage.unwrap_or(0);
     let pre_sys = pre.system_cpu_usage.unwrap_or(0);
-    let cpus = cpu.online_cpus.unwrap_or(1).max(1) as f64;
+    let cpus = f64::from(cpu.online_cpus.unwrap_or(1).max(1));
     let cpu_percent = if sys > pre_sys && used >= pre_used {
-        (used - pre_used) as f64 / (sys - pre_sys) as f64 * cpus * 100.0
+        ratio(used - pre_used, sys - pre_sys) * cpus * 100.0
     } else {
         0.0
     };
@@ -311,6 +328,30 @@ pub fn sample(s: &ContainerStatsResponse) -> ContainerSample {
         blk_write_bytes: bw,
         pressure: None,
     }
+}
+
+/// A limit Docker gives as a positive `i64` (0 or less: none).
+fn positive(v: i64) -> Option<u64> {
+    u64::try_from(v).ok().filter(|v| *v > 0)
+}
+
+/// An exit code Docker reports as `i64`, clamped to an `i32`.
+fn saturating_i32(v: i64) -> i32 {
+    i32::try_from(v).unwrap_or(if v < 0 { i32::MIN } else { i32::MAX })
+}
+
+/// A limit for Docker's `i64` fields; one beyond `i64::MAX` (no host has
+/// that much of anything) becomes `i64::MAX`.
+fn saturating_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// `a / b` of two CPU-time counters. Counters beyond 2^53 ns (104 days of
+/// CPU time) lose their lowest bits as `f64`, which a percentage does not
+/// show.
+#[allow(clippy::cast_precision_loss)] // a ratio; see above
+fn ratio(a: u64, b: u64) -> f64 {
+    a as f64 / b as f64
 }
 
 #[cfg(test)]

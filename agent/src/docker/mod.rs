@@ -73,8 +73,10 @@ fn engine_error(e: bollard::errors::Error, key: &str) -> Error {
     }
 }
 
-type BoxFuture<'a, T> = Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
-type BoxStream<T> = Pin<Box<dyn Stream<Item = T> + Send>>;
+/// A future of the bridge.
+pub type BoxFuture<'a, T> = Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+/// A stream of the bridge.
+pub type BoxStream<T> = Pin<Box<dyn Stream<Item = T> + Send>>;
 
 /// A container engine other than Berth's own, as the API drives it.
 pub trait Engine: Send + Sync {
@@ -161,7 +163,9 @@ impl ExecControl for DockerExec {
         Box::pin(async move {
             for _ in 0..50 {
                 match self.docker.inspect_exec(&self.id).await {
-                    Ok(i) if i.running == Some(false) => return i.exit_code.map(|c| c as i32),
+                    Ok(i) if i.running == Some(false) => {
+                        return i.exit_code.map(|c| i32::try_from(c).unwrap_or(255));
+                    }
                     Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
                     Err(_) => return None,
                 }
@@ -299,13 +303,13 @@ impl Engine for DockerBridge {
                 }
                 ContainerAction::Stop => {
                     let o = StopContainerOptionsBuilder::default()
-                        .t(timeout.as_secs() as i32)
+                        .t(secs_i32(timeout))
                         .build();
                     d.stop_container(key, Some(o)).await
                 }
                 ContainerAction::Restart => {
                     let o = RestartContainerOptionsBuilder::default()
-                        .t(timeout.as_secs() as i32)
+                        .t(secs_i32(timeout))
                         .build();
                     d.restart_container(key, Some(o)).await
                 }
@@ -362,7 +366,7 @@ impl Engine for DockerBridge {
             .follow(follow)
             .tail(&tail.map(|t| t.to_string()).unwrap_or_else(|| "all".into()));
         if let Some(s) = since {
-            o = o.since(s as i32);
+            o = o.since(i32::try_from(s).unwrap_or(if s < 0 { 0 } else { i32::MAX }));
         }
         let key2 = key.to_string();
         Box::pin(self.docker.logs(key, Some(o.build())).flat_map(move |r| {
@@ -483,7 +487,10 @@ impl Engine for DockerBridge {
                             continue;
                         };
                         match i.state.and_then(|s| s.pid) {
-                            Some(pid) if pid > 0 => pid as u32,
+                            Some(pid) if pid > 0 => match u32::try_from(pid) {
+                                Ok(pid) => pid,
+                                Err(_) => continue,
+                            },
                             _ => continue,
                         }
                     }
@@ -495,6 +502,11 @@ impl Engine for DockerBridge {
             Ok(out)
         })
     }
+}
+
+/// A stop or restart timeout in Docker's whole seconds (`i32`).
+fn secs_i32(d: Duration) -> i32 {
+    i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
 }
 
 /// Labels Berth sets on the containers it creates in Docker.

@@ -1,13 +1,12 @@
 //! The HTTP error: every failure leaves as `application/problem+json` with the
 //! status codes of docs/api.md. Internal causes are logged, never sent.
+//! The errors of the containers and of the Docker bridge convert into it.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use berth_api::Problem;
-use berth_api::agent_api::QueryParams;
+
+use crate::containers;
 
 /// An HTTP failure: a status and a detail a person can act on.
 #[derive(Debug)]
@@ -68,67 +67,56 @@ impl IntoResponse for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
-/// `axum::Json` whose rejections become the API's own 400 problem.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Json<T>(pub T);
+/// The problem the client gets.
+impl From<ApiError> for Problem {
+    fn from(e: ApiError) -> Self {
+        Problem::new(e.status.as_u16(), e.detail)
+    }
+}
 
-impl<T, S> FromRequest<S> for Json<T>
-where
-    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
+/// A refusal of `berth_net::agent_service` (a missing WebSocket upgrade).
+impl From<Problem> for ApiError {
+    fn from(p: Problem) -> Self {
+        let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        ApiError::new(status, p.detail)
+    }
+}
 
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Json(v)),
-            Err(rejection) => Err(match rejection {
-                JsonRejection::MissingJsonContentType(_) => {
-                    ApiError::bad_request("the body must be JSON (Content-Type: application/json)")
+impl From<crate::docker::Error> for ApiError {
+    fn from(e: crate::docker::Error) -> Self {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_GATEWAY);
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<containers::Error> for ApiError {
+    fn from(e: containers::Error) -> Self {
+        use containers::Error as E;
+        match e {
+            E::NotFound(c) => ApiError::not_found(format!("no such container: {c}")),
+            E::Conflict(d) => ApiError::conflict(d),
+            E::Invalid(d) => ApiError::unprocessable(d),
+            E::Image(i) => {
+                let p = i.to_problem();
+                let status =
+                    StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                if status.is_server_error() {
+                    tracing::error!(error = %i, "image store");
                 }
-                JsonRejection::JsonDataError(e) => {
-                    ApiError::bad_request(format!("invalid body: {}", inner_message(&e)))
+                ApiError::new(status, p.detail)
+            }
+            E::Network(n) => {
+                let status =
+                    StatusCode::from_u16(n.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                if status.is_server_error() {
+                    ApiError::internal("container networking", &n)
+                } else if status == StatusCode::BAD_REQUEST {
+                    ApiError::unprocessable(n.to_string())
+                } else {
+                    ApiError::new(status, n.to_string())
                 }
-                JsonRejection::JsonSyntaxError(e) => {
-                    ApiError::bad_request(format!("malformed JSON: {}", inner_message(&e)))
-                }
-                JsonRejection::BytesRejection(e) => ApiError::new(e.status(), e.body_text()),
-                other => ApiError::bad_request(other.body_text()),
-            }),
+            }
+            E::Internal { what, cause } => ApiError::internal(&what, &cause),
         }
     }
-}
-
-impl<T: serde::Serialize> IntoResponse for Json<T> {
-    fn into_response(self) -> Response {
-        axum::Json(self.0).into_response()
-    }
-}
-
-/// The typed query of an agent route (`berth_api::agent_api`); a parameter
-/// it can't read is a 400 problem naming it.
-#[derive(Debug, Clone, Default)]
-pub struct Query<T>(pub T);
-
-impl<T: QueryParams, S: Send + Sync> FromRequestParts<S> for Query<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Query(pairs) =
-            axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map_err(
-                |e| ApiError::bad_request(format!("malformed query: {}", e.body_text())),
-            )?;
-        T::from_pairs(&pairs)
-            .map(Query)
-            .map_err(|e| ApiError::bad_request(e.detail))
-    }
-}
-
-/// serde's message (with line and column) without axum's prefix.
-fn inner_message(e: &dyn std::error::Error) -> String {
-    let mut cur: &dyn std::error::Error = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
 }

@@ -3,55 +3,20 @@
 //! the terminal's bytes both ways; a text frame `{"resize":[cols,rows]}`
 //! resizes the pty (TIOCSWINSZ, tty_ioctl(4)). When the process ends the
 //! agent sends `{"exit": code}` as a text frame and closes. 409 when the
-//! container is not running.
+//! container is not running. The engines (`super::engine`) start the
+//! process; this module bridges it to the socket.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
 
-use axum::extract::ws::{
-    Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
-};
-use axum::extract::{Path, State};
-use axum::response::Response;
-use berth_api::agent_api::ExecQuery;
+use axum::extract::ws::{Message, WebSocket};
 use berth_api::containers::ExecResize;
 use futures::{SinkExt, StreamExt};
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use tokio::io::unix::AsyncFd;
 
-use super::AppState;
-use super::error::{ApiError, ApiResult, Query};
+use crate::containers::Containers;
 use crate::runtime::{ExecChild, ExecIo, Stdio3};
-
-pub(super) async fn exec(
-    State(s): State<AppState>,
-    Path(c): Path<String>,
-    Query(q): Query<ExecQuery>,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> ApiResult<Response> {
-    let tty = q.tty;
-    let upgrade_error = |e: WebSocketUpgradeRejection| {
-        ApiError::bad_request(format!("exec needs a WebSocket upgrade: {e}"))
-    };
-    let (id, process) = match s.containers.exec_process(&c, q.argv(), tty) {
-        Ok(v) => v,
-        Err(crate::containers::Error::NotFound(_)) if s.docker.is_some() => {
-            let Some(d) = s.docker.clone() else {
-                return Err(ApiError::not_found(format!("no such container: {c}")));
-            };
-            let session = d.exec(&c, q.argv(), tty).await?;
-            let ws = ws.map_err(upgrade_error)?;
-            return Ok(ws.on_upgrade(move |socket| docker_session(session, socket)));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let ws = ws.map_err(upgrade_error)?;
-    Ok(ws.on_upgrade(move |socket| async move {
-        if let Err(e) = session(s, id, process, tty, socket).await {
-            tracing::warn!(error = %e, "exec session ended with an error");
-        }
-    }))
-}
 
 fn nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
     let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
@@ -115,7 +80,7 @@ type Started = (ExecChild, OwnedFd, Vec<OwnedFd>, Option<OwnedFd>);
 /// Starts the exec on a terminal the runtime makes (its master comes back
 /// with the child) or on three pipes. The inner error is the runtime's.
 async fn start(
-    s: &AppState,
+    containers: &Containers,
     id: &str,
     process: oci_spec::runtime::Process,
     tty: bool,
@@ -133,7 +98,7 @@ async fn start(
         };
         (ExecIo::Pipes(stdio), Some((in_w, vec![out_r, err_r])))
     };
-    let containers = s.containers.clone();
+    let containers = containers.clone();
     let id = id.to_string();
     let started =
         tokio::task::spawn_blocking(move || containers.exec_start(&id, &process, io)).await?;
@@ -148,15 +113,17 @@ async fn start(
     }))
 }
 
-async fn session(
-    s: AppState,
+/// Runs an exec of Berth's container `id` on the WebSocket until the
+/// process ends or the client goes.
+pub(super) async fn session(
+    containers: Containers,
     id: String,
     process: oci_spec::runtime::Process,
     tty: bool,
     socket: WebSocket,
 ) -> anyhow::Result<()> {
     let (mut tx, mut rx) = socket.split();
-    let (child, input, outputs, master) = match start(&s, &id, process, tty).await? {
+    let (child, input, outputs, master) = match start(&containers, &id, process, tty).await? {
         Ok(started) => started,
         Err(e) => {
             let _ = tx
@@ -275,7 +242,11 @@ fn read_outputs(outputs: Vec<OwnedFd>) -> std::io::Result<Readers> {
 /// SIGHUP to the process, SIGKILL when it has not ended within 2 s; then
 /// waits for it.
 async fn hang_up(pid: u32, mut waiter: tokio::task::JoinHandle<i32>) {
-    let p = nix::unistd::Pid::from_raw(pid as i32);
+    let Ok(raw) = i32::try_from(pid) else {
+        // Not a pid the kernel gives: nothing to signal.
+        return;
+    };
+    let p = nix::unistd::Pid::from_raw(raw);
     let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGHUP);
     if tokio::time::timeout(Duration::from_secs(2), &mut waiter)
         .await
@@ -287,7 +258,7 @@ async fn hang_up(pid: u32, mut waiter: tokio::task::JoinHandle<i32>) {
 }
 
 /// Bridges a Docker exec to the WebSocket, with the same frames.
-async fn docker_session(session: crate::docker::ExecSession, socket: WebSocket) {
+pub(super) async fn docker_session(session: crate::docker::ExecSession, socket: WebSocket) {
     use tokio::io::AsyncWriteExt;
     let (mut tx, mut rx) = socket.split();
     let crate::docker::ExecSession {

@@ -3,14 +3,13 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use axum::extract::{Path as UrlPath, State};
 use berth_api::inventory::{CgroupNode, ContainerNamespace, NamespaceEntry};
 
 use super::AppState;
-use super::error::{ApiError, ApiResult, Json};
+use super::error::{ApiError, ApiResult};
 use crate::inventory;
 
-pub(super) async fn namespaces(State(s): State<AppState>) -> ApiResult<Json<Vec<NamespaceEntry>>> {
+pub(super) async fn namespaces(s: &AppState) -> ApiResult<Vec<NamespaceEntry>> {
     let running: Vec<(String, u32)> = s
         .containers
         .running()
@@ -19,21 +18,18 @@ pub(super) async fn namespaces(State(s): State<AppState>) -> ApiResult<Json<Vec<
         .collect();
     tokio::task::spawn_blocking(move || inventory::namespaces(Path::new("/proc"), &running))
         .await
-        .map(Json)
         .map_err(|e| ApiError::internal("list namespaces", &e))
 }
 
-pub(super) async fn container_namespaces(
-    State(s): State<AppState>,
-    UrlPath(c): UrlPath<String>,
-) -> ApiResult<Json<Vec<ContainerNamespace>>> {
-    let (_, pid) = s.containers.running_pid(&c).or_else(|e| match e {
+/// Berth's containers only (a Docker container is a 404).
+pub(super) fn container_namespaces(s: &AppState, c: &str) -> ApiResult<Vec<ContainerNamespace>> {
+    let (_, pid) = s.containers.running_pid(c).or_else(|e| match e {
         // A paused container still has its namespaces.
         crate::containers::Error::Conflict(_) => s
             .containers
             .running()
             .into_iter()
-            .find(|(id, name, _)| *id == c || *name == c || id.starts_with(&c))
+            .find(|(id, name, _)| *id == c || *name == c || id.starts_with(c))
             .map(|(id, _, pid)| (id, pid))
             .ok_or(e),
         other => Err(other),
@@ -44,16 +40,16 @@ pub(super) async fn container_namespaces(
     if v.is_empty() {
         return Err(ApiError::conflict(format!("container {c} is not running")));
     }
-    Ok(Json(v))
+    Ok(v)
 }
 
-pub(super) async fn cgroups(State(s): State<AppState>) -> ApiResult<Json<CgroupNode>> {
+pub(super) async fn cgroups(s: &AppState) -> ApiResult<CgroupNode> {
     let parent = s.containers.cgroup_parent();
     let names: HashMap<String, String> = s.containers.names().into_iter().collect();
     tokio::task::spawn_blocking(move || {
         let layout = berth_runtime::cgroups::CgroupLayout::detect()
             .map_err(|e| ApiError::internal("read the cgroup layout", &e))?;
-        Ok(Json(inventory::cgroup_tree(&layout, &parent, &names)))
+        Ok(inventory::cgroup_tree(&layout, &parent, &names))
     })
     .await
     .map_err(|e| ApiError::internal("read the cgroup tree", &e))?

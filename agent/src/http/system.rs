@@ -1,14 +1,12 @@
 //! `GET /v1/info` (also the server's health check) and `POST /v1/leave`.
 
-use axum::extract::State;
-use axum::http::StatusCode;
 use berth_api::agent::AgentInfo;
 
 use super::AppState;
-use super::error::{ApiError, ApiResult, Json};
+use super::error::{ApiError, ApiResult};
 
-pub(super) async fn info(State(s): State<AppState>) -> Json<AgentInfo> {
-    Json(AgentInfo {
+pub(super) fn info(s: &AppState) -> AgentInfo {
+    AgentInfo {
         host_id: s.auth.host_id().unwrap_or_default(),
         version: berth_api::VERSION.to_string(),
         facts: crate::facts::host_facts(),
@@ -18,11 +16,11 @@ pub(super) async fn info(State(s): State<AppState>) -> Json<AgentInfo> {
             vec!["berth".into()]
         },
         started_at: s.started_at,
-    })
+    }
 }
 
 /// Forgets the server's key: from now on every request is refused.
-pub(super) async fn leave(State(s): State<AppState>) -> ApiResult<StatusCode> {
+pub(super) fn leave(s: &AppState) -> ApiResult<()> {
     let path = s.config.paths().join_file();
     match std::fs::remove_file(&path) {
         Ok(()) => {}
@@ -31,5 +29,5 @@ pub(super) async fn leave(State(s): State<AppState>) -> ApiResult<StatusCode> {
     }
     s.auth.clear();
     tracing::warn!("left the server: every request is refused from now on");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

@@ -3,102 +3,77 @@
 //! A pull answers SSE of `PullProgress`, ending with `done` or `error`, then
 //! `event: end`.
 //!
-//! Errors are problem+json with the status [`Error::status`] gives. The
-//! agent's router serves [`route`] behind its auth layer; [`router`] is the
-//! same routes alone, for tests.
+//! The store is the `ImageService` of `berth_net::agent_service`: the
+//! agent's router serves it with the rest of the API, behind its auth
+//! layer; [`router`] is the same routes alone, for tests. Errors are the
+//! problem [`Error::to_problem`] gives.
 
-use std::convert::Infallible;
 use std::io;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, on};
-use berth_api::agent_api::Endpoint;
+use berth_api::Problem;
 use berth_api::images::{Image, ImportResult, PullProgress, PullRequest, StoreUsage};
-use bytes::Bytes;
-use futures::{Stream, StreamExt, TryStreamExt};
+use berth_net::agent_service::{Answer, ByteStream, EventStream, ImageService};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_util::io::StreamReader;
 
 use super::{Error, ImageStore, reference};
 
-/// The image routes, with the store as state.
+/// The image routes alone, with the store as state (for tests; the agent
+/// serves them with the rest of its API).
 pub fn router() -> Router<Arc<ImageStore>> {
-    Endpoint::ALL
-        .iter()
-        .filter_map(|&e| route(e).map(|r| (e, r)))
-        .fold(Router::new(), |router, (e, r)| router.route(e.pattern(), r))
+    berth_net::agent_service::image_routes()
 }
 
-/// The handler of an image endpoint; `None` for every other endpoint.
-pub fn route(e: Endpoint) -> Option<MethodRouter<Arc<ImageStore>>> {
-    use Endpoint as E;
-    let m = crate::http::method_filter(e.method());
-    Some(match e {
-        E::ListImages => on(m, list),
-        E::ImageUsage => on(m, usage),
-        E::ImportImage => on(m, import),
-        E::PullImage => on(m, pull),
-        E::RemoveImage => on(m, remove),
-        _ => return None,
-    })
-}
-
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        let problem = self.to_problem();
-        if problem.status >= 500 {
-            tracing::error!(error = %self, "image store failure");
-        } else {
-            tracing::debug!(error = %self, "image request refused");
-        }
-        let status =
-            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (
-            status,
-            [(header::CONTENT_TYPE, berth_api::error::PROBLEM_JSON)],
-            Json(problem),
-        )
-            .into_response()
+/// The problem a client gets for `e` (a failure of the store is logged).
+fn problem(e: Error) -> Problem {
+    let problem = e.to_problem();
+    if problem.status >= 500 {
+        tracing::error!(error = %e, "image store failure");
+    } else {
+        tracing::debug!(error = %e, "image request refused");
     }
+    problem
 }
 
-async fn list(State(store): State<Arc<ImageStore>>) -> Result<Json<Vec<Image>>, Error> {
-    let store = store.clone();
-    blocking(move || store.list()).await.map(Json)
-}
+impl ImageService for ImageStore {
+    async fn list_images(&self) -> Answer<Vec<Image>> {
+        let store = self.clone();
+        blocking(move || store.list()).await.map_err(problem)
+    }
 
-async fn usage(State(store): State<Arc<ImageStore>>) -> Result<Json<StoreUsage>, Error> {
-    let store = store.clone();
-    blocking(move || store.usage()).await.map(Json)
-}
+    async fn image_usage(&self) -> Answer<StoreUsage> {
+        let store = self.clone();
+        blocking(move || store.usage()).await.map_err(problem)
+    }
 
-async fn import(
-    State(store): State<Arc<ImageStore>>,
-    body: Body,
-) -> Result<(StatusCode, Json<ImportResult>), Error> {
-    let reader = StreamReader::new(body.into_data_stream().map_err(io::Error::other));
-    let images = store.import(reader).await?;
-    Ok((StatusCode::CREATED, Json(ImportResult { images })))
+    async fn pull_image(&self, req: PullRequest) -> Answer<EventStream> {
+        pull(self.clone(), req).await.map_err(problem)
+    }
+
+    async fn import_image(&self, body: ByteStream) -> Answer<ImportResult> {
+        let images = self
+            .import(StreamReader::new(body))
+            .await
+            .map_err(problem)?;
+        Ok(ImportResult { images })
+    }
+
+    async fn remove_image(&self, image: String) -> Answer<()> {
+        let store = self.clone();
+        blocking(move || store.remove(&image))
+            .await
+            .map_err(problem)
+    }
 }
 
 /// Starts a pull and streams its progress. A bad body or reference is a
 /// plain 400 before any event; failures of the pull itself arrive as the
 /// last progress event (`status: "error"` with a problem). The pull goes on
 /// if the client goes away, so a retry finds the layers already there.
-async fn pull(
-    State(store): State<Arc<ImageStore>>,
-    body: Bytes,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Error> {
-    let request: PullRequest = serde_json::from_slice(&body)
-        .map_err(|e| Error::BadRequest(format!("invalid pull request: {e}")))?;
+async fn pull(store: ImageStore, request: PullRequest) -> Result<EventStream, Error> {
     reference::parse(&request.reference)?;
     // A registry that resolves to an internal address: a 422 before any
     // event (redirects and token realms are checked during the pull).
@@ -135,25 +110,7 @@ async fn pull(
         };
         let _ = tx.send(last);
     });
-    let events = UnboundedReceiverStream::new(rx)
-        .map(|p| {
-            Ok(Event::default()
-                .json_data(&p)
-                .unwrap_or_else(|_| Event::default().data("{}")))
-        })
-        .chain(futures::stream::once(async {
-            Ok(Event::default().event("end").data("{}"))
-        }));
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
-}
-
-async fn remove(
-    State(store): State<Arc<ImageStore>>,
-    Path(image): Path<String>,
-) -> Result<StatusCode, Error> {
-    let store = store.clone();
-    blocking(move || store.remove(&image)).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(EventStream::json(UnboundedReceiverStream::new(rx)).then_end())
 }
 
 /// Runs filesystem work off the async threads.

@@ -1,9 +1,10 @@
 //! A fake agent for tests: the agent protocol's TLS API with a self-signed
 //! certificate, checking the server's EdDSA request signatures exactly as a
-//! real agent must, and answering the routes of
-//! `berth_api::agent_api::Endpoint` from memory (an exhaustive match: an
-//! endpoint added to berth-api and not here does not compile), reading
-//! their queries with the same types as the agent. It counts what it sees
+//! real agent must, and answering from memory as an implementation of
+//! `berth_net::agent_service::AgentService` (`fake_routes.rs`), the trait
+//! the real agent implements, served by the same router: an endpoint or a
+//! method added on one side only does not compile, and requests are read
+//! and refused exactly as the agent does. It counts what it sees
 //! (requests, open streams, imported bytes) for assertions.
 
 use std::collections::BTreeMap;
@@ -12,30 +13,21 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
-use axum::extract::ws::{Message, WebSocketUpgrade};
-use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use berth_api::Problem;
-use berth_api::agent::{
-    AgentInfo, AgentRequestClaims, RegisterRequest, RegisterResponse, SERVER_ISSUER,
-};
-use berth_api::agent_api::{
-    ActionQuery, CreateQuery, Endpoint, ExecQuery, ListQuery, LogsQuery, RemoveQuery, WindowQuery,
-};
-use berth_api::containers::{Container, ContainerAction};
+use berth_api::agent::{AgentRequestClaims, RegisterRequest, RegisterResponse, SERVER_ISSUER};
 use berth_api::hosts::{CgroupMode, HostFacts};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::TestApp;
-use routes::Q;
 
-/// The routes and the typed query extractor.
+/// The fake's `AgentService`.
 #[path = "fake_routes.rs"]
 mod routes;
 
@@ -171,298 +163,6 @@ fn sha2_digest(b: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(b).into()
 }
 
-async fn info(State(st): State<Arc<FakeState>>) -> Response {
-    axum::Json(AgentInfo {
-        host_id: st.host_id.lock().unwrap().clone(),
-        version: "0.1.0-fake".into(),
-        facts: facts(),
-        runtimes: vec!["berth".into()],
-        started_at: chrono::Utc::now(),
-    })
-    .into_response()
-}
-
-async fn leave(State(st): State<Arc<FakeState>>) -> StatusCode {
-    st.left.store(true, Ordering::Relaxed);
-    StatusCode::NO_CONTENT
-}
-
-async fn list(State(st): State<Arc<FakeState>>, Q(q): Q<ListQuery>) -> Response {
-    let items: Vec<Value> = st
-        .containers
-        .lock()
-        .unwrap()
-        .values()
-        .filter(|c| {
-            serde_json::from_value::<Container>((*c).clone())
-                .is_ok_and(|c| q.matches(&c.labels, c.state))
-        })
-        .cloned()
-        .collect();
-    axum::Json(items).into_response()
-}
-
-async fn create(State(st): State<Arc<FakeState>>, Q(q): Q<CreateQuery>, req: Request) -> Response {
-    let start = q.start;
-    let bytes = axum::body::to_bytes(req.into_body(), 1 << 20)
-        .await
-        .unwrap_or_default();
-    let spec: Value = match serde_json::from_slice(&bytes) {
-        Ok(v) => v,
-        Err(e) => return problem(400, &format!("bad spec: {e}")),
-    };
-    st.create_bodies.lock().unwrap().push(spec.clone());
-    let image = spec["image"].as_str().unwrap_or_default();
-    if !is_stored_image(image) {
-        return problem(
-            422,
-            &format!("image {image:?} is not on this host: pull or import it first"),
-        );
-    }
-    let name = spec["name"].as_str().unwrap_or("auto").to_string();
-    let host = st.host_id.lock().unwrap().clone();
-    let mut map = st.containers.lock().unwrap();
-    if map.contains_key(&name) {
-        return problem(409, &format!("a container named {name} exists"));
-    }
-    let c = container(&host, &name, if start { "running" } else { "created" });
-    let id = c["id"].clone();
-    map.insert(name.clone(), c);
-    (
-        StatusCode::CREATED,
-        axum::Json(json!({"id": id, "name": name})),
-    )
-        .into_response()
-}
-
-async fn inspect(State(st): State<Arc<FakeState>>, Path(c): Path<String>) -> Response {
-    match st.containers.lock().unwrap().get(&c) {
-        Some(v) => axum::Json(v.clone()).into_response(),
-        None => problem(404, &format!("no container {c}")),
-    }
-}
-
-async fn remove(
-    State(st): State<Arc<FakeState>>,
-    Path(c): Path<String>,
-    Q(q): Q<RemoveQuery>,
-) -> Response {
-    let mut map = st.containers.lock().unwrap();
-    match map.get(&c) {
-        Some(v) if v["state"] == "running" && !q.force => {
-            problem(409, &format!("container {c} is running: stop it or force"))
-        }
-        Some(_) => {
-            map.remove(&c);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        None => problem(404, &format!("no container {c}")),
-    }
-}
-
-async fn action(
-    State(st): State<Arc<FakeState>>,
-    Path((c, action)): Path<(String, String)>,
-    Q(_): Q<ActionQuery>,
-) -> Response {
-    let Ok(action) = action.parse::<ContainerAction>() else {
-        return problem(404, "no such action");
-    };
-    let mut map = st.containers.lock().unwrap();
-    let Some(v) = map.get_mut(&c) else {
-        return problem(404, &format!("no container {c}"));
-    };
-    // The real agent's conflicts: stop, kill and pause need a running
-    // container, unpause a paused one.
-    let (running, paused) = (v["state"] == "running", v["state"] == "paused");
-    use ContainerAction as A;
-    let next = match action {
-        A::Start if running || paused => return problem(409, "already running"),
-        A::Stop | A::Kill | A::Pause if !running => {
-            return problem(409, &format!("container {c} is not running"));
-        }
-        A::Unpause if !paused => return problem(409, &format!("container {c} is not paused")),
-        A::Start | A::Restart | A::Unpause => "running",
-        A::Stop | A::Kill => "stopped",
-        A::Pause => "paused",
-    };
-    v["state"] = json!(next);
-    axum::Json(v.clone()).into_response()
-}
-
-/// Counts a stream while its body lives.
-struct Open(Arc<FakeState>);
-impl Drop for Open {
-    fn drop(&mut self) {
-        self.0.streams_open.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-fn sse(st: Arc<FakeState>, every: Duration, limit: Option<usize>) -> Response {
-    st.streams_opened.fetch_add(1, Ordering::Relaxed);
-    st.streams_open.fetch_add(1, Ordering::Relaxed);
-    let guard = Open(st);
-    let s = futures::stream::unfold((0usize, guard), move |(n, g)| async move {
-        if limit.is_some_and(|l| n > l) {
-            return None;
-        }
-        if limit == Some(n) {
-            return Some((
-                Ok::<_, std::convert::Infallible>(bytes::Bytes::from_static(
-                    b"event: end\ndata: {}\n\n",
-                )),
-                (n + 1, g),
-            ));
-        }
-        if n > 0 {
-            tokio::time::sleep(every).await;
-        }
-        let ev = format!(
-            "data: {{\"t\":\"{}\",\"cpu_percent\":1.5,\"memory_bytes\":{},\"pids\":1}}\n\n",
-            chrono::Utc::now().to_rfc3339(),
-            n
-        );
-        Some((Ok(bytes::Bytes::from(ev)), (n + 1, g)))
-    });
-    let mut r = Response::new(Body::from_stream(s));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    r
-}
-
-async fn stats_stream(State(st): State<Arc<FakeState>>, Path(c): Path<String>) -> Response {
-    if !st.containers.lock().unwrap().contains_key(&c) {
-        return problem(404, &format!("no container {c}"));
-    }
-    sse(st, Duration::from_millis(50), None)
-}
-
-async fn logs(
-    State(st): State<Arc<FakeState>>,
-    Path(c): Path<String>,
-    Q(q): Q<LogsQuery>,
-) -> Response {
-    if !st.containers.lock().unwrap().contains_key(&c) {
-        return problem(404, &format!("no container {c}"));
-    }
-    if q.follow {
-        return sse(st, Duration::from_millis(20), Some(5));
-    }
-    axum::Json(json!([
-        {"stream": "stdout", "time": "2026-01-01T00:00:00Z", "text": "hello"},
-        {"stream": "stderr", "time": "2026-01-01T00:00:01Z", "text": "world"}
-    ]))
-    .into_response()
-}
-
-async fn samples(Q(_): Q<WindowQuery>) -> Response {
-    let t = "2026-01-01T00:00:00Z";
-    axum::Json(json!([{"t": t, "cpu_percent": 1.0, "memory_bytes": 1, "pids": 1}])).into_response()
-}
-
-async fn host_samples(Q(_): Q<WindowQuery>) -> Response {
-    axum::Json(json!([{"t": "2026-01-01T00:00:00Z", "cpu_percent": 1.0, "memory_bytes": 1,
-        "load1": 0.5, "net_rx_bytes": 1, "net_tx_bytes": 1, "disk_read_bytes": 1, "disk_write_bytes": 1}]))
-    .into_response()
-}
-
-async fn container_namespaces() -> Response {
-    let ns = json!({"type": "pid", "inode": 4026532001u64, "host_inode": 4026531836u64, "shared_with_host": false});
-    axum::Json(json!([ns])).into_response()
-}
-
-async fn metrics_stream(State(st): State<Arc<FakeState>>) -> Response {
-    sse(st, Duration::from_millis(50), None)
-}
-
-async fn namespaces(State(st): State<Arc<FakeState>>) -> Response {
-    let command = st
-        .namespace_command
-        .lock()
-        .unwrap()
-        .clone()
-        .unwrap_or_else(|| "init".into());
-    axum::Json(json!([{"inode": 4026531836u64, "type": "pid", "nprocs": 1, "pid": 1, "user": "root", "command": command}])).into_response()
-}
-
-async fn cgroups() -> Response {
-    axum::Json(
-        json!({"path": "/", "controllers": ["memory"], "limits": {}, "usage": {}, "children": []}),
-    )
-    .into_response()
-}
-
-async fn images() -> Response {
-    axum::Json(json!([{"id": "sha256:ab", "references": ["busybox:latest"], "size_bytes": 1, "created_at": "2026-01-01T00:00:00Z", "layers": []}])).into_response()
-}
-
-async fn pull(State(st): State<Arc<FakeState>>, body: bytes::Bytes) -> Response {
-    if let Ok(v) = serde_json::from_slice::<Value>(&body) {
-        st.pull_bodies.lock().unwrap().push(v);
-    }
-    let events = "data: {\"layer\":\"\",\"current\":0,\"total\":0,\"status\":\"resolving\"}\n\n\
-                  data: {\"layer\":\"\",\"current\":1,\"total\":1,\"status\":\"done\"}\n\n\
-                  event: end\ndata: {}\n\n";
-    let mut r = Response::new(Body::from(events));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    r
-}
-
-/// Refuses what a real agent refuses before it looks at the images (not a
-/// tar, or neither manifest.json nor index.json in it); counts the bytes.
-async fn import(State(st): State<Arc<FakeState>>, body: Body) -> Response {
-    match super::tarball::check_import(body).await {
-        Ok(n) => {
-            st.imported_bytes.fetch_add(n, Ordering::Relaxed);
-            (StatusCode::CREATED, axum::Json(json!({"images": []}))).into_response()
-        }
-        Err(detail) => problem(400, &detail),
-    }
-}
-
-/// The one image the fake holds (`images`), by id or reference.
-fn is_stored_image(r: &str) -> bool {
-    matches!(
-        r,
-        "sha256:ab" | "busybox" | "busybox:latest" | "docker.io/library/busybox:latest"
-    )
-}
-
-async fn delete_image(Path(image): Path<String>) -> Response {
-    if image == "in-use" {
-        return problem(409, "a container uses it");
-    }
-    if !is_stored_image(&image) {
-        return problem(404, &format!("no such image: {image}"));
-    }
-    StatusCode::NO_CONTENT.into_response()
-}
-
-async fn exec(Q(_): Q<ExecQuery>, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(|mut socket| async move {
-        while let Some(Ok(m)) = socket.recv().await {
-            let reply = match m {
-                Message::Binary(b) => Message::Binary(b),
-                Message::Text(t) => Message::Text(format!("resized {}", t.as_str()).into()),
-                Message::Close(_) => break,
-                _ => continue,
-            };
-            if socket.send(reply).await.is_err() {
-                break;
-            }
-        }
-    })
-}
-
-async fn image_usage() -> Response {
-    axum::Json(json!({"blobs_bytes": 1, "snapshots_bytes": 1, "images": 1})).into_response()
-}
-
 impl FakeAgent {
     pub async fn start() -> FakeAgent {
         berth_server::tls::install_default_provider();
@@ -481,13 +181,9 @@ impl FakeAgent {
             .unwrap();
         let mut cfg = cfg;
         cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        let router = Endpoint::ALL
-            .iter()
-            .copied()
-            .fold(Router::new(), |r, e| r.route(e.pattern(), routes::route(e)))
+        let router = berth_net::agent_service::router(routes::Fake(st.clone()))
             .layer(axum::middleware::from_fn_with_state(st.clone(), hostile))
-            .layer(axum::middleware::from_fn_with_state(st.clone(), auth))
-            .with_state(st.clone());
+            .layer(axum::middleware::from_fn_with_state(st.clone(), auth));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
