@@ -21,7 +21,7 @@ pub fn host_facts() -> HostFacts {
         os: os_pretty_name(Path::new("/etc/os-release")),
         cgroup: cgroup_mode(Path::new("/proc/self/mountinfo")),
         cpus: std::thread::available_parallelism()
-            .map(|n| n.get() as u32)
+            .map(|n| u32::try_from(n.get()).unwrap_or(u32::MAX))
             .unwrap_or(1),
         memory_bytes: mem_total(Path::new("/proc/meminfo")),
         hostname: hostname(),

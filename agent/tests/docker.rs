@@ -88,7 +88,7 @@ impl Dockerd {
 impl Drop for Dockerd {
     fn drop(&mut self) {
         let _ = self.docker(&["rm", "-f", "dk", "made-by-docker"]);
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let pid = berth_testkit::pid(self.child.id());
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {

@@ -316,13 +316,13 @@ fn reap(init: u32, exit: &mut Option<(i32, Option<i32>)>, exited_at: &mut Option
     loop {
         match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(p, code)) => {
-                if p.as_raw() as u32 == init {
+                if u32::try_from(p.as_raw()) == Ok(init) {
                     *exit = Some((code, None));
                     *exited_at = Some(Instant::now());
                 }
             }
             Ok(WaitStatus::Signaled(p, sig, _)) => {
-                if p.as_raw() as u32 == init {
+                if u32::try_from(p.as_raw()) == Ok(init) {
                     *exit = Some((128 + sig as i32, Some(sig as i32)));
                     *exited_at = Some(Instant::now());
                 }
