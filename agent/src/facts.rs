@@ -1,8 +1,10 @@
 //! Host facts: kernel, OS, cgroup mode, CPUs, memory, as the server shows
 //! them for each host (`HostFacts`).
 //!
-//! Sources: uname(2), os-release(5), /proc/self/mountinfo (proc(5)) and
-//! /proc/meminfo. Paths are parameters so unit tests read fixtures.
+//! Sources: uname(2), os-release(5), /proc/self/mountinfo (proc(5), through
+//! the one mountinfo reader, `berth_runtime::mountinfo`) and /proc/meminfo
+//! (the metrics sampler's reader). Paths are parameters so unit tests read
+//! fixtures.
 
 use std::path::Path;
 
@@ -57,17 +59,11 @@ pub fn os_pretty_name(path: &Path) -> String {
 pub fn cgroup_mode(mountinfo: &Path) -> CgroupMode {
     let text = std::fs::read_to_string(mountinfo).unwrap_or_default();
     let (mut v1, mut v2_root, mut v2_other) = (false, false, false);
-    for line in text.lines() {
-        // fields: id parent maj:min root mountpoint opts [optional...] - fstype source superopts
-        let mut halves = line.splitn(2, " - ");
-        let (Some(left), Some(right)) = (halves.next(), halves.next()) else {
-            continue;
-        };
-        let mountpoint = left.split(' ').nth(4).unwrap_or("");
-        match right.split(' ').next() {
-            Some("cgroup2") if mountpoint == "/sys/fs/cgroup" => v2_root = true,
-            Some("cgroup2") => v2_other = true,
-            Some("cgroup") => v1 = true,
+    for m in berth_runtime::mountinfo::parse(&text) {
+        match m.fs_type.as_str() {
+            "cgroup2" if m.mount_point == Path::new("/sys/fs/cgroup") => v2_root = true,
+            "cgroup2" => v2_other = true,
+            "cgroup" => v1 = true,
             _ => {}
         }
     }
@@ -78,17 +74,11 @@ pub fn cgroup_mode(mountinfo: &Path) -> CgroupMode {
     }
 }
 
-/// MemTotal of a meminfo file, in bytes.
+/// MemTotal of a meminfo file, in bytes (0 when unreadable).
 pub fn mem_total(meminfo: &Path) -> u64 {
     std::fs::read_to_string(meminfo)
         .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                let rest = l.strip_prefix("MemTotal:")?;
-                let kb: u64 = rest.trim().trim_end_matches("kB").trim().parse().ok()?;
-                Some(kb * 1024)
-            })
-        })
+        .and_then(|s| crate::metrics::host::meminfo_bytes(&s, "MemTotal"))
         .unwrap_or(0)
 }
 

@@ -20,16 +20,17 @@ fn ns_inode(proc: &Path, pid: u32, ns: &str) -> Option<u64> {
     s.rsplit_once('[')?.1.trim_end_matches(']').parse().ok()
 }
 
+/// The real uid of a process (`Uid:` of its status, procfs).
 fn uid_of(proc: &Path, pid: u32) -> Option<u32> {
-    let status = std::fs::read_to_string(proc.join(pid.to_string()).join("status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+    procfs::process::Process::new_with_root(proc.join(pid.to_string()))
+        .and_then(|p| p.status())
+        .ok()
+        .map(|s| s.ruid)
 }
 
 /// What lsns prints as COMMAND: the command line, or the name for kernel
-/// threads (which have none).
+/// threads (which have none). Read as bytes, not with procfs's `cmdline()`,
+/// which fails on an argument that is not UTF-8 where lsns shows it.
 fn command_of(proc: &Path, pid: u32) -> String {
     let dir = proc.join(pid.to_string());
     let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();

@@ -15,11 +15,12 @@
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+mod binary;
 mod cgroup_view;
 mod cli;
 mod console;
 
-pub use cli::CliRuntime;
+pub use binary::CliRuntime;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -8,32 +8,12 @@ use serde::{Deserialize, Serialize};
 pub const SESSION_COOKIE: &str = "berth_session";
 /// Header a cookie-authenticated mutating request must carry, with value `1`.
 pub const CSRF_HEADER: &str = "x-berth-csrf";
-/// Shortest password accepted (characters).
-pub const MIN_PASSWORD_LEN: usize = 12;
-/// Longest password accepted (characters; argon2 takes anything, this
-/// bounds the work).
-pub const MAX_PASSWORD_LEN: usize = 1024;
-/// Longest user or team name.
-pub const MAX_NAME_LEN: usize = 64;
-/// Longest API token name (after trimming).
-pub const MAX_TOKEN_NAME_LEN: usize = 64;
-/// Most audit rows one call returns.
-pub const MAX_AUDIT_LIMIT: u64 = 1000;
-
-/// Is `s` a user or team name: 1 to [`MAX_NAME_LEN`] of `[A-Za-z0-9_.@-]`,
-/// starting with a letter or digit? [`name_pattern`] says the same.
-pub fn is_valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_NAME_LEN
-        && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '@' | '-'))
-}
-
-/// [`is_valid_name`] as a regular expression (for the OpenAPI document).
-pub fn name_pattern() -> String {
-    format!("^[A-Za-z0-9][A-Za-z0-9_.@-]{{0,{}}}$", MAX_NAME_LEN - 1)
-}
+// The limits and name shapes are declared in `limits` (the OpenAPI
+// schemas read them there); they are part of this module's API.
+pub use crate::limits::{
+    MAX_AUDIT_LIMIT, MAX_NAME_LEN, MAX_PASSWORD_LEN, MAX_TOKEN_NAME_LEN, MIN_PASSWORD_LEN,
+    is_valid_name, name_pattern,
+};
 
 /// `POST /api/v1/setup`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,7 +96,7 @@ impl std::str::FromStr for Role {
 
 /// Where a role binding applies: `"global"`, `{"group": "<name>"}` or
 /// `{"host": "<id>"}`.
-/// (Its OpenAPI schema is in `crate::schema`: a group name has a pattern.)
+/// (Its OpenAPI schema is written by hand below: a group name has a pattern.)
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
@@ -124,6 +104,32 @@ pub enum Scope {
     Group(String),
     Host(String),
 }
+
+#[cfg(feature = "openapi")]
+/// `"global"`, `{"group": "<name>"}` or `{"host": "<id>"}`.
+impl utoipa::PartialSchema for Scope {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        let one = |key: &str, value: utoipa::openapi::Object| {
+            utoipa::openapi::schema::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::Object)
+                .property(key, value)
+                .required(key)
+                .additional_properties(Some(
+                    utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+                ))
+        };
+        utoipa::openapi::schema::OneOfBuilder::new()
+            .item(crate::schema::string().enum_values(Some(["global"])))
+            .item(one("group", crate::schema::group()))
+            .item(one("host", crate::schema::string().build()))
+            .description(Some(
+                "where a role applies: \"global\", {\"group\": name} or {\"host\": id}",
+            ))
+            .into()
+    }
+}
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Scope {}
 
 /// One role a subject holds, and where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,29 +8,12 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The smallest memory limit (Docker's floor: a smaller one cannot start a
-/// process).
-pub const MIN_MEMORY_BYTES: u64 = 6 * 1024 * 1024;
-/// The smallest CPU limit: 0.01 core (a 1 ms quota per 100 ms period).
-pub const MIN_NANO_CPUS: u64 = 10_000_000;
-/// Longest container name.
-pub const MAX_CONTAINER_NAME_LEN: usize = 64;
-/// Longest container host name (RFC 1123).
-pub const MAX_HOSTNAME_LEN: usize = 253;
-
-/// [`validate_container_name`] as a regular expression.
-pub fn container_name_pattern() -> String {
-    format!(
-        "^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{}}}$",
-        MAX_CONTAINER_NAME_LEN - 1
-    )
-}
-
-/// An absolute path without a `..` component nor NUL.
-pub fn absolute_path_pattern() -> String {
-    let segment = r"([^/.\u0000][^/\u0000]*|\.[^/.\u0000][^/\u0000]*|\.\.[^/\u0000]+|\.)?";
-    format!("^(/{segment})+$")
-}
+// The limits and name shapes are declared in `limits` (the OpenAPI
+// schemas read them there); they are part of this module's API.
+pub use crate::limits::{
+    MAX_CONTAINER_NAME_LEN, MAX_HOSTNAME_LEN, MIN_MEMORY_BYTES, MIN_NANO_CPUS,
+    absolute_path_pattern, container_name_pattern,
+};
 
 /// Resource limits. CPU is in nano-CPUs (1e9 = one core).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,46 +5,13 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Longest group name.
-pub const MAX_GROUP_LEN: usize = 64;
-/// Longest host name (after trimming).
-pub const MAX_HOST_NAME_LEN: usize = 253;
-/// Longest host label key.
-pub const MAX_LABEL_KEY_LEN: usize = 63;
-/// Longest host label value (characters).
-pub const MAX_LABEL_VALUE_LEN: usize = 255;
-/// Most entries of a bind-mount allowlist.
-pub const MAX_ALLOWLIST: usize = 64;
-/// Longest bind-mount allowlist entry (bytes).
-pub const MAX_ALLOWLIST_PATH_LEN: usize = 4096;
-/// Longest lifetime of a join token, in seconds (30 days).
-pub const MAX_JOIN_TTL_SECS: u64 = 30 * 24 * 3600;
-
-/// Is `g` a group name: 1 to [`MAX_GROUP_LEN`] of `[A-Za-z0-9_.-]`?
-pub fn is_valid_group(g: &str) -> bool {
-    !g.is_empty()
-        && g.len() <= MAX_GROUP_LEN
-        && g.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-}
-
-/// [`is_valid_group`] as a regular expression.
-pub fn group_pattern() -> String {
-    format!("^[A-Za-z0-9_.-]{{1,{MAX_GROUP_LEN}}}$")
-}
-
-/// Is `k` a host label key: 1 to [`MAX_LABEL_KEY_LEN`] of `[A-Za-z0-9_.-/]`?
-pub fn is_valid_label_key(k: &str) -> bool {
-    !k.is_empty()
-        && k.len() <= MAX_LABEL_KEY_LEN
-        && k.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/'))
-}
-
-/// [`is_valid_label_key`] as a regular expression.
-pub fn label_key_pattern() -> String {
-    format!("^[A-Za-z0-9_./-]{{1,{MAX_LABEL_KEY_LEN}}}$")
-}
+// The limits and name shapes are declared in `limits` (the OpenAPI
+// schemas read them there); they are part of this module's API.
+pub use crate::limits::{
+    MAX_ALLOWLIST, MAX_ALLOWLIST_PATH_LEN, MAX_GROUP_LEN, MAX_HOST_NAME_LEN, MAX_JOIN_TTL_SECS,
+    MAX_LABEL_KEY_LEN, MAX_LABEL_VALUE_LEN, group_pattern, is_valid_group, is_valid_label_key,
+    label_key_pattern,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

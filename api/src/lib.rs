@@ -14,6 +14,7 @@ pub mod hosts;
 pub mod image_ref;
 pub mod images;
 pub mod inventory;
+pub mod limits;
 pub mod metrics;
 pub mod nav;
 #[cfg(test)]

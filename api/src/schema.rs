@@ -3,14 +3,12 @@
 //! check uses, so the document states exactly what is refused; fields name
 //! them with `#[schema(schema_with = ...)]` or `#[param(schema_with = ...)]`.
 
-use utoipa::openapi::schema::{
-    ArrayBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
-};
-use utoipa::openapi::{Array, Object, RefOr, Schema};
+use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::{Array, Object};
 
-use crate::{auth, containers, hosts, metrics};
+use crate::{limits, metrics};
 
-fn string() -> ObjectBuilder {
+pub(crate) fn string() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::String)
 }
 
@@ -30,29 +28,29 @@ const NO_NUL: &str = r"^[^\u0000]*$";
 
 pub fn password() -> Object {
     string()
-        .min_length(Some(auth::MIN_PASSWORD_LEN))
-        .max_length(Some(auth::MAX_PASSWORD_LEN))
+        .min_length(Some(limits::MIN_PASSWORD_LEN))
+        .max_length(Some(limits::MAX_PASSWORD_LEN))
         .build()
 }
 
 /// The current password: anything up to the longest password (a wrong one
 /// is a 403).
 pub fn current_password() -> Object {
-    string().max_length(Some(auth::MAX_PASSWORD_LEN)).build()
+    string().max_length(Some(limits::MAX_PASSWORD_LEN)).build()
 }
 
 pub fn account_name() -> Object {
     string()
         .min_length(Some(1))
-        .max_length(Some(auth::MAX_NAME_LEN))
-        .pattern(Some(auth::name_pattern()))
+        .max_length(Some(limits::MAX_NAME_LEN))
+        .pattern(Some(limits::name_pattern()))
         .build()
 }
 
 pub fn token_name() -> Object {
     string()
         .min_length(Some(1))
-        .max_length(Some(auth::MAX_TOKEN_NAME_LEN))
+        .max_length(Some(limits::MAX_TOKEN_NAME_LEN))
         .pattern(Some(NOT_BLANK))
         .build()
 }
@@ -60,8 +58,8 @@ pub fn token_name() -> Object {
 pub fn group() -> Object {
     string()
         .min_length(Some(1))
-        .max_length(Some(hosts::MAX_GROUP_LEN))
-        .pattern(Some(hosts::group_pattern()))
+        .max_length(Some(limits::MAX_GROUP_LEN))
+        .pattern(Some(limits::group_pattern()))
         .build()
 }
 
@@ -77,44 +75,44 @@ pub fn https_url() -> Object {
 pub fn host_name() -> Object {
     string()
         .min_length(Some(1))
-        .max_length(Some(hosts::MAX_HOST_NAME_LEN))
+        .max_length(Some(limits::MAX_HOST_NAME_LEN))
         .pattern(Some(NOT_BLANK))
         .build()
 }
 
 /// Host labels: keys of letters, digits, `_.-/`; values of at most
-/// [`hosts::MAX_LABEL_VALUE_LEN`] characters.
+/// [`limits::MAX_LABEL_VALUE_LEN`] characters.
 pub fn host_labels() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::Object)
         .property_names(Some(
             string()
                 .min_length(Some(1))
-                .max_length(Some(hosts::MAX_LABEL_KEY_LEN))
-                .pattern(Some(hosts::label_key_pattern())),
+                .max_length(Some(limits::MAX_LABEL_KEY_LEN))
+                .pattern(Some(limits::label_key_pattern())),
         ))
-        .additional_properties(Some(string().max_length(Some(hosts::MAX_LABEL_VALUE_LEN))))
+        .additional_properties(Some(string().max_length(Some(limits::MAX_LABEL_VALUE_LEN))))
         .build()
 }
 
-/// Absolute paths without `..`, at most [`hosts::MAX_ALLOWLIST`] of them.
+/// Absolute paths without `..`, at most [`limits::MAX_ALLOWLIST`] of them.
 pub fn bind_mount_allowlist() -> Array {
     ArrayBuilder::new()
         .items(
             string()
-                .max_length(Some(hosts::MAX_ALLOWLIST_PATH_LEN))
-                .pattern(Some(containers::absolute_path_pattern())),
+                .max_length(Some(limits::MAX_ALLOWLIST_PATH_LEN))
+                .pattern(Some(limits::absolute_path_pattern())),
         )
-        .max_items(Some(hosts::MAX_ALLOWLIST))
+        .max_items(Some(limits::MAX_ALLOWLIST))
         .build()
 }
 
 pub fn join_ttl() -> Object {
-    integer(1, hosts::MAX_JOIN_TTL_SECS)
+    integer(1, limits::MAX_JOIN_TTL_SECS)
 }
 
 pub fn audit_limit() -> Object {
-    integer(1, auth::MAX_AUDIT_LIMIT)
+    integer(1, limits::MAX_AUDIT_LIMIT)
 }
 
 pub fn audit_outcome() -> Object {
@@ -130,8 +128,8 @@ pub fn date_time() -> Object {
 pub fn container_name() -> Object {
     string()
         .min_length(Some(1))
-        .max_length(Some(containers::MAX_CONTAINER_NAME_LEN))
-        .pattern(Some(containers::container_name_pattern()))
+        .max_length(Some(limits::MAX_CONTAINER_NAME_LEN))
+        .pattern(Some(limits::container_name_pattern()))
         .build()
 }
 
@@ -159,7 +157,7 @@ pub fn env() -> Object {
 
 pub fn container_path() -> Object {
     string()
-        .pattern(Some(containers::absolute_path_pattern()))
+        .pattern(Some(limits::absolute_path_pattern()))
         .build()
 }
 
@@ -173,7 +171,7 @@ pub fn hostname() -> Object {
     let label = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
     string()
         .min_length(Some(1))
-        .max_length(Some(containers::MAX_HOSTNAME_LEN))
+        .max_length(Some(limits::MAX_HOSTNAME_LEN))
         .pattern(Some(format!(r"^{label}(\.{label})*$")))
         .build()
 }
@@ -187,7 +185,7 @@ pub fn container_labels() -> Object {
 }
 
 pub fn memory_bytes() -> Object {
-    integer(containers::MIN_MEMORY_BYTES, i64::MAX as u64)
+    integer(limits::MIN_MEMORY_BYTES, i64::MAX as u64)
 }
 
 /// The upper bound is the host's CPU count × 1e9 (its `facts.cpus`).
@@ -195,7 +193,7 @@ pub fn nano_cpus() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::Integer)
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
-        .minimum(Some(containers::MIN_NANO_CPUS))
+        .minimum(Some(limits::MIN_NANO_CPUS))
         .description(Some("at most the host's CPUs × 1e9 (facts.cpus)"))
         .build()
 }
@@ -226,7 +224,7 @@ pub fn container_ref() -> Object {
     string()
         .pattern(Some(format!(
             "^[^/]+/{}",
-            containers::container_name_pattern().trim_start_matches('^')
+            limits::container_name_pattern().trim_start_matches('^')
         )))
         .build()
 }
@@ -245,27 +243,3 @@ pub fn signal() -> Object {
         .description(Some("a signal name (TERM, SIGKILL, HUP) or number"))
         .build()
 }
-
-/// `"global"`, `{"group": "<name>"}` or `{"host": "<id>"}`.
-impl utoipa::PartialSchema for auth::Scope {
-    fn schema() -> RefOr<Schema> {
-        let one = |key: &str, value: Object| {
-            ObjectBuilder::new()
-                .schema_type(Type::Object)
-                .property(key, value)
-                .required(key)
-                .additional_properties(Some(
-                    utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
-                ))
-        };
-        OneOfBuilder::new()
-            .item(string().enum_values(Some(["global"])))
-            .item(one("group", group()))
-            .item(one("host", string().build()))
-            .description(Some(
-                "where a role applies: \"global\", {\"group\": name} or {\"host\": id}",
-            ))
-            .into()
-    }
-}
-impl utoipa::ToSchema for auth::Scope {}

@@ -2,24 +2,71 @@
 //! (and per exec session): who, what, which host and object, when, the
 //! outcome and status, and the client's address.
 //!
-//! The action name comes from the endpoint table (`http::ENDPOINTS`); the
-//! actor is filled in by the [`crate::auth::Principal`] extractor (or by the
-//! login handler for failed logins); handlers may add the object and a detail
-//! through [`AuditCtx`].
+//! The action name comes from the [`Audit`] value each route declares (an
+//! extension on the route, see `http::api_routes`); the actor and the
+//! host's id are filled in by the authorize middleware once it has resolved
+//! the caller and the `{host}` (or by the login handler for failed logins);
+//! handlers may add the object and a detail through [`AuditCtx`].
 
 use std::sync::{Arc, Mutex};
 
 use axum::RequestExt;
 use axum::body::Body;
-use axum::extract::{MatchedPath, RawPathParams, Request, State};
+use axum::extract::{RawPathParams, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
+use berth_api::containers::ContainerAction;
 use http_body_util::BodyExt;
 
 use crate::db::{self, audit::NewEvent};
 use crate::server::ConnInfo;
 use crate::state::AppState;
+
+/// What a route records in the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audit {
+    /// Not audited (reads).
+    Not,
+    /// Recorded under this action name.
+    Named(&'static str),
+    /// `container.<action>` for the `{action}` of the path when it is a
+    /// [`ContainerAction`]; any other `{action}` is not recorded.
+    ContainerAction,
+}
+
+impl Audit {
+    /// Reads: not audited.
+    pub const NONE: Audit = Audit::Not;
+
+    /// Recorded as `action`.
+    pub const fn new(action: &'static str) -> Self {
+        Audit::Named(action)
+    }
+
+    /// The action recorded for a call whose path parameters are `param`,
+    /// or `None` when the call is not recorded.
+    pub fn action<'a>(&self, param: impl Fn(&str) -> Option<&'a str>) -> Option<String> {
+        match self {
+            Audit::Not => None,
+            Audit::Named(name) => Some((*name).to_string()),
+            Audit::ContainerAction => {
+                let a: ContainerAction = param("action")?.parse().ok()?;
+                Some(format!("container.{}", a.as_str()))
+            }
+        }
+    }
+
+    /// What every action this route records starts with (`None`: not
+    /// audited).
+    pub fn prefix(&self) -> Option<&'static str> {
+        match self {
+            Audit::Not => None,
+            Audit::Named(name) => Some(name),
+            Audit::ContainerAction => Some("container."),
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 struct Info {
@@ -71,30 +118,13 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AuditCtx {
 /// Largest problem body read back to keep its detail in the log.
 const MAX_DETAIL_BODY: usize = 16 * 1024;
 
-/// The id of the host a path names, resolved as the host routes resolve it
-/// (`crate::http::proxy::find_host`: by id, or by its name when exactly one
-/// host has it).
-async fn resolve_host(state: &AppState, host: &str) -> Option<String> {
-    crate::http::proxy::find_host(state, host)
-        .await
-        .ok()
-        .flatten()
-        .map(|h| h.id)
-}
-
-/// The route layer.
+/// The route layer: records the call when the route's [`Audit`] extension
+/// says so.
 pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let Some(path) = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-    else {
+    let Some(audit) = req.extensions().get::<Audit>().copied() else {
         return next.run(req).await;
     };
-    let Some(row) = crate::http::endpoint(req.method().as_str(), &path) else {
-        return next.run(req).await;
-    };
-    if row.audit.is_empty() {
+    if audit == Audit::NONE {
         return next.run(req).await;
     }
     let params: Vec<(String, String)> = req
@@ -106,40 +136,29 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
                 .collect()
         })
         .unwrap_or_default();
-    // Host routes take a name when exactly one host has it: record the
-    // host's id, so that naming a host cannot dodge a filter by host id.
-    let mut params = params;
-    for (k, v) in params.iter_mut() {
-        if k == "host"
-            && let Some(id) = resolve_host(&state, v).await
-        {
-            *v = id;
-        }
-    }
     let param = |name: &str| {
         params
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| v.as_str())
     };
-    let mut action = row.audit.to_string();
-    for (k, v) in &params {
-        action = action.replace(&format!("{{{k}}}"), v);
-    }
+    let Some(action) = audit.action(param) else {
+        return next.run(req).await;
+    };
     let source = req
         .extensions()
         .get::<ConnInfo>()
         .map(|c| c.remote.ip().to_string())
         .unwrap_or_else(|| "-".to_string());
     let ctx = AuditCtx::default();
+    // The `{host}` as given; the authorize middleware replaces it with the
+    // host's id once it has found the host (a host named by its name
+    // cannot dodge a filter by host id).
     if let Some(h) = param("host") {
-        ctx.set_host(&h);
+        ctx.set_host(h);
     }
-    for name in ["c", "image", "user_id", "id"] {
-        if let Some(v) = param(name) {
-            ctx.set_target(&v);
-            break;
-        }
+    if let Some(v) = ["c", "image", "user_id", "id"].into_iter().find_map(param) {
+        ctx.set_target(v);
     }
     req.extensions_mut().insert(ctx.clone());
 
@@ -184,4 +203,25 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         tracing::error!(error = %e, action = %event.action, "could not write the audit log");
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_actions_are_typed() {
+        let params = |action: &'static str| move |k: &str| (k == "action").then_some(action);
+        assert_eq!(
+            Audit::ContainerAction.action(params("stop")).as_deref(),
+            Some("container.stop")
+        );
+        assert_eq!(Audit::ContainerAction.action(params("bogus")), None);
+        assert_eq!(Audit::ContainerAction.action(|_| None), None);
+        assert_eq!(
+            Audit::new("host.update").action(params("x")).as_deref(),
+            Some("host.update")
+        );
+        assert_eq!(Audit::NONE.action(params("stop")), None);
+    }
 }

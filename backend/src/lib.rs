@@ -54,18 +54,16 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response:
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
-    let api = http::api_router()
-        // The origin check runs inside the audit layer: refusals are logged.
-        .route_layer(from_fn_with_state(state.clone(), http::guard::cross_origin))
-        .route_layer(from_fn_with_state(state.clone(), audit::layer))
-        .method_not_allowed_fallback(http::method_not_allowed);
+    // Each route carries its audit, origin check and authorization (see
+    // `http::route`).
+    let api = http::api_router(&state).method_not_allowed_fallback(http::method_not_allowed);
     Router::new()
         .merge(api)
         .merge(dashboard::docs_router())
         .fallback(dashboard::fallback)
         .layer(axum::middleware::from_fn(http::guard::api_headers))
         .layer(DefaultBodyLimit::max(state.config.body_limit))
-        .layer(from_fn_with_state(state.clone(), metrics::layer))
+        .layer(from_fn_with_state(state.metrics.clone(), metrics::layer))
         .layer(CompressionLayer::new())
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,

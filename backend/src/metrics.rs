@@ -3,6 +3,7 @@
 //! latency, fan-out latency per host, hosts known and online, and the shared
 //! upstream streams.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -14,8 +15,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-
-use crate::state::AppState;
 
 /// The `Content-Type` of what [`Metrics::render`] returns.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -187,7 +186,7 @@ impl Metrics {
 }
 
 /// The layer that counts every request.
-pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn layer(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -202,9 +201,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     let method = req.method().as_str().to_string();
     let start = Instant::now();
     let resp = next.run(req).await;
-    state
-        .metrics
-        .record_request(&route, &method, resp.status().as_u16(), start.elapsed());
+    metrics.record_request(&route, &method, resp.status().as_u16(), start.elapsed());
     resp
 }
 

@@ -1,5 +1,7 @@
-//! Role-based access: the one `authorize(subject, action, target)` every
-//! handler calls (docs/api.md, "Users, teams, roles").
+//! Role-based access: the one `authorize(subject, action, target)` the
+//! authorize middleware (`http::authorize`) and the handlers' fine-grained
+//! checks call (docs/api.md, "Users, teams, roles"), and the [`Access`] a
+//! route declares.
 //!
 //! Roles are ordered (viewer < operator < deployer < admin < owner) and each
 //! action needs a minimum role. A subject's role on a host is the highest role
@@ -7,12 +9,67 @@
 //! host: `global`, a group the host carries, or the host itself. A host no
 //! grant covers does not exist for the subject: 404, never 403.
 
-use berth_api::auth::{Role, Scope};
+use berth_api::auth::{Role, RoleGrant, Scope};
 pub use berth_api::rbac::{Action, Target, covers, role_on};
 
-use crate::auth::Principal;
 use crate::db::hosts::HostRecord;
 use crate::error::ApiError;
+
+/// Whoever holds grants: the caller (`auth::Principal` implements it, so
+/// this module does not depend on authentication).
+pub trait Subject {
+    /// Every grant the subject holds (its own and its teams').
+    fn grants(&self) -> &[RoleGrant];
+
+    /// Does the subject hold the owner role globally?
+    fn is_owner(&self) -> bool {
+        self.grants()
+            .iter()
+            .any(|g| g.role == Role::Owner && g.scope == Scope::Global)
+    }
+}
+
+/// Who may call a route: declared with the route (`http::api_routes`) and
+/// enforced by the authorize middleware before the handler runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, logged in or not.
+    Public,
+    /// An agent holding a join secret (checked by the handler, which
+    /// consumes the join token).
+    JoinSecret,
+    /// A scraper holding the metrics token (`BERTH_METRICS_TOKEN`); not
+    /// served when none is configured.
+    MetricsToken,
+    /// Any logged-in user; the answer covers what the user may see.
+    User,
+    /// A role on the `{host}` in the path (404 when the host is unknown or
+    /// out of scope).
+    Host(Action),
+    /// A role on every host the query names (`container=<host>/<c>`); one
+    /// out of scope makes the call 404, as with `Host`. The handler checks
+    /// each host through the row's action.
+    QueryHosts(Action),
+    /// A role in some scope; the answer is narrowed to the caller's scopes.
+    Anywhere(Action),
+    /// A global role.
+    Global(Action),
+    /// Like `Anywhere`, except that a user may always reach its own `{id}`.
+    SelfOrAnywhere(Action),
+    /// Like `Global`, except that a user may always reach its own `{id}`
+    /// (what the body asks may still need the role: the handler checks).
+    SelfOrGlobal(Action),
+}
+
+impl Access {
+    /// Does the route need a logged-in caller?
+    pub fn needs_login(self) -> bool {
+        !matches!(
+            self,
+            Access::Public | Access::JoinSecret | Access::MetricsToken
+        )
+    }
+}
 
 /// The target of a record the server holds: a host by its id and groups.
 pub fn host_target(h: &HostRecord) -> Target<'_> {
@@ -33,9 +90,13 @@ pub fn scope_target<'a>(scope: &'a Scope, host: Option<&'a HostRecord>) -> Targe
 
 /// May `subject` do `action` on `target`? `Err` is 404 for a host the subject
 /// cannot see, else 403 naming the role needed.
-pub fn authorize(subject: &Principal, action: Action, target: Target<'_>) -> Result<(), ApiError> {
+pub fn authorize(
+    subject: &(impl Subject + ?Sized),
+    action: Action,
+    target: Target<'_>,
+) -> Result<(), ApiError> {
     let need = action.min_role();
-    let have = role_on(&subject.grants, target);
+    let have = role_on(subject.grants(), target);
     match (have, target) {
         (Some(r), _) if r >= need => Ok(()),
         (None, Target::Host { id, .. }) => Err(ApiError::NotFound(format!("no host {id}"))),
@@ -59,7 +120,7 @@ pub fn authorize(subject: &Principal, action: Action, target: Target<'_>) -> Res
 /// May `subject` grant `role` in `scope`? Owners may grant anything; others
 /// need admin over the scope and may grant at most admin.
 pub fn authorize_grant(
-    subject: &Principal,
+    subject: &(impl Subject + ?Sized),
     role: Role,
     scope: &Scope,
     host: Option<&HostRecord>,
@@ -67,7 +128,7 @@ pub fn authorize_grant(
     let target = scope_target(scope, host);
     // A host the subject cannot see stays invisible, whatever the role asked.
     if let Target::Host { .. } = target
-        && role_on(&subject.grants, target).is_none()
+        && role_on(subject.grants(), target).is_none()
     {
         return authorize(subject, Action::GrantRoles, target);
     }
@@ -80,25 +141,30 @@ pub fn authorize_grant(
 }
 
 /// Is the host visible to the subject (any role on it)?
-pub fn can_see(subject: &Principal, host: &HostRecord) -> bool {
-    role_on(&subject.grants, host_target(host)).is_some()
+pub fn can_see(subject: &(impl Subject + ?Sized), host: &HostRecord) -> bool {
+    role_on(subject.grants(), host_target(host)).is_some()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::Credential;
-    use berth_api::auth::RoleGrant;
 
-    fn who(grants: Vec<(Role, Scope)>) -> Principal {
-        Principal {
-            user_id: "u".into(),
-            username: "u".into(),
+    struct Who {
+        grants: Vec<RoleGrant>,
+    }
+
+    impl Subject for Who {
+        fn grants(&self) -> &[RoleGrant] {
+            &self.grants
+        }
+    }
+
+    fn who(grants: Vec<(Role, Scope)>) -> Who {
+        Who {
             grants: grants
                 .into_iter()
                 .map(|(role, scope)| RoleGrant { role, scope })
                 .collect(),
-            credential: Credential::ApiToken { id: "t".into() },
         }
     }
 

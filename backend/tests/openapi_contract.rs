@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 fn doc() -> Value {
-    serde_json::from_str(berth_server::openapi::document_json()).expect("the document is JSON")
+    serde_json::from_str(berth_server::http::document_json()).expect("the document is JSON")
 }
 
 /// Every `$ref` in `v`, with the JSON pointer where it is.

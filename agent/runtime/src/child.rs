@@ -144,7 +144,7 @@ mod tests {
             .args(["-c", script])
             .spawn()
             .unwrap();
-        child.id() as i32
+        i32::try_from(child.id()).unwrap()
     }
 
     #[test]

@@ -47,7 +47,7 @@ fn run_one(stage: &'static str, h: &Hook, state_json: &[u8]) -> Result<()> {
     }
     let deadline = h
         .timeout()
-        .map(|t| Instant::now() + Duration::from_secs(t.max(1) as u64));
+        .map(|t| Instant::now() + Duration::from_secs(u64::try_from(t.max(1)).unwrap_or(1)));
     let mut pause = Duration::from_micros(200);
     let status = loop {
         match child.try_wait() {

@@ -111,7 +111,8 @@
 //!
 //! # Modules
 //! [`cgroups`] (v1, v2, hybrid; stats), [`child`] (wait, reap, kill), [`rootfs`], [`namespaces`],
-//! [`capabilities`], [`seccomp`], [`process`] (the init), [`syscall`].
+//! [`capabilities`], [`seccomp`], [`process`] (the init), [`syscall`], [`mountinfo`] (the
+//! one mountinfo reader, the agent's too).
 
 pub mod capabilities;
 pub mod cgroups;
@@ -120,6 +121,7 @@ pub mod config;
 mod container;
 mod error;
 mod hooks;
+pub mod mountinfo;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;

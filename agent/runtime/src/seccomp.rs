@@ -4,7 +4,7 @@
 //! allocation) in the container's process.
 
 use std::io::{Read, Seek, SeekFrom};
-use std::os::fd::{FromRawFd, OwnedFd};
+
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -12,6 +12,7 @@ use libc::c_ulong;
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
 };
+use nix::sys::memfd::MFdFlags;
 use oci_spec::runtime::{
     LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
 };
@@ -45,17 +46,19 @@ fn action(a: LinuxSeccompAction, errno: Option<u32>, field: &str) -> Result<Scmp
         LinuxSeccompAction::ScmpActTrap => ScmpAction::Trap,
         LinuxSeccompAction::ScmpActErrno => {
             let e = errno.unwrap_or(libc::EPERM as u32);
-            if e > u32::from(u16::MAX) {
+            let Ok(e) = u16::try_from(e) else {
                 return Err(Error::config(
                     format!("{field}.errnoRet"),
                     format!("{e} is above 65535"),
                 ));
-            }
-            ScmpAction::Errno(e as i32)
+            };
+            ScmpAction::Errno(i32::from(e))
         }
         LinuxSeccompAction::ScmpActNotify => ScmpAction::Notify,
         LinuxSeccompAction::ScmpActTrace => {
-            ScmpAction::Trace(errno.unwrap_or(libc::EPERM as u32) as u16)
+            // The tracer's message is 16 bits: the low ones of errnoRet.
+            let msg = errno.unwrap_or(libc::EPERM.cast_unsigned()) & 0xffff;
+            ScmpAction::Trace(u16::try_from(msg).unwrap_or(u16::MAX))
         }
         LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
         LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
@@ -117,7 +120,9 @@ pub fn compile(s: &LinuxSeccomp) -> Result<SeccompProgram> {
                 LinuxSeccompOperator::ScmpCmpMaskedEq => arg.value_two().unwrap_or(0),
                 _ => arg.value(),
             };
-            conds.push(ScmpArgCompare::new(arg.index() as u32, op, datum));
+            // At most 5, checked above.
+            let index = u32::try_from(arg.index()).unwrap_or(u32::MAX);
+            conds.push(ScmpArgCompare::new(index, op, datum));
         }
         for name in sc.names() {
             // Names this libseccomp (or architecture) does not know are
@@ -165,16 +170,8 @@ pub fn compile(s: &LinuxSeccomp) -> Result<SeccompProgram> {
 
 /// The BPF program of a filter context.
 fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>> {
-    // SAFETY: memfd_create with a static name; the fd is owned below.
-    let fd = unsafe { libc::memfd_create(c"berth-seccomp".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(Error::Seccomp(format!(
-            "memfd_create: {}",
-            std::io::Error::last_os_error()
-        )));
-    }
-    // SAFETY: a fresh fd from memfd_create, owned by nothing else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fd = nix::sys::memfd::memfd_create(c"berth-seccomp", MFdFlags::MFD_CLOEXEC)
+        .map_err(|e| Error::Seccomp(format!("memfd_create: {e}")))?;
     ctx.export_bpf(&fd)
         .map_err(|e| Error::Seccomp(format!("export: {e}")))?;
     let mut file = std::fs::File::from(fd);

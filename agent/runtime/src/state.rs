@@ -195,7 +195,7 @@ mod tests {
 
     #[test]
     fn own_start_time_reads() {
-        let (start, alive) = proc_start_time(std::process::id() as i32).unwrap();
+        let (start, alive) = proc_start_time(i32::try_from(std::process::id()).unwrap()).unwrap();
         assert!(alive);
         assert!(start > 0);
         assert!(proc_start_time(i32::MAX).is_none());

@@ -6,12 +6,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use berth_api::containers::ContainerSpec;
+use berth_api::containers::{ContainerSpec, Limits};
 use oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder,
-    LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder,
-    LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
-    UserBuilder, get_default_maskedpaths, get_default_mounts, get_default_readonly_paths,
+    LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType,
+    LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder, Mount, MountBuilder, Process,
+    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder, get_default_maskedpaths,
+    get_default_mounts, get_default_readonly_paths,
 };
 
 use super::user::ResolvedUser;
@@ -131,117 +132,10 @@ fn bind(source: &Path, destination: &str, readonly: bool) -> Result<Mount, Strin
 
 /// Builds the runtime config.
 pub fn build(input: &BundleInput<'_>) -> Result<Spec, String> {
-    let spec = input.spec;
-    let argv = command(spec, input.image);
-    if argv.is_empty() {
-        return Err("no command: the image has none and the spec gives no cmd".into());
-    }
-    let caps: oci_spec::runtime::Capabilities = DEFAULT_CAPS.into_iter().collect();
-    let capabilities = LinuxCapabilitiesBuilder::default()
-        .bounding(caps.clone())
-        .effective(caps.clone())
-        .permitted(caps)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let mut user = UserBuilder::default()
-        .uid(input.user.uid)
-        .gid(input.user.gid);
-    if !input.user.additional_gids.is_empty() {
-        user = user.additional_gids(input.user.additional_gids.clone());
-    }
-    let process = ProcessBuilder::default()
-        .terminal(false)
-        .user(user.build().map_err(|e| e.to_string())?)
-        .args(argv)
-        .env(environment(spec, input.image, &input.hostname, input.user))
-        .cwd(workdir(spec, input.image))
-        .capabilities(capabilities)
-        .no_new_privileges(false)
-        .build()
-        .map_err(|e| e.to_string())?;
-
-    let mut mounts = get_default_mounts();
-    if input.netns == NetNs::Host {
-        // A sysfs can only be mounted from a network namespace one owns:
-        // bind the host's, read-only, as runc and Docker do.
-        for m in mounts.iter_mut() {
-            if m.destination() == Path::new("/sys") {
-                *m = bind(Path::new("/sys"), "/sys", true)?;
-            }
-        }
-    }
-    for (source, destination) in &input.etc_files {
-        mounts.push(bind(source, destination, false)?);
-    }
-    for m in &spec.mounts {
-        mounts.push(bind(Path::new(&m.source), &m.target, m.readonly)?);
-    }
-
-    let mut namespaces = Vec::new();
-    for typ in [
-        LinuxNamespaceType::Pid,
-        LinuxNamespaceType::Ipc,
-        LinuxNamespaceType::Uts,
-        LinuxNamespaceType::Mount,
-    ] {
-        namespaces.push(
-            LinuxNamespaceBuilder::default()
-                .typ(typ)
-                .build()
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    match &input.netns {
-        NetNs::Host => {}
-        NetNs::New => namespaces.push(
-            LinuxNamespaceBuilder::default()
-                .typ(LinuxNamespaceType::Network)
-                .build()
-                .map_err(|e| e.to_string())?,
-        ),
-        NetNs::Join(path) => namespaces.push(
-            LinuxNamespaceBuilder::default()
-                .typ(LinuxNamespaceType::Network)
-                .path(path.clone())
-                .build()
-                .map_err(|e| e.to_string())?,
-        ),
-    }
-
-    let mut resources = LinuxResourcesBuilder::default().devices(vec![
-        LinuxDeviceCgroupBuilder::default()
-            .allow(false)
-            .access("rwm")
-            .build()
-            .map_err(|e| e.to_string())?,
-    ]);
-    if let Some(m) = spec.limits.memory_bytes {
-        resources = resources.memory(
-            LinuxMemoryBuilder::default()
-                .limit(m as i64)
-                .build()
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    if let Some(n) = spec.limits.nano_cpus {
-        let quota = (n as u128 * CPU_PERIOD_US as u128 / 1_000_000_000) as i64;
-        resources = resources.cpu(
-            LinuxCpuBuilder::default()
-                .period(CPU_PERIOD_US)
-                .quota(quota)
-                .build()
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    if let Some(p) = spec.limits.pids {
-        resources = resources.pids(
-            LinuxPidsBuilder::default()
-                .limit(p as i64)
-                .build()
-                .map_err(|e| e.to_string())?,
-        );
-    }
-
+    let process = process(input)?;
+    let mounts = mounts(input)?;
+    let namespaces = namespaces(&input.netns)?;
+    let resources = resources(&input.spec.limits)?;
     let mut masked = get_default_maskedpaths();
     masked.push("/sys/devices/virtual/powercap".into());
     let seccomp = super::seccomp::default_profile(&DEFAULT_CAPS)?;
@@ -249,7 +143,7 @@ pub fn build(input: &BundleInput<'_>) -> Result<Spec, String> {
         .seccomp(seccomp)
         .namespaces(namespaces)
         .cgroups_path(PathBuf::from(&input.cgroups_path))
-        .resources(resources.build().map_err(|e| e.to_string())?)
+        .resources(resources)
         .masked_paths(masked)
         .readonly_paths(get_default_readonly_paths())
         .build()
@@ -272,10 +166,147 @@ pub fn build(input: &BundleInput<'_>) -> Result<Spec, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The process: argv, user, environment, cwd and Docker's capabilities.
+fn process(input: &BundleInput<'_>) -> Result<Process, String> {
+    let spec = input.spec;
+    let argv = command(spec, input.image);
+    if argv.is_empty() {
+        return Err("no command: the image has none and the spec gives no cmd".into());
+    }
+    let caps: oci_spec::runtime::Capabilities = DEFAULT_CAPS.into_iter().collect();
+    let capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(caps.clone())
+        .effective(caps.clone())
+        .permitted(caps)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut user = UserBuilder::default()
+        .uid(input.user.uid)
+        .gid(input.user.gid);
+    if !input.user.additional_gids.is_empty() {
+        user = user.additional_gids(input.user.additional_gids.clone());
+    }
+    ProcessBuilder::default()
+        .terminal(false)
+        .user(user.build().map_err(|e| e.to_string())?)
+        .args(argv)
+        .env(environment(spec, input.image, &input.hostname, input.user))
+        .cwd(workdir(spec, input.image))
+        .capabilities(capabilities)
+        .no_new_privileges(false)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// The default mounts (a read-only bind of the host's /sys with host
+/// networking), then the /etc files, then the spec's bind mounts.
+fn mounts(input: &BundleInput<'_>) -> Result<Vec<Mount>, String> {
+    let mut mounts = get_default_mounts();
+    if input.netns == NetNs::Host {
+        // A sysfs can only be mounted from a network namespace one owns:
+        // bind the host's, read-only, as runc and Docker do.
+        for m in mounts.iter_mut() {
+            if m.destination() == Path::new("/sys") {
+                *m = bind(Path::new("/sys"), "/sys", true)?;
+            }
+        }
+    }
+    for (source, destination) in &input.etc_files {
+        mounts.push(bind(source, destination, false)?);
+    }
+    for m in &input.spec.mounts {
+        mounts.push(bind(Path::new(&m.source), &m.target, m.readonly)?);
+    }
+    Ok(mounts)
+}
+
+/// New pid, ipc, uts and mount namespaces, and the network one of `netns`.
+fn namespaces(netns: &NetNs) -> Result<Vec<LinuxNamespace>, String> {
+    let mut namespaces = Vec::new();
+    for typ in [
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Mount,
+    ] {
+        namespaces.push(
+            LinuxNamespaceBuilder::default()
+                .typ(typ)
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    match netns {
+        NetNs::Host => {}
+        NetNs::New => namespaces.push(
+            LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::Network)
+                .build()
+                .map_err(|e| e.to_string())?,
+        ),
+        NetNs::Join(path) => namespaces.push(
+            LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::Network)
+                .path(path.clone())
+                .build()
+                .map_err(|e| e.to_string())?,
+        ),
+    }
+    Ok(namespaces)
+}
+
+/// The cgroup resources: no device but those the runtime adds, and the
+/// spec's memory, CPU and pids limits.
+fn resources(limits: &Limits) -> Result<LinuxResources, String> {
+    let mut resources = LinuxResourcesBuilder::default().devices(vec![
+        LinuxDeviceCgroupBuilder::default()
+            .allow(false)
+            .access("rwm")
+            .build()
+            .map_err(|e| e.to_string())?,
+    ]);
+    if let Some(m) = limits.memory_bytes {
+        let limit =
+            i64::try_from(m).map_err(|_| format!("limits.memory_bytes: {m} is too large"))?;
+        resources = resources.memory(
+            LinuxMemoryBuilder::default()
+                .limit(limit)
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    if let Some(n) = limits.nano_cpus {
+        resources = resources.cpu(
+            LinuxCpuBuilder::default()
+                .period(CPU_PERIOD_US)
+                .quota(cpu_quota(n)?)
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    if let Some(p) = limits.pids {
+        let limit = i64::try_from(p).map_err(|_| format!("limits.pids: {p} is too large"))?;
+        resources = resources.pids(
+            LinuxPidsBuilder::default()
+                .limit(limit)
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    resources.build().map_err(|e| e.to_string())
+}
+
+/// The CFS quota, in microseconds per [`CPU_PERIOD_US`], of `nano_cpus`
+/// billionths of a CPU.
+fn cpu_quota(nano_cpus: u64) -> Result<i64, String> {
+    let quota = u128::from(nano_cpus) * u128::from(CPU_PERIOD_US) / 1_000_000_000;
+    i64::try_from(quota).map_err(|_| format!("limits.nano_cpus: {nano_cpus} is too large"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_api::containers::{Limits, MountSpec};
+    use berth_api::containers::MountSpec;
 
     fn image() -> oci_spec::image::Config {
         serde_json::from_value(serde_json::json!({
@@ -425,5 +456,21 @@ mod tests {
             etc_files: vec![],
         };
         assert!(build(&input).unwrap_err().contains("no command"));
+    }
+
+    #[test]
+    fn limits_convert_without_wrapping() {
+        assert_eq!(cpu_quota(1_500_000_000), Ok(150_000));
+        assert_eq!(cpu_quota(u64::MAX), Ok(1_844_674_407_370_955));
+        let too_big = Limits {
+            memory_bytes: Some(u64::MAX),
+            ..Default::default()
+        };
+        assert!(resources(&too_big).unwrap_err().contains("memory_bytes"));
+        let too_many = Limits {
+            pids: Some(u64::MAX),
+            ..Default::default()
+        };
+        assert!(resources(&too_many).unwrap_err().contains("pids"));
     }
 }

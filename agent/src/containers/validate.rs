@@ -3,7 +3,9 @@
 
 use std::path::{Component, Path};
 
-use berth_api::containers::{ContainerSpec, validate_container_name};
+use berth_api::containers::{
+    ContainerSpec, Limits, MountSpec, PortMapping, validate_container_name,
+};
 
 /// The limits' floors live with the wire types: the OpenAPI document
 /// states them from the same constants.
@@ -17,6 +19,18 @@ pub fn validate(spec: &ContainerSpec, cpus: u32) -> Result<(), String> {
     if spec.image.trim().is_empty() {
         return Err("image: must not be empty".into());
     }
+    check_process(spec)?;
+    check_limits(&spec.limits, cpus)?;
+    check_ports(&spec.ports)?;
+    check_mounts(&spec.mounts)?;
+    if spec.labels.keys().any(String::is_empty) {
+        return Err("labels: keys must not be empty".into());
+    }
+    Ok(())
+}
+
+/// What the process gets: cmd, env, workdir, user and hostname.
+fn check_process(spec: &ContainerSpec) -> Result<(), String> {
     if let Some(cmd) = &spec.cmd {
         if cmd.is_empty() {
             return Err("cmd: must not be an empty list (leave it out to use the image's)".into());
@@ -45,7 +59,11 @@ pub fn validate(spec: &ContainerSpec, cpus: u32) -> Result<(), String> {
     if let Some(h) = &spec.hostname {
         check_hostname(h)?;
     }
-    let l = &spec.limits;
+    Ok(())
+}
+
+/// Memory, CPU and pids limits, for a host with `cpus` CPUs.
+fn check_limits(l: &Limits, cpus: u32) -> Result<(), String> {
     if let Some(m) = l.memory_bytes
         && m < MIN_MEMORY_BYTES
     {
@@ -54,12 +72,12 @@ pub fn validate(spec: &ContainerSpec, cpus: u32) -> Result<(), String> {
         ));
     }
     if let Some(m) = l.memory_bytes
-        && m > i64::MAX as u64
+        && i64::try_from(m).is_err()
     {
         return Err(format!("limits.memory_bytes: {m} is too large"));
     }
     if let Some(n) = l.nano_cpus {
-        let max = cpus.max(1) as u64 * 1_000_000_000;
+        let max = u64::from(cpus.max(1)) * 1_000_000_000;
         if !(MIN_NANO_CPUS..=max).contains(&n) {
             return Err(format!(
                 "limits.nano_cpus: {n} is outside 0.01 to {cpus} CPUs ({MIN_NANO_CPUS} to {max})"
@@ -67,12 +85,17 @@ pub fn validate(spec: &ContainerSpec, cpus: u32) -> Result<(), String> {
         }
     }
     if let Some(p) = l.pids
-        && (p == 0 || p > i64::MAX as u64)
+        && (p == 0 || i64::try_from(p).is_err())
     {
         return Err(format!("limits.pids: {p} must be at least 1"));
     }
+    Ok(())
+}
+
+/// Published ports: non-zero, each host port once per protocol.
+fn check_ports(ports: &[PortMapping]) -> Result<(), String> {
     let mut seen = std::collections::HashSet::new();
-    for p in &spec.ports {
+    for p in ports {
         if p.host_port == 0 || p.container_port == 0 {
             return Err("ports: host_port and container_port must be 1 to 65535".into());
         }
@@ -83,8 +106,15 @@ pub fn validate(spec: &ContainerSpec, cpus: u32) -> Result<(), String> {
             ));
         }
     }
+    Ok(())
+}
+
+/// Bind mounts: an existing absolute source without `..`, and a target
+/// that is absolute, not `/`, not under /proc, /sys or /dev, and used once.
+/// The host's policy is [`check_mount_policy`]'s.
+fn check_mounts(mounts: &[MountSpec]) -> Result<(), String> {
     let mut targets = std::collections::HashSet::new();
-    for m in &spec.mounts {
+    for m in mounts {
         let src = Path::new(&m.source);
         if !src.is_absolute() {
             return Err(format!(
@@ -119,11 +149,6 @@ pub fn validate(spec: &ContainerSpec, cpus: u32) -> Result<(), String> {
         }
         if !targets.insert(m.target.trim_end_matches('/').to_string()) {
             return Err(format!("mounts: target {:?} is used twice", m.target));
-        }
-    }
-    for k in spec.labels.keys() {
-        if k.is_empty() {
-            return Err("labels: keys must not be empty".into());
         }
     }
     Ok(())
@@ -292,7 +317,7 @@ pub fn check_hostname(h: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_api::containers::{Limits, MountSpec, PortMapping, Protocol};
+    use berth_api::containers::Protocol;
 
     fn with_mount(source: &str) -> ContainerSpec {
         ContainerSpec {
@@ -417,7 +442,7 @@ mod tests {
     }
 
     #[test]
-    fn names_the_bad_field() {
+    fn names_the_bad_process_field() {
         let cases: Vec<(ContainerSpec, &str)> = vec![
             (
                 ContainerSpec {
@@ -454,6 +479,16 @@ mod tests {
                 },
                 "hostname",
             ),
+        ];
+        assert_each_names(cases);
+        let mut env = spec();
+        env.env.insert("A=B".into(), "x".into());
+        assert!(validate(&env, 2).unwrap_err().starts_with("env"));
+    }
+
+    #[test]
+    fn names_the_bad_limit_port_or_mount() {
+        let cases: Vec<(ContainerSpec, &str)> = vec![
             (
                 ContainerSpec {
                     limits: Limits {
@@ -529,12 +564,13 @@ mod tests {
                 "reserved",
             ),
         ];
+        assert_each_names(cases);
+    }
+
+    fn assert_each_names(cases: Vec<(ContainerSpec, &str)>) {
         for (s, want) in cases {
             let e = validate(&s, 2).unwrap_err();
             assert!(e.contains(want), "{e:?} should mention {want:?}");
         }
-        let mut env = spec();
-        env.env.insert("A=B".into(), "x".into());
-        assert!(validate(&env, 2).unwrap_err().starts_with("env"));
     }
 }

@@ -1,10 +1,25 @@
 //! The host's counters from procfs (proc(5)): /proc/stat for CPU, meminfo,
 //! loadavg, net/dev (every interface but lo) and diskstats (whole disks).
+//!
+//! net/dev is read by the agent's one reader ([`NetStats`], on procfs) and
+//! diskstats line by line by procfs's `DiskStat`. Three files stay parsed
+//! here, each for a reason procfs does not fit:
+//! - /proc/stat: the sampler needs the `cpu` line's jiffies only (a ratio of
+//!   jiffies), while procfs's `KernelStats` also requires the `ctxt`,
+//!   `btime` and `processes` lines and the tick rate;
+//! - meminfo: procfs's `Meminfo` fails unless some twenty fields are there,
+//!   and the sampler (and `facts`, through [`meminfo_bytes`]) needs two;
+//! - loadavg: procfs's `LoadAverage` holds `f32`, so a load of 0.15 would
+//!   be reported as 0.15000000596.
 
 use std::path::{Path, PathBuf};
 
 use berth_api::metrics::HostSample;
 use chrono::{DateTime, Utc};
+use procfs::DiskStat;
+
+use super::num::f64_of;
+use crate::network::NetStats;
 
 /// Reads host samples; keeps the previous CPU counters for the percentage.
 pub struct HostReader {
@@ -19,7 +34,7 @@ impl HostReader {
         Self {
             proc: proc.into(),
             sys_block: sys_block.into(),
-            cpus: cpus.max(1) as f64,
+            cpus: f64::from(cpus.max(1)),
             last_cpu: None,
         }
     }
@@ -28,7 +43,7 @@ impl HostReader {
         let cpu = read(&self.proc.join("stat")).and_then(|s| cpu_busy_total(&s));
         let cpu_percent = match (cpu, self.last_cpu) {
             (Some((busy, total)), Some((pb, pt))) if total > pt => {
-                (busy.saturating_sub(pb)) as f64 / (total - pt) as f64 * self.cpus * 100.0
+                f64_of(busy.saturating_sub(pb)) / f64_of(total - pt) * self.cpus * 100.0
             }
             _ => 0.0,
         };
@@ -36,28 +51,12 @@ impl HostReader {
             self.last_cpu = cpu;
         }
         let mem = read(&self.proc.join("meminfo")).unwrap_or_default();
-        let field = |name: &str| -> u64 {
-            mem.lines()
-                .find_map(|l| {
-                    l.strip_prefix(name)?
-                        .trim_start_matches(':')
-                        .trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                })
-                .unwrap_or(0)
-                * 1024
-        };
-        let total = field("MemTotal");
-        let available = field("MemAvailable");
+        let total = meminfo_bytes(&mem, "MemTotal").unwrap_or(0);
+        let available = meminfo_bytes(&mem, "MemAvailable").unwrap_or(0);
         let load1 = read(&self.proc.join("loadavg"))
             .and_then(|s| s.split_whitespace().next()?.parse().ok())
             .unwrap_or(0.0);
-        let (rx, tx, _, _) = read(&self.proc.join("net/dev"))
-            .map(|s| net_dev_totals(&s))
-            .unwrap_or_default();
+        let net = NetStats::read(&self.proc.join("net/dev")).unwrap_or_default();
         let (dr, dw) = read(&self.proc.join("diskstats"))
             .map(|s| disk_totals(&s, &self.sys_block))
             .unwrap_or_default();
@@ -67,8 +66,8 @@ impl HostReader {
             memory_bytes: total.saturating_sub(available),
             memory_total_bytes: total,
             load1,
-            net_rx_bytes: rx,
-            net_tx_bytes: tx,
+            net_rx_bytes: net.rx_bytes,
+            net_tx_bytes: net.tx_bytes,
             disk_read_bytes: dr,
             disk_write_bytes: dw,
         }
@@ -100,47 +99,31 @@ pub fn cpu_busy_total(stat: &str) -> Option<(u64, u64)> {
     Some((total - idle, total))
 }
 
-/// (rx bytes, tx bytes, rx packets, tx packets) of every interface but lo.
-pub fn net_dev_totals(text: &str) -> (u64, u64, u64, u64) {
-    let mut t = (0, 0, 0, 0);
-    for line in text.lines().skip(2) {
-        let Some((name, rest)) = line.split_once(':') else {
-            continue;
-        };
-        if name.trim() == "lo" {
-            continue;
-        }
-        let f: Vec<u64> = rest
-            .split_whitespace()
-            .filter_map(|x| x.parse().ok())
-            .collect();
-        if f.len() >= 10 {
-            t.0 += f[0];
-            t.2 += f[1];
-            t.1 += f[8];
-            t.3 += f[9];
-        }
-    }
-    t
+/// A field of meminfo text (`MemTotal`, `MemAvailable`), in bytes.
+pub fn meminfo_bytes(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(name)?
+            .strip_prefix(':')?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse::<u64>()
+            .ok()?
+            .checked_mul(1024)
+    })
 }
 
 /// Bytes read and written by whole disks (those under /sys/block, not
-/// loop or ram devices).
+/// loop or ram devices); a line procfs cannot parse is skipped.
 pub fn disk_totals(text: &str, sys_block: &Path) -> (u64, u64) {
-    let mut t = (0, 0);
-    for line in text.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 10 {
-            continue;
-        }
-        let name = f[2];
+    let mut t: (u64, u64) = (0, 0);
+    for d in text.lines().filter_map(|l| DiskStat::from_line(l).ok()) {
+        let name = d.name.as_str();
         if name.starts_with("loop") || name.starts_with("ram") || !sys_block.join(name).exists() {
             continue;
         }
-        let sectors_read: u64 = f[5].parse().unwrap_or(0);
-        let sectors_written: u64 = f[9].parse().unwrap_or(0);
-        t.0 += sectors_read * 512;
-        t.1 += sectors_written * 512;
+        t.0 = t.0.saturating_add(d.sectors_read.saturating_mul(512));
+        t.1 = t.1.saturating_add(d.sectors_written.saturating_mul(512));
     }
     t
 }
@@ -156,8 +139,11 @@ mod tests {
             Some((15, 100))
         );
         let dev = "Inter-|\n face |\n    lo: 100 1 0 0 0 0 0 0 100 1 0 0 0 0 0 0\n  eth0: 500 5 0 0 0 0 0 0 700 7 0 0 0 0 0 0\n";
-        assert_eq!(net_dev_totals(dev), (500, 700, 5, 7));
         let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("net")).unwrap();
+        std::fs::write(d.path().join("net/dev"), dev).unwrap();
+        let s = HostReader::new(d.path(), d.path(), 1).sample(Utc::now());
+        assert_eq!((s.net_rx_bytes, s.net_tx_bytes), (500, 700));
         std::fs::create_dir(d.path().join("vda")).unwrap();
         let disks = "252 0 vda 10 0 8 0 20 0 16 0 0 0 0\n252 1 vda1 10 0 8 0 20 0 16 0 0 0 0\n7 0 loop0 1 0 2 0 1 0 2 0 0 0 0\n";
         assert_eq!(disk_totals(disks, d.path()), (8 * 512, 16 * 512));

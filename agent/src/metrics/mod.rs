@@ -7,6 +7,7 @@
 //! broadcast to SSE subscribers. Also renders the Prometheus text.
 
 pub mod host;
+pub mod num;
 pub mod prometheus;
 pub mod ring;
 
@@ -18,12 +19,15 @@ use std::time::{Duration, Instant};
 use berth_api::metrics::{ContainerSample, HostSample, Pressure, Window};
 use berth_runtime::cgroups::{CgroupLayout, CgroupManager, CgroupMode, Manager};
 use chrono::{DateTime, Timelike, Utc};
+use procfs::ProcessCGroups;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::containers::Containers;
+use crate::network::NetStats;
 use host::{HostReader, round2};
+use num::{f64_of, f64_of_count, u64_of};
 use ring::{Ring, Sample};
 
 impl Sample for HostSample {
@@ -37,12 +41,12 @@ impl Sample for HostSample {
         &self.at(o.t) == o
     }
     fn average(s: &[Self], t: DateTime<Utc>) -> Self {
-        let n = s.len().max(1) as f64;
+        let n = f64_of_count(s.len().max(1));
         let last = s.last().cloned().unwrap_or_else(|| empty_host(t));
         Self {
             t,
             cpu_percent: round2(s.iter().map(|x| x.cpu_percent).sum::<f64>() / n),
-            memory_bytes: (s.iter().map(|x| x.memory_bytes as f64).sum::<f64>() / n) as u64,
+            memory_bytes: u64_of(s.iter().map(|x| f64_of(x.memory_bytes)).sum::<f64>() / n),
             load1: round2(s.iter().map(|x| x.load1).sum::<f64>() / n),
             ..last
         }
@@ -74,11 +78,11 @@ impl Sample for ContainerSample {
         &self.at(o.t) == o
     }
     fn average(s: &[Self], t: DateTime<Utc>) -> Self {
-        let n = s.len().max(1) as f64;
+        let n = f64_of_count(s.len().max(1));
         let mut last = s.last().cloned().unwrap_or_else(|| empty_container(t));
         last.t = t;
         last.cpu_percent = round2(s.iter().map(|x| x.cpu_percent).sum::<f64>() / n);
-        last.memory_bytes = (s.iter().map(|x| x.memory_bytes as f64).sum::<f64>() / n) as u64;
+        last.memory_bytes = u64_of(s.iter().map(|x| f64_of(x.memory_bytes)).sum::<f64>() / n);
         last
     }
 }
@@ -416,20 +420,22 @@ fn cpu_usage_ns(layout: &CgroupLayout, path: &str) -> Option<u64> {
 /// the memory controller's on v1 and hybrid hosts (Docker's cgroupfs and
 /// systemd drivers use the same path in every v1 hierarchy).
 fn pid_cgroup_path(layout: &CgroupLayout, pid: u32) -> Option<String> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    parse_proc_cgroup(&text, layout.mode == CgroupMode::Unified)
+    let groups = procfs::process::Process::new(i32::try_from(pid).ok()?)
+        .and_then(|p| p.cgroups())
+        .ok()?;
+    sampled_cgroup(groups, layout.mode == CgroupMode::Unified)
 }
 
-fn parse_proc_cgroup(text: &str, unified: bool) -> Option<String> {
-    text.lines().find_map(|l| {
-        let mut parts = l.splitn(3, ':');
-        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+/// The path of the line for the unified hierarchy (`unified`) or for the
+/// memory controller; the root (`/`) is not a container's.
+fn sampled_cgroup(groups: ProcessCGroups, unified: bool) -> Option<String> {
+    groups.into_iter().find_map(|g| {
         let wanted = if unified {
-            controllers.is_empty()
+            g.controllers.is_empty()
         } else {
-            controllers.split(',').any(|c| c == "memory")
+            g.controllers.iter().any(|c| c == "memory")
         };
-        (wanted && path.starts_with('/') && path != "/").then(|| path.to_string())
+        (wanted && g.pathname.starts_with('/') && g.pathname != "/").then_some(g.pathname)
     })
 }
 
@@ -483,18 +489,17 @@ impl Sampler {
         let at = before + before.elapsed() / 2;
         let cpu_percent = match self.prev.get(id) {
             Some(p) if stats.cpu.usage_ns >= p.usage_ns => {
-                let wall = at.duration_since(p.at).as_nanos() as f64;
+                let wall =
+                    f64_of(u64::try_from(at.duration_since(p.at).as_nanos()).unwrap_or(u64::MAX));
                 if wall > 0.0 {
-                    (stats.cpu.usage_ns - p.usage_ns) as f64 / wall * 100.0
+                    f64_of(stats.cpu.usage_ns - p.usage_ns) / wall * 100.0
                 } else {
                     0.0
                 }
             }
             _ => 0.0,
         };
-        let (rx, tx, rxp, txp) = std::fs::read_to_string(format!("/proc/{pid}/net/dev"))
-            .map(|s| host::net_dev_totals(&s))
-            .unwrap_or_default();
+        let net = NetStats::of_pid(pid).unwrap_or_default();
         let pressure = stats.pressure.as_ref().map(|p| Pressure {
             cpu: p.cpu.as_ref().map(|x| x.some.avg10),
             memory: p.memory.as_ref().map(|x| x.some.avg10),
@@ -507,10 +512,10 @@ impl Sampler {
             memory_bytes: stats.memory.usage,
             memory_limit_bytes: stats.memory.limit,
             pids: stats.pids.current,
-            net_rx_bytes: rx,
-            net_tx_bytes: tx,
-            net_rx_packets: rxp,
-            net_tx_packets: txp,
+            net_rx_bytes: net.rx_bytes,
+            net_tx_bytes: net.tx_bytes,
+            net_rx_packets: net.rx_packets,
+            net_tx_packets: net.tx_packets,
             blk_read_bytes: stats.blkio.read_bytes,
             blk_write_bytes: stats.blkio.write_bytes,
             pressure,
@@ -530,7 +535,17 @@ impl Sampler {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_proc_cgroup;
+    use super::sampled_cgroup;
+    use procfs::FromBufRead;
+    use procfs::ProcessCGroups;
+
+    /// The cgroup sampled for the text of a `/proc/<pid>/cgroup` file.
+    fn parse_proc_cgroup(text: &str, unified: bool) -> Option<String> {
+        sampled_cgroup(
+            ProcessCGroups::from_buf_read(text.as_bytes()).ok()?,
+            unified,
+        )
+    }
 
     #[test]
     fn a_process_cgroup_is_found_in_the_hierarchy_sampled() {

@@ -11,6 +11,8 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
+use super::num::{f64_of, f64_of_count};
+
 /// The `Content-Type` of what [`render`] returns.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
@@ -69,49 +71,49 @@ const PER_CONTAINER: [(&str, Kind, &str, Get); 9] = [
         "berth_container_cpu_throttled_seconds",
         Kind::Counter,
         "Time throttled by the CPU limit",
-        |s| Some(s.cpu_throttled_usec as f64 / 1e6),
+        |s| Some(f64_of(s.cpu_throttled_usec) / 1e6),
     ),
     (
         "berth_container_memory_bytes",
         Kind::Gauge,
         "Memory use of the cgroup",
-        |s| Some(s.memory_bytes as f64),
+        |s| Some(f64_of(s.memory_bytes)),
     ),
     (
         "berth_container_pids",
         Kind::Gauge,
         "Processes and threads",
-        |s| Some(s.pids as f64),
+        |s| Some(f64_of(s.pids)),
     ),
     (
         "berth_container_network_receive_bytes",
         Kind::Counter,
         "Bytes received in its network namespace",
-        |s| Some(s.net_rx_bytes as f64),
+        |s| Some(f64_of(s.net_rx_bytes)),
     ),
     (
         "berth_container_network_transmit_bytes",
         Kind::Counter,
         "Bytes sent from its network namespace",
-        |s| Some(s.net_tx_bytes as f64),
+        |s| Some(f64_of(s.net_tx_bytes)),
     ),
     (
         "berth_container_blkio_read_bytes",
         Kind::Counter,
         "Bytes read from block devices",
-        |s| Some(s.blk_read_bytes as f64),
+        |s| Some(f64_of(s.blk_read_bytes)),
     ),
     (
         "berth_container_blkio_written_bytes",
         Kind::Counter,
         "Bytes written to block devices",
-        |s| Some(s.blk_write_bytes as f64),
+        |s| Some(f64_of(s.blk_write_bytes)),
     ),
     (
         "berth_container_memory_limit_bytes",
         Kind::Gauge,
         "Memory limit (absent when unlimited)",
-        |s| s.memory_limit_bytes.map(|l| l as f64),
+        |s| s.memory_limit_bytes.map(f64_of),
     ),
 ];
 
@@ -139,13 +141,13 @@ impl Snapshot {
                 "berth_host_memory_bytes",
                 Kind::Gauge,
                 "Memory in use (total minus available)",
-                h.memory_bytes as f64,
+                f64_of(h.memory_bytes),
             ),
             (
                 "berth_host_memory_total_bytes",
                 Kind::Gauge,
                 "Memory of the host",
-                h.memory_total_bytes as f64,
+                f64_of(h.memory_total_bytes),
             ),
             (
                 "berth_host_load1",
@@ -157,25 +159,25 @@ impl Snapshot {
                 "berth_host_network_receive_bytes",
                 Kind::Counter,
                 "Bytes received on every interface but lo",
-                h.net_rx_bytes as f64,
+                f64_of(h.net_rx_bytes),
             ),
             (
                 "berth_host_network_transmit_bytes",
                 Kind::Counter,
                 "Bytes sent on every interface but lo",
-                h.net_tx_bytes as f64,
+                f64_of(h.net_tx_bytes),
             ),
             (
                 "berth_host_disk_read_bytes",
                 Kind::Counter,
                 "Bytes read from whole disks",
-                h.disk_read_bytes as f64,
+                f64_of(h.disk_read_bytes),
             ),
             (
                 "berth_host_disk_written_bytes",
                 Kind::Counter,
                 "Bytes written to whole disks",
-                h.disk_write_bytes as f64,
+                f64_of(h.disk_write_bytes),
             ),
         ] {
             let m = enc.encode_descriptor(name, help, None, kind.metric_type())?;
@@ -199,7 +201,7 @@ impl Collector for Snapshot {
                 state: state.clone(),
             };
             let m = fam.encode_family(&labels)?;
-            sample(m, Kind::Gauge, *n as f64)?;
+            sample(m, Kind::Gauge, f64_of_count(*n))?;
         }
         for (name, kind, help, get) in PER_CONTAINER {
             let mut fam = enc.encode_descriptor(name, help, None, kind.metric_type())?;
@@ -229,7 +231,7 @@ impl Collector for Snapshot {
             let labels = StreamLabels {
                 stream: kind.clone(),
             };
-            sample(fam.encode_family(&labels)?, Kind::Gauge, *n as f64)?;
+            sample(fam.encode_family(&labels)?, Kind::Gauge, f64_of_count(*n))?;
         }
         Ok(())
     }

@@ -47,7 +47,7 @@ impl<T: Sample> Ring<T> {
         let t = sample.time().timestamp();
         let slot = t - t.rem_euclid(self.step);
         if let Some(last) = self.runs.back_mut() {
-            let next = last.start + last.count as i64 * self.step;
+            let next = last.start + i64::from(last.count) * self.step;
             if slot < next {
                 // Same slot (or a clock step back): keep the newest values.
                 if last.count == 1 {
@@ -72,12 +72,12 @@ impl<T: Sample> Ring<T> {
     fn trim(&mut self, now: i64) {
         let oldest = now - self.span + self.step;
         while let Some(first) = self.runs.front_mut() {
-            let end = first.start + first.count as i64 * self.step;
+            let end = first.start + i64::from(first.count) * self.step;
             if end <= oldest {
                 self.runs.pop_front();
             } else if first.start < oldest {
-                let drop = ((oldest - first.start) / self.step) as u32;
-                first.start += drop as i64 * self.step;
+                let drop = u32::try_from((oldest - first.start) / self.step).unwrap_or(u32::MAX);
+                first.start += i64::from(drop) * self.step;
                 first.count -= drop.min(first.count - 1);
                 break;
             } else {
@@ -90,7 +90,7 @@ impl<T: Sample> Ring<T> {
     pub fn samples(&self) -> Vec<T> {
         let mut v = Vec::new();
         for r in &self.runs {
-            for i in 0..r.count as i64 {
+            for i in 0..i64::from(r.count) {
                 let t = DateTime::from_timestamp(r.start + i * self.step, 0).unwrap_or_default();
                 v.push(r.sample.at(t));
             }
@@ -101,7 +101,7 @@ impl<T: Sample> Ring<T> {
     /// The newest sample.
     pub fn last(&self) -> Option<T> {
         self.runs.back().map(|r| {
-            let t = r.start + (r.count as i64 - 1) * self.step;
+            let t = r.start + (i64::from(r.count) - 1) * self.step;
             r.sample
                 .at(DateTime::from_timestamp(t, 0).unwrap_or_default())
         })
@@ -116,6 +116,7 @@ impl<T: Sample> Ring<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::num::f64_of_count;
 
     #[derive(Debug, Clone, PartialEq)]
     struct S {
@@ -136,7 +137,7 @@ mod tests {
         fn average(s: &[Self], t: DateTime<Utc>) -> Self {
             S {
                 t,
-                v: s.iter().map(|x| x.v).sum::<f64>() / s.len().max(1) as f64,
+                v: s.iter().map(|x| x.v).sum::<f64>() / f64_of_count(s.len().max(1)),
             }
         }
     }
@@ -170,7 +171,7 @@ mod tests {
     fn varying_samples_keep_one_entry_each() {
         let mut r = Ring::new(60, 86400);
         for m in 0..100 {
-            r.push(at(m * 60, m as f64));
+            r.push(at(m * 60, f64::from(i32::try_from(m).unwrap())));
         }
         assert_eq!(r.entries(), 100);
         assert_eq!(r.samples()[42].v, 42.0);

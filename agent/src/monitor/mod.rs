@@ -135,13 +135,7 @@ fn supervise(args: &MonitorArgs) -> anyhow::Result<()> {
     let sigfd = SignalFd::with_flags(&chld, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .context("signalfd")?;
 
-    let _ = std::fs::remove_file(&args.socket);
-    if let Some(dir) = args.socket.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-    }
-    let listener = UnixListener::bind(&args.socket)
-        .with_context(|| format!("listen on {}", args.socket.display()))?;
-    listener.set_nonblocking(true)?;
+    let listener = listen(&args.socket)?;
 
     let limits = logfile::Limits {
         max_size: args.log_max_size,
@@ -151,6 +145,116 @@ fn supervise(args: &MonitorArgs) -> anyhow::Result<()> {
     let mut log = LogWriter::open(&args.log_dir(), limits)
         .with_context(|| format!("open the log in {}", args.log_dir().display()))?;
 
+    let (pid, out_r, err_r) = start(args, runtime.as_ref(), &chld)?;
+
+    let mut outputs = [
+        Output {
+            fd: out_r,
+            splitter: LineSplitter::new(LogStream::Stdout, limits.max_line),
+            open: true,
+        },
+        Output {
+            fd: err_r,
+            splitter: LineSplitter::new(LogStream::Stderr, limits.max_line),
+            open: true,
+        },
+    ];
+    let mut clients: Vec<UnixStream> = Vec::new();
+    let mut exit: Option<(i32, Option<i32>)> = None;
+    let mut exited_at: Option<Instant> = None;
+    let mut buf = vec![0u8; 64 * 1024];
+    let hello = format!("{{\"pid\":{pid}}}\n");
+
+    // Reap anything that ended while SIGCHLD was unblocked.
+    reap(pid, &mut exit, &mut exited_at);
+    loop {
+        let outputs_open = outputs.iter().any(|o| o.open);
+        if let Some(t) = exited_at
+            && (!outputs_open || t.elapsed() > Duration::from_secs(2))
+        {
+            break;
+        }
+        let pending = outputs.iter().any(|o| o.splitter.pending_since().is_some());
+        let timeout = if pending || exited_at.is_some() {
+            200u16
+        } else {
+            5000
+        };
+        let ready = wait_ready(&sigfd, &listener, &outputs, timeout)?;
+        if ready[0] {
+            while let Ok(Some(_)) = sigfd.read_signal() {}
+            reap(pid, &mut exit, &mut exited_at);
+        }
+        if ready[1] {
+            while let Ok((mut s, _)) = listener.accept() {
+                let _ = s.write_all(hello.as_bytes());
+                clients.push(s);
+            }
+        }
+        relay(&mut outputs, &ready[2..], &mut buf, &mut log);
+    }
+    let now = Utc::now();
+    for o in outputs.iter_mut() {
+        if let Some(l) = o.splitter.flush(false, now) {
+            let _ = log.write(&l);
+        }
+    }
+    record_exit(args, exit, now)?;
+    if let Err(e) = runtime.delete(&args.id, true) {
+        eprintln!("monitor {}: delete: {e}", args.id);
+    }
+    let _ = std::fs::remove_file(&args.socket);
+    // Closing the clients tells the agent the container has ended.
+    drop(clients);
+    Ok(())
+}
+
+/// The agent's socket at `socket` (a stale one replaced), non-blocking.
+fn listen(socket: &std::path::Path) -> anyhow::Result<UnixListener> {
+    use anyhow::Context;
+    let _ = std::fs::remove_file(socket);
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    let listener =
+        UnixListener::bind(socket).with_context(|| format!("listen on {}", socket.display()))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Writes `exited.json`: the init's status (255 when it was never seen).
+fn record_exit(
+    args: &MonitorArgs,
+    exit: Option<(i32, Option<i32>)>,
+    now: chrono::DateTime<Utc>,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let (exit_code, signal) = exit.unwrap_or((255, None));
+    let exited = Exited {
+        exit_code,
+        signal,
+        finished_at: now,
+        error: None,
+    };
+    crate::fsutil::write_json(
+        &args.container_dir.join(status::EXITED_FILE),
+        &exited,
+        0o644,
+    )
+    .context("write exited.json")?;
+    Ok(())
+}
+
+/// Creates and starts the container with its output on two pipes, records
+/// `started.json` and reports `ok <pid>` to the agent: the init's pid and
+/// the read ends of its stdout and stderr. On failure the container is
+/// deleted and `error ...` reported.
+fn start(
+    args: &MonitorArgs,
+    runtime: &dyn OciRuntime,
+    chld: &SigSet,
+) -> anyhow::Result<(u32, OwnedFd, OwnedFd)> {
+    use anyhow::Context;
     let (out_r, out_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe")?;
     let (err_r, err_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe")?;
     let stdin: OwnedFd = std::fs::File::open("/dev/null")?.into();
@@ -188,127 +292,75 @@ fn supervise(args: &MonitorArgs) -> anyhow::Result<()> {
     .context("write started.json")?;
     report(&format!("ok {pid}"));
 
-    let mut outputs = [
-        Output {
-            fd: out_r,
-            splitter: LineSplitter::new(LogStream::Stdout, limits.max_line),
-            open: true,
-        },
-        Output {
-            fd: err_r,
-            splitter: LineSplitter::new(LogStream::Stderr, limits.max_line),
-            open: true,
-        },
-    ];
-    let mut clients: Vec<UnixStream> = Vec::new();
-    let mut exit: Option<(i32, Option<i32>)> = None;
-    let mut exited_at: Option<Instant> = None;
-    let mut buf = vec![0u8; 64 * 1024];
-    let hello = format!("{{\"pid\":{pid}}}\n");
+    Ok((pid, out_r, err_r))
+}
 
-    // Reap anything that ended while SIGCHLD was unblocked.
-    reap(pid, &mut exit, &mut exited_at);
-    loop {
-        let outputs_open = outputs.iter().any(|o| o.open);
-        if let Some(t) = exited_at
-            && (!outputs_open || t.elapsed() > Duration::from_secs(2))
-        {
-            break;
-        }
-        let pending = outputs.iter().any(|o| o.splitter.pending_since().is_some());
-        let timeout = if pending || exited_at.is_some() {
-            200u16
+/// Waits (up to `timeout` ms) for a signal, a client or output; which of
+/// the signalfd, the listener and the two outputs are ready, in that order.
+fn wait_ready(
+    sigfd: &SignalFd,
+    listener: &UnixListener,
+    outputs: &[Output; 2],
+    timeout: u16,
+) -> anyhow::Result<Vec<bool>> {
+    let mut fds = vec![
+        PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
+        PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+    ];
+    for o in outputs {
+        let flags = if o.open {
+            PollFlags::POLLIN
         } else {
-            5000
+            PollFlags::empty()
         };
-        let mut fds = vec![
-            PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
-            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
-        ];
-        for o in &outputs {
-            let flags = if o.open {
-                PollFlags::POLLIN
-            } else {
-                PollFlags::empty()
-            };
-            fds.push(PollFd::new(o.fd.as_fd(), flags));
+        fds.push(PollFd::new(o.fd.as_fd(), flags));
+    }
+    match nix::poll::poll(&mut fds, PollTimeout::from(timeout)) {
+        Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+        Err(e) => return Err(anyhow::anyhow!("poll: {e}")),
+    }
+    let ready: Vec<bool> = fds
+        .iter()
+        .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+        .collect();
+    drop(fds);
+    Ok(ready)
+}
+
+/// Reads what the ready outputs hold (`ready`: one flag per output) into
+/// the log; a line left without its newline for a second is written as
+/// partial.
+fn relay(outputs: &mut [Output; 2], ready: &[bool], buf: &mut [u8], log: &mut LogWriter) {
+    let now = Utc::now();
+    for (i, o) in outputs.iter_mut().enumerate() {
+        if !o.open || !ready[i] {
+            continue;
         }
-        match nix::poll::poll(&mut fds, PollTimeout::from(timeout)) {
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(anyhow::anyhow!("poll: {e}")),
-        }
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
-        drop(fds);
-        if ready[0] {
-            while let Ok(Some(_)) = sigfd.read_signal() {}
-            reap(pid, &mut exit, &mut exited_at);
-        }
-        if ready[1] {
-            while let Ok((mut s, _)) = listener.accept() {
-                let _ = s.write_all(hello.as_bytes());
-                clients.push(s);
-            }
-        }
-        let now = Utc::now();
-        for (i, o) in outputs.iter_mut().enumerate() {
-            if !o.open || !ready[2 + i] {
-                continue;
-            }
-            match nix::unistd::read(o.fd.as_fd(), &mut buf) {
-                Ok(0) => {
-                    o.open = false;
-                    if let Some(l) = o.splitter.flush(false, now) {
-                        let _ = log.write(&l);
-                    }
+        match nix::unistd::read(o.fd.as_fd(), buf) {
+            Ok(0) => {
+                o.open = false;
+                if let Some(l) = o.splitter.flush(false, now) {
+                    let _ = log.write(&l);
                 }
-                Ok(n) => {
-                    for l in o.splitter.feed(&buf[..n], now) {
-                        let _ = log.write(&l);
-                    }
+            }
+            Ok(n) => {
+                for l in o.splitter.feed(&buf[..n], now) {
+                    let _ = log.write(&l);
                 }
-                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
-                Err(_) => o.open = false,
             }
-        }
-        // A line without its newline for a second is written as partial.
-        for o in outputs.iter_mut() {
-            if let Some(since) = o.splitter.pending_since()
-                && (now - since).num_milliseconds() > 1000
-                && let Some(l) = o.splitter.flush(true, now)
-            {
-                let _ = log.write(&l);
-            }
+            Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
+            Err(_) => o.open = false,
         }
     }
-    let now = Utc::now();
+    // A line without its newline for a second is written as partial.
     for o in outputs.iter_mut() {
-        if let Some(l) = o.splitter.flush(false, now) {
+        if let Some(since) = o.splitter.pending_since()
+            && (now - since).num_milliseconds() > 1000
+            && let Some(l) = o.splitter.flush(true, now)
+        {
             let _ = log.write(&l);
         }
     }
-    let (exit_code, signal) = exit.unwrap_or((255, None));
-    let exited = Exited {
-        exit_code,
-        signal,
-        finished_at: now,
-        error: None,
-    };
-    crate::fsutil::write_json(
-        &args.container_dir.join(status::EXITED_FILE),
-        &exited,
-        0o644,
-    )
-    .context("write exited.json")?;
-    if let Err(e) = runtime.delete(&args.id, true) {
-        eprintln!("monitor {}: delete: {e}", args.id);
-    }
-    let _ = std::fs::remove_file(&args.socket);
-    // Closing the clients tells the agent the container has ended.
-    drop(clients);
-    Ok(())
 }
 
 /// Reaps every ended child; records the init's status.

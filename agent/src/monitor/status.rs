@@ -74,9 +74,7 @@ pub fn process_alive(pid: u32) -> bool {
     let Ok(pid) = i32::try_from(pid) else {
         return false;
     };
-    procfs::process::Process::new(pid)
-        .and_then(|p| p.stat())
-        .is_ok_and(|st| st.state != 'Z' && st.state != 'X')
+    procfs::process::Process::new(pid).is_ok_and(|p| p.is_alive())
 }
 
 /// Forgets the previous run's files before a new start.
@@ -86,7 +84,9 @@ pub fn clear(dir: &Path) {
 }
 
 /// Is `pid` a live monitor process for container `id`? (Guards against a
-/// recycled pid.)
+/// recycled pid.) The command line is read as bytes: procfs's `cmdline()`
+/// fails on an argument that is not UTF-8, such as a container directory's
+/// path may hold.
 pub fn monitor_alive(pid: u32, id: &str) -> bool {
     let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
         return false;

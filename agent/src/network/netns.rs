@@ -159,47 +159,18 @@ fn containing_mount(path: &Path) -> Result<(PathBuf, bool)> {
 fn mount_of(mountinfo: &str, path: &Path) -> (PathBuf, bool) {
     let mut best: (PathBuf, bool) = (PathBuf::from("/"), false);
     let mut best_len = 0;
-    for line in mountinfo.lines() {
-        let fields: Vec<&str> = line.split(' ').collect();
-        let Some(point) = fields.get(4).map(|p| PathBuf::from(unescape_mountinfo(p))) else {
-            continue;
-        };
-        if !path.starts_with(&point) {
+    for m in berth_runtime::mountinfo::parse(mountinfo) {
+        if !path.starts_with(&m.mount_point) {
             continue;
         }
-        let len = point.components().count();
+        let len = m.mount_point.components().count();
         // `>=`: of mounts stacked on one point, the last listed is on top.
         if len >= best_len {
-            let shared = fields
-                .iter()
-                .skip(6)
-                .take_while(|f| **f != "-")
-                .any(|f| f.starts_with("shared:"));
-            best = (point, shared);
+            best = (m.mount_point, m.shared);
             best_len = len;
         }
     }
     best
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape_mountinfo(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 4 <= bytes.len() {
-            let oct = std::str::from_utf8(&bytes[i + 1..i + 4]).ok();
-            if let Some(v) = oct.and_then(|o| u8::from_str_radix(o, 8).ok()) {
-                out.push(v);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Creates a new network namespace and keeps it alive as `path` (which must
@@ -273,12 +244,5 @@ mod tests {
             mount_of(info, Path::new("/run/berth dir/netns")),
             (PathBuf::from("/run/berth dir"), true)
         );
-    }
-
-    #[test]
-    fn mountinfo_escapes() {
-        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
-        assert_eq!(unescape_mountinfo("/plain"), "/plain");
-        assert_eq!(unescape_mountinfo("/end\\"), "/end\\");
     }
 }

@@ -209,57 +209,7 @@ pub fn render(spec: &TableSpec<'_>) -> Nftables<'static> {
     };
     o.push(rule(t, "prerouting", vec![daddr_is_local(), jump()], None));
     o.push(rule(t, "output", vec![daddr_is_local(), jump()], None));
-    o.push(rule(
-        t,
-        "postrouting",
-        vec![
-            matches(
-                payload("ip", "saddr"),
-                Operator::EQ,
-                prefix(subnet.0, subnet.1),
-            ),
-            matches(meta(MetaKey::Oifname), Operator::NEQ, string(bridge)),
-            masquerade(),
-        ],
-        None,
-    ));
-    o.push(rule(
-        t,
-        "postrouting",
-        vec![
-            matches(meta(MetaKey::Oifname), Operator::EQ, string(bridge)),
-            matches(
-                payload("ip", "saddr"),
-                Operator::EQ,
-                prefix(Ipv4Addr::new(127, 0, 0, 0), 8),
-            ),
-            masquerade(),
-        ],
-        None,
-    ));
-    o.push(rule(
-        t,
-        "postrouting",
-        vec![
-            matches(meta(MetaKey::Oifname), Operator::EQ, string(bridge)),
-            matches(
-                payload("ip", "saddr"),
-                Operator::EQ,
-                prefix(subnet.0, subnet.1),
-            ),
-            matches(
-                Expression::Named(NamedExpression::CT(CT {
-                    key: s("status"),
-                    family: None,
-                    dir: None,
-                })),
-                Operator::IN,
-                string("dnat"),
-            ),
-            masquerade(),
-        ],
-        None,
-    ));
+    o.extend(masquerade_rules(t, bridge, subnet));
     o.push(rule(
         t,
         "guard",
@@ -278,6 +228,65 @@ pub fn render(spec: &TableSpec<'_>) -> Nftables<'static> {
     Nftables {
         objects: Cow::Owned(o),
     }
+}
+
+/// The postrouting rules: containers' traffic leaving the bridge is
+/// masqueraded; so is what reaches a container from the host's loopback,
+/// and from the subnet itself through a published port (DNAT).
+fn masquerade_rules(t: &str, bridge: &str, subnet: (Ipv4Addr, u8)) -> [NfObject<'static>; 3] {
+    [
+        rule(
+            t,
+            "postrouting",
+            vec![
+                matches(
+                    payload("ip", "saddr"),
+                    Operator::EQ,
+                    prefix(subnet.0, subnet.1),
+                ),
+                matches(meta(MetaKey::Oifname), Operator::NEQ, string(bridge)),
+                masquerade(),
+            ],
+            None,
+        ),
+        rule(
+            t,
+            "postrouting",
+            vec![
+                matches(meta(MetaKey::Oifname), Operator::EQ, string(bridge)),
+                matches(
+                    payload("ip", "saddr"),
+                    Operator::EQ,
+                    prefix(Ipv4Addr::new(127, 0, 0, 0), 8),
+                ),
+                masquerade(),
+            ],
+            None,
+        ),
+        rule(
+            t,
+            "postrouting",
+            vec![
+                matches(meta(MetaKey::Oifname), Operator::EQ, string(bridge)),
+                matches(
+                    payload("ip", "saddr"),
+                    Operator::EQ,
+                    prefix(subnet.0, subnet.1),
+                ),
+                matches(
+                    Expression::Named(NamedExpression::CT(CT {
+                        key: s("status"),
+                        family: None,
+                        dir: None,
+                    })),
+                    Operator::IN,
+                    string("dnat"),
+                ),
+                masquerade(),
+            ],
+            None,
+        ),
+    ]
 }
 
 fn forward_rule(table: &str, f: &Forward) -> NfObject<'static> {

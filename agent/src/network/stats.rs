@@ -1,9 +1,13 @@
 //! Per-container network counters, for the metrics sampler: the sums over
 //! the container's interfaces (loopback excluded) of `/proc/<pid>/net/dev`,
-//! which shows the network namespace of process `<pid>` (proc(5)).
+//! which shows the network namespace of process `<pid>` (proc(5)), parsed
+//! by procfs. The agent's one `net/dev` reader: the host sample
+//! (`metrics::host`) sums the host's file with it too.
 
 use std::path::Path;
 
+use procfs::FromBufRead;
+use procfs::net::InterfaceDeviceStatus;
 use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
@@ -18,34 +22,21 @@ pub struct NetStats {
 }
 
 impl NetStats {
-    /// Parses the text of a `net/dev` file.
+    /// Parses the text of a `net/dev` file (procfs's
+    /// `InterfaceDeviceStatus`): a line that does not hold an interface
+    /// name and its 16 counters is an error.
     pub fn parse(text: &str) -> Result<Self> {
+        let devices =
+            InterfaceDeviceStatus::from_buf_read(text.as_bytes()).map_err(|e| Error::Corrupt {
+                path: "net/dev".into(),
+                detail: e.to_string(),
+            })?;
         let mut total = NetStats::default();
-        for line in text.lines().skip(2) {
-            let Some((iface, counters)) = line.split_once(':') else {
-                continue;
-            };
-            if iface.trim() == "lo" {
-                continue;
-            }
-            let f: Vec<u64> = counters
-                .split_whitespace()
-                .map(|v| v.parse::<u64>())
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| Error::Corrupt {
-                    path: "net/dev".into(),
-                    detail: format!("{line:?}: {e}"),
-                })?;
-            if f.len() < 16 {
-                return Err(Error::Corrupt {
-                    path: "net/dev".into(),
-                    detail: format!("{line:?}: expected 16 counters"),
-                });
-            }
-            total.rx_bytes += f[0];
-            total.rx_packets += f[1];
-            total.tx_bytes += f[8];
-            total.tx_packets += f[9];
+        for dev in devices.0.values().filter(|d| d.name != "lo") {
+            total.rx_bytes = total.rx_bytes.saturating_add(dev.recv_bytes);
+            total.rx_packets = total.rx_packets.saturating_add(dev.recv_packets);
+            total.tx_bytes = total.tx_bytes.saturating_add(dev.sent_bytes);
+            total.tx_packets = total.tx_packets.saturating_add(dev.sent_packets);
         }
         Ok(total)
     }
@@ -88,10 +79,29 @@ mod tests {
     }
 
     #[test]
+    fn an_interface_name_may_hold_colons() {
+        let text = "h1\nh2\n  eth0:1:   10 1 0 0 0 0 0 0   20 2 0 0 0 0 0 0\n\
+                    lo:    5 1 0 0 0 0 0 0    5 1 0 0 0 0 0 0\n\
+                    veth:a: 1 1 0 0 0 0 0 0 2 2 0 0 0 0 0 0\n";
+        assert_eq!(
+            NetStats::parse(text).unwrap(),
+            NetStats {
+                rx_bytes: 11,
+                rx_packets: 2,
+                tx_bytes: 22,
+                tx_packets: 4
+            }
+        );
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         let text = "h1\nh2\n eth0: 1 2 x\n";
         assert!(NetStats::parse(text).is_err());
         assert!(NetStats::parse("h1\nh2\n eth0: 1 2 3\n").is_err());
+        let max = "h1\nh2\n a: 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n\
+                   b: 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
+        assert_eq!(NetStats::parse(max).unwrap().rx_bytes, u64::MAX);
     }
 
     #[test]

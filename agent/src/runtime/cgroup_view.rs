@@ -61,14 +61,10 @@ impl CgroupView {
 fn hybrid(mountinfo: &str) -> bool {
     let mut v1 = false;
     let mut unified = false;
-    for line in mountinfo.lines() {
-        let mount_point = line.split(' ').nth(4);
-        let fstype = line
-            .split_once(" - ")
-            .and_then(|(_, rest)| rest.split(' ').next());
-        match (mount_point, fstype) {
-            (_, Some("cgroup")) => v1 = true,
-            (Some(UNIFIED), Some("cgroup2")) => unified = true,
+    for m in berth_runtime::mountinfo::parse(mountinfo) {
+        match m.fs_type.as_str() {
+            "cgroup" => v1 = true,
+            "cgroup2" if m.mount_point == Path::new(UNIFIED) => unified = true,
             _ => {}
         }
     }
@@ -102,23 +98,19 @@ fn without_mount(cmd: &mut Command, mount_point: &'static CStr) {
     unsafe { cmd.pre_exec(move || enter_without(mount_point)) };
 }
 
-/// Runs in the forked runtime process before exec.
+/// Runs in the forked runtime process before exec (nix's calls on a
+/// `&CStr` allocate nothing).
 fn enter_without(mount_point: &CStr) -> std::io::Result<()> {
-    // SAFETY: plain system calls on NUL-terminated strings.
-    unsafe {
-        if libc::unshare(libc::CLONE_NEWNS) != 0
-            || libc::mount(
-                std::ptr::null(),
-                c"/".as_ptr(),
-                std::ptr::null(),
-                libc::MS_REC | libc::MS_SLAVE,
-                std::ptr::null(),
-            ) != 0
-            || libc::umount2(mount_point.as_ptr(), libc::MNT_DETACH) != 0
-        {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
+    use nix::mount::{MntFlags, MsFlags, mount, umount2};
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+    mount(
+        None::<&CStr>,
+        c"/",
+        None::<&CStr>,
+        MsFlags::MS_REC | MsFlags::MS_SLAVE,
+        None::<&CStr>,
+    )?;
+    umount2(mount_point, MntFlags::MNT_DETACH)?;
     Ok(())
 }
 
@@ -141,10 +133,7 @@ mod tests {
     }
 
     fn mounted(mountinfo: &str, dir: &Path) -> bool {
-        let dir = dir.to_string_lossy();
-        mountinfo
-            .lines()
-            .any(|l| l.split(' ').nth(4) == Some(dir.as_ref()))
+        berth_runtime::mountinfo::parse(mountinfo).any(|m| m.mount_point == dir)
     }
 
     #[test]

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 
-use super::cli::{CliRuntime, exit_code, last_error_line};
+use super::binary::{CliRuntime, exit_code, last_error_line};
 use super::{ExecChild, Result};
 
 /// The files of one terminal exec, removed when dropped.
@@ -198,49 +198,61 @@ fn receive_terminal(listener: &UnixListener) -> std::result::Result<OwnedFd, Str
 }
 
 /// The reaper, in the child `Command::spawn` forks, before exec. Only
-/// async-signal-safe system calls: the agent has other threads.
+/// async-signal-safe system calls: the agent has other threads. Through nix
+/// where its wrapper allocates nothing; raw for what nix lacks
+/// (`close_range`, `_exit`) and for `waitpid`, whose status must stay the
+/// raw number (nix's `WaitStatus` cannot name a real-time signal).
 mod reaper {
     use std::ffi::CStr;
-    use std::os::fd::RawFd;
+    use std::os::fd::{BorrowedFd, RawFd};
+
+    use nix::errno::Errno;
+    use nix::fcntl::{OFlag, open};
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    use nix::sys::stat::Mode;
+    use nix::unistd::{ForkResult, close, read, write};
 
     /// Becomes a child subreaper and forks: the child returns (and goes on
     /// to exec the runtime); this process reaps and never returns.
     pub fn fork(report: RawFd, pid_file: &CStr) -> std::io::Result<()> {
-        // SAFETY: fork, prctl and close in a single-threaded child.
-        unsafe {
-            if libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
+        nix::sys::prctl::set_child_subreaper(true)?;
+        // SAFETY: this process is the single-threaded child of a spawn; both
+        // sides only make async-signal-safe calls until exec or exit.
+        match unsafe { nix::unistd::fork() }? {
+            ForkResult::Child => {
+                let _ = close(report);
+                Ok(())
             }
-            match libc::fork() {
-                -1 => Err(std::io::Error::last_os_error()),
-                0 => {
-                    libc::close(report);
-                    Ok(())
-                }
-                runtime => reap(runtime, report, pid_file),
-            }
+            // SAFETY: as above, in the parent side of the fork.
+            ForkResult::Parent { child } => unsafe { reap(child.as_raw(), report, pid_file) },
         }
     }
 
     /// Waits for the runtime, reports, waits for the process, exits with
     /// its status.
     unsafe fn reap(runtime: libc::pid_t, report: RawFd, pid_file: &CStr) -> ! {
+        // SAFETY: SIG_DFL is always a valid disposition.
+        let _ = unsafe { signal(Signal::SIGCHLD, SigHandler::SigDfl) };
         // SAFETY: async-signal-safe calls on our own fds and buffers.
         unsafe {
-            libc::signal(libc::SIGCHLD, libc::SIG_DFL);
             // Hold nothing of the agent's: its spawn waits for the close of
             // an exec-error pipe, and sockets and ptys must close with it.
             if report > 3 {
                 libc::syscall(libc::SYS_close_range, 3, report - 1, 0);
             }
             libc::syscall(libc::SYS_close_range, report + 1, u32::MAX, 0);
-            let code = exit_code(wait_for(runtime));
-            let pid = if code == 0 { read_pid(pid_file) } else { 0 };
-            let mut buf = [0u8; 8];
-            buf[..4].copy_from_slice(&code.to_ne_bytes());
-            buf[4..].copy_from_slice(&pid.to_ne_bytes());
-            libc::write(report, buf.as_ptr().cast(), buf.len());
-            libc::close(report);
+        }
+        let code = exit_code(wait_for(runtime));
+        let pid = if code == 0 { read_pid(pid_file) } else { 0 };
+        let mut buf = [0u8; 8];
+        buf[..4].copy_from_slice(&code.to_ne_bytes());
+        buf[4..].copy_from_slice(&pid.to_ne_bytes());
+        // SAFETY: `report` is the pipe this process was given, open until
+        // the close below.
+        let _ = write(unsafe { BorrowedFd::borrow_raw(report) }, &buf);
+        let _ = close(report);
+        // SAFETY: waitpid and _exit on our own children and status.
+        unsafe {
             if pid <= 0 {
                 libc::_exit(255);
             }
@@ -252,7 +264,7 @@ mod reaper {
                 if r == pid {
                     libc::_exit(exit_code(status));
                 }
-                if r < 0 && *libc::__errno_location() != libc::EINTR {
+                if r < 0 && Errno::last() != Errno::EINTR {
                     libc::_exit(255);
                 }
             }
@@ -267,8 +279,7 @@ mod reaper {
             if r == pid {
                 return status;
             }
-            // SAFETY: reads this thread's errno.
-            if r < 0 && unsafe { *libc::__errno_location() } != libc::EINTR {
+            if r < 0 && Errno::last() != Errno::EINTR {
                 return 255 << 8;
             }
         }
@@ -287,18 +298,10 @@ mod reaper {
     /// The pid the runtime wrote, or 0.
     fn read_pid(path: &CStr) -> libc::pid_t {
         let mut buf = [0u8; 24];
-        // SAFETY: open, read and close on a NUL-terminated path and a
-        // local buffer of the length given.
-        let n = unsafe {
-            let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-            if fd < 0 {
-                return 0;
-            }
-            let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
-            libc::close(fd);
-            n
+        let Ok(fd) = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()) else {
+            return 0;
         };
-        let Ok(n) = usize::try_from(n) else {
+        let Ok(n) = read(&fd, &mut buf) else {
             return 0;
         };
         parse_pid(&buf[..n])

@@ -1,7 +1,9 @@
 //! Authentication: who is calling. A request carries a session JWT or an API
 //! token as `Authorization: Bearer`, or the `berth_session` cookie set by
 //! login; cookie-authenticated mutations must also send `X-Berth-CSRF: 1`.
-//! The [`Principal`] extractor resolves the caller and its grants.
+//! The [`Principal`] extractor resolves the caller and its grants (once per
+//! request: the authorize middleware resolves it first on every route that
+//! needs a login, and handlers find it in the request's extensions).
 
 pub mod client;
 pub mod password;
@@ -12,10 +14,9 @@ pub mod session;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
-use berth_api::auth::{CSRF_HEADER, Role, RoleGrant, SESSION_COOKIE, Scope};
+use berth_api::auth::{CSRF_HEADER, RoleGrant, SESSION_COOKIE};
 use sha2::{Digest, Sha256};
 
-use crate::audit::AuditCtx;
 use crate::db;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -39,11 +40,15 @@ pub struct Principal {
     pub credential: Credential,
 }
 
+impl crate::rbac::Subject for Principal {
+    fn grants(&self) -> &[RoleGrant] {
+        &self.grants
+    }
+}
+
 impl Principal {
     pub fn is_owner(&self) -> bool {
-        self.grants
-            .iter()
-            .any(|g| g.role == Role::Owner && g.scope == Scope::Global)
+        crate::rbac::Subject::is_owner(self)
     }
 
     /// The session id, when the caller used a session.
@@ -153,9 +158,6 @@ impl FromRequestParts<AppState> for Principal {
             grants,
             credential,
         };
-        if let Some(ctx) = parts.extensions.get::<AuditCtx>() {
-            ctx.set_actor(&p.username);
-        }
         parts.extensions.insert(p.clone());
         Ok(p)
     }

@@ -1,8 +1,7 @@
 //! `sessions`: one row per login, so a session can be revoked (logout,
 //! disable, password change) on every replica at once.
 
-use sqlx::any::Any;
-use sqlx::{Row, Transaction};
+use sqlx::Row;
 
 use super::users::UserRecord;
 use super::{Db, now_ms};
@@ -55,19 +54,6 @@ pub async fn revoke(db: &Db, session_id: &str) -> Result<(), sqlx::Error> {
         .bind(now_ms())
         .bind(session_id)
         .execute(&db.pool)
-        .await?;
-    Ok(())
-}
-
-pub(crate) async fn revoke_all_for_user_in(
-    tx: &mut Transaction<'_, Any>,
-    user_id: &str,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
-        .bind(now)
-        .bind(user_id)
-        .execute(&mut **tx)
         .await?;
     Ok(())
 }

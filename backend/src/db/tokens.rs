@@ -2,8 +2,8 @@
 //! secret is stored (the secret is 256 random bits, so a fast hash is enough).
 
 use berth_api::auth::ApiToken;
-use sqlx::any::{Any, AnyRow};
-use sqlx::{Row, Transaction};
+use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use super::users::UserRecord;
 use super::{Db, new_id, now_ms, time};
@@ -104,19 +104,6 @@ pub async fn delete(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
         .await?
         .rows_affected()
         > 0)
-}
-
-/// Revokes (deletes) every API token of a user, inside a password change or
-/// a disable.
-pub(crate) async fn delete_all_for_user_in(
-    tx: &mut Transaction<'_, Any>,
-    user_id: &str,
-) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query("DELETE FROM api_tokens WHERE user_id = $1")
-        .bind(user_id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected())
 }
 
 /// The token and its user for a secret hash, if the token has not expired

@@ -1,8 +1,8 @@
 //! `users`: accounts, their password hashes and the disabled flag.
 
 use berth_api::auth::User;
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use sqlx::any::{Any, AnyRow};
+use sqlx::{Row, Transaction};
 
 use super::{Db, new_id, now_ms, time};
 
@@ -186,10 +186,29 @@ pub async fn set_password(db: &Db, id: &str, password_hash: &str) -> Result<bool
             .execute(&mut *tx)
             .await?
             .rows_affected();
-    super::sessions::revoke_all_for_user_in(&mut tx, id, now).await?;
-    super::tokens::delete_all_for_user_in(&mut tx, id).await?;
+    revoke_credentials_in(&mut tx, id, now).await?;
     tx.commit().await?;
     Ok(n > 0)
+}
+
+/// Ends every way a user is logged in, inside a password change or a
+/// disable: their sessions are revoked and their API tokens deleted. (Here,
+/// not in `sessions`/`tokens`, which read `UserRecord` from this module.)
+async fn revoke_credentials_in(
+    tx: &mut Transaction<'_, Any>,
+    user_id: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM api_tokens WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Disables (revoking every session and API token) or enables a user.
@@ -202,8 +221,7 @@ pub async fn set_disabled(db: &Db, id: &str, disabled: bool) -> Result<bool, sql
         .await?
         .rows_affected();
     if disabled {
-        super::sessions::revoke_all_for_user_in(&mut tx, id, now_ms()).await?;
-        super::tokens::delete_all_for_user_in(&mut tx, id).await?;
+        revoke_credentials_in(&mut tx, id, now_ms()).await?;
     }
     tx.commit().await?;
     Ok(n > 0)

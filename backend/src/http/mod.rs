@@ -1,13 +1,16 @@
-//! The REST API (docs/api.md): the endpoint table and the router built
-//! from it.
+//! The REST API (docs/api.md): every route declared once, in
+//! [`api_routes`].
 //!
-//! [`ENDPOINTS`] lists every endpoint with the access it needs and the audit
-//! action it records. The router is built through [`Routes::add`], which
-//! refuses a route without a row, and [`Routes::finish`] refuses a row
-//! without a route; the RBAC matrix test (tests/rbac_matrix.rs) walks the
-//! table, so an endpoint can't be added without being tested.
+//! A route is declared with its access ([`Access`], enforced by the
+//! [`authorize`] middleware before the handler runs), its audit row
+//! ([`Audit`]) and its handler, whose `#[utoipa::path]` alone gives the
+//! method, the path and the OpenAPI operation (see [`route`]). The router,
+//! the endpoint table ([`endpoints`], walked by the RBAC matrix test,
+//! tests/rbac_matrix.rs) and the OpenAPI document ([`document_json`]) all
+//! come from these declarations.
 
 pub mod audit_log;
+pub mod authorize;
 pub mod bindings;
 pub mod container_queries;
 pub mod containers;
@@ -17,6 +20,7 @@ pub mod hosts;
 pub mod images;
 pub mod inventory;
 pub mod proxy;
+pub mod route;
 pub mod session;
 pub mod setup;
 pub mod stats;
@@ -25,430 +29,218 @@ pub mod teams;
 pub mod tokens;
 pub mod users;
 
-use axum::Router;
-use axum::handler::Handler;
+use std::sync::OnceLock;
+
 use axum::http::{Method, Uri};
-use axum::routing::{MethodFilter, on};
+use axum::{Extension, Router};
+use utoipa::OpenApi;
+use utoipa_axum::routes;
 
+pub use crate::audit::Audit;
 use crate::error::ApiError;
-use crate::rbac::Action;
+use crate::openapi::{self, Document};
+pub use crate::rbac::Access;
 use crate::state::AppState;
+pub use route::{Endpoint, Routes};
 
-/// Who may call an endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Anyone, logged in or not.
-    Public,
-    /// An agent holding a join secret.
-    JoinSecret,
-    /// A scraper holding the metrics token (`BERTH_METRICS_TOKEN`); not
-    /// served when none is configured.
-    MetricsToken,
-    /// Any logged-in user; the answer covers what the user may see.
-    User,
-    /// A role on the `{host}` in the path (404 when the host is out of scope).
-    Host(Action),
-    /// A role on every host the query names (`container=<host>/<c>`); one
-    /// out of scope makes the call 404, as with `Host`.
-    QueryHosts(Action),
-    /// A role in some scope; the answer is narrowed to the caller's scopes.
-    Anywhere(Action),
-    /// A global role.
-    Global(Action),
-}
-
-/// One row of the endpoint table.
-#[derive(Debug, Clone, Copy)]
-pub struct Endpoint {
-    pub method: &'static str,
-    /// The axum path, `{param}` style.
-    pub path: &'static str,
-    pub access: Access,
-    /// The audit action (`{param}` filled in from the path), or "" when the
-    /// call is not audited (reads).
-    pub audit: &'static str,
-}
-
-const fn ep(
-    method: &'static str,
-    path: &'static str,
-    access: Access,
-    audit: &'static str,
-) -> Endpoint {
-    Endpoint {
-        method,
-        path,
-        access,
-        audit,
-    }
-}
-
+use crate::rbac::Action::*;
 use Access::*;
-use Action::*;
 
-/// Every endpoint of the server.
-pub const ENDPOINTS: &[Endpoint] = &[
-    // setup and sessions
-    ep("GET", "/api/v1/health", Public, ""),
-    ep("GET", "/api/v1/openapi.json", Public, ""),
-    ep("GET", "/metrics", MetricsToken, ""),
-    ep("POST", "/api/v1/setup", Public, "setup"),
-    ep("POST", "/api/v1/auth/login", Public, "auth.login"),
-    ep("POST", "/api/v1/auth/logout", Public, "auth.logout"),
-    ep("GET", "/api/v1/auth/me", User, ""),
-    // users, teams, roles, tokens, audit
-    ep("GET", "/api/v1/users", Anywhere(ViewAccounts), ""),
-    ep(
-        "POST",
-        "/api/v1/users",
-        Global(ManageAccounts),
-        "user.create",
-    ),
-    ep("GET", "/api/v1/users/{id}", Anywhere(ViewAccounts), ""),
-    ep(
-        "PATCH",
-        "/api/v1/users/{id}",
-        Global(ManageAccounts),
-        "user.update",
-    ),
-    ep(
-        "DELETE",
-        "/api/v1/users/{id}",
-        Global(ManageAccounts),
-        "user.delete",
-    ),
-    ep("GET", "/api/v1/teams", Anywhere(ViewAccounts), ""),
-    ep(
-        "POST",
-        "/api/v1/teams",
-        Global(ManageAccounts),
-        "team.create",
-    ),
-    ep("GET", "/api/v1/teams/{id}", Anywhere(ViewAccounts), ""),
-    ep(
-        "DELETE",
-        "/api/v1/teams/{id}",
-        Global(ManageAccounts),
-        "team.delete",
-    ),
-    ep(
-        "PUT",
-        "/api/v1/teams/{id}/members/{user_id}",
-        Global(ManageAccounts),
-        "team.add_member",
-    ),
-    ep(
-        "DELETE",
-        "/api/v1/teams/{id}/members/{user_id}",
-        Global(ManageAccounts),
-        "team.remove_member",
-    ),
-    ep("GET", "/api/v1/role-bindings", Anywhere(GrantRoles), ""),
-    ep(
-        "POST",
-        "/api/v1/role-bindings",
-        Anywhere(GrantRoles),
-        "role_binding.create",
-    ),
-    ep(
-        "DELETE",
-        "/api/v1/role-bindings/{id}",
-        Anywhere(GrantRoles),
-        "role_binding.delete",
-    ),
-    ep("GET", "/api/v1/tokens", User, ""),
-    ep("POST", "/api/v1/tokens", User, "token.create"),
-    ep("DELETE", "/api/v1/tokens/{id}", User, "token.delete"),
-    ep("GET", "/api/v1/audit", Anywhere(ReadAudit), ""),
-    // hosts
-    ep("GET", "/api/v1/hosts", User, ""),
-    ep(
-        "POST",
-        "/api/v1/hosts/join-tokens",
-        Anywhere(JoinHost),
-        "host.join_token",
-    ),
-    ep(
-        "POST",
-        "/api/v1/hosts/register",
-        JoinSecret,
-        "host.register",
-    ),
-    ep("GET", "/api/v1/hosts/{host}", Host(ViewHost), ""),
-    ep(
-        "PATCH",
-        "/api/v1/hosts/{host}",
-        Host(ManageHost),
-        "host.update",
-    ),
-    ep(
-        "DELETE",
-        "/api/v1/hosts/{host}",
-        Host(ManageHost),
-        "host.delete",
-    ),
-    ep("GET", "/api/v1/hosts/{host}/metrics", Host(ViewHost), ""),
-    ep(
-        "GET",
-        "/api/v1/hosts/{host}/metrics/stream",
-        Host(ViewHost),
-        "",
-    ),
-    ep("GET", "/api/v1/hosts/{host}/namespaces", Host(ViewHost), ""),
-    ep("GET", "/api/v1/hosts/{host}/cgroups", Host(ViewHost), ""),
-    // containers
-    ep("GET", "/api/v1/containers", User, ""),
-    ep("GET", "/api/v1/hosts/{host}/containers", Host(ViewHost), ""),
-    ep(
-        "POST",
-        "/api/v1/hosts/{host}/containers",
-        Host(CreateContainer),
-        "container.create",
-    ),
-    ep(
-        "GET",
-        "/api/v1/hosts/{host}/containers/{c}",
-        Host(ViewHost),
-        "",
-    ),
-    ep(
-        "DELETE",
-        "/api/v1/hosts/{host}/containers/{c}",
-        Host(RemoveContainer),
-        "container.delete",
-    ),
-    ep(
-        "POST",
-        "/api/v1/hosts/{host}/containers/{c}/{action}",
-        Host(OperateContainer),
-        "container.{action}",
-    ),
-    ep(
-        "GET",
-        "/api/v1/hosts/{host}/containers/{c}/logs",
-        Host(ReadLogs),
-        "",
-    ),
-    ep(
-        "GET",
-        "/api/v1/hosts/{host}/containers/{c}/stats",
-        Host(ViewHost),
-        "",
-    ),
-    ep(
-        "GET",
-        "/api/v1/hosts/{host}/containers/{c}/stats/stream",
-        Host(ViewHost),
-        "",
-    ),
-    ep(
-        "GET",
-        "/api/v1/hosts/{host}/containers/{c}/namespaces",
-        Host(ViewHost),
-        "",
-    ),
-    ep("GET", "/api/v1/stats/stream", QueryHosts(ViewHost), ""),
-    ep(
-        "POST",
-        "/api/v1/hosts/{host}/containers/{c}/exec-ticket",
-        Host(Exec),
-        "container.exec_ticket",
-    ),
-    ep(
-        "GET",
-        "/api/v1/hosts/{host}/containers/{c}/exec",
-        Host(Exec),
-        "container.exec",
-    ),
-    // images
-    ep("GET", "/api/v1/hosts/{host}/images", Host(ViewHost), ""),
-    ep(
-        "POST",
-        "/api/v1/hosts/{host}/images/pull",
-        Host(ManageImages),
-        "image.pull",
-    ),
-    ep(
-        "POST",
-        "/api/v1/hosts/{host}/images/import",
-        Host(ManageImages),
-        "image.import",
-    ),
-    ep(
-        "DELETE",
-        "/api/v1/hosts/{host}/images/{image}",
-        Host(ManageImages),
-        "image.delete",
-    ),
-];
+/// Every route of the API (and `/metrics`), declared once.
+pub fn api_routes(r: Routes) -> Routes {
+    r
+        // setup and sessions
+        .route(Public, Audit::NONE, routes!(system::health))
+        .route(Public, Audit::NONE, routes!(system::openapi_json))
+        .route(MetricsToken, Audit::NONE, routes!(system::prometheus))
+        .route(Public, Audit::new("setup"), routes!(setup::setup))
+        .route(Public, Audit::new("auth.login"), routes!(session::login))
+        .route(Public, Audit::new("auth.logout"), routes!(session::logout))
+        .route(User, Audit::NONE, routes!(session::me))
+        // users, teams, roles, tokens, audit
+        .route(Anywhere(ViewAccounts), Audit::NONE, routes!(users::list))
+        .route(
+            Global(ManageAccounts),
+            Audit::new("user.create"),
+            routes!(users::create),
+        )
+        .route(
+            SelfOrAnywhere(ViewAccounts),
+            Audit::NONE,
+            routes!(users::get),
+        )
+        .route(
+            SelfOrGlobal(ManageAccounts),
+            Audit::new("user.update"),
+            routes!(users::patch),
+        )
+        .route(
+            Global(ManageAccounts),
+            Audit::new("user.delete"),
+            routes!(users::delete),
+        )
+        .route(Anywhere(ViewAccounts), Audit::NONE, routes!(teams::list))
+        .route(
+            Global(ManageAccounts),
+            Audit::new("team.create"),
+            routes!(teams::create),
+        )
+        .route(Anywhere(ViewAccounts), Audit::NONE, routes!(teams::get))
+        .route(
+            Global(ManageAccounts),
+            Audit::new("team.delete"),
+            routes!(teams::delete),
+        )
+        .route(
+            Global(ManageAccounts),
+            Audit::new("team.add_member"),
+            routes!(teams::add_member),
+        )
+        .route(
+            Global(ManageAccounts),
+            Audit::new("team.remove_member"),
+            routes!(teams::remove_member),
+        )
+        .route(Anywhere(GrantRoles), Audit::NONE, routes!(bindings::list))
+        .route(
+            Anywhere(GrantRoles),
+            Audit::new("role_binding.create"),
+            routes!(bindings::create),
+        )
+        .route(
+            Anywhere(GrantRoles),
+            Audit::new("role_binding.delete"),
+            routes!(bindings::delete),
+        )
+        .route(User, Audit::NONE, routes!(tokens::list))
+        .route(User, Audit::new("token.create"), routes!(tokens::create))
+        .route(User, Audit::new("token.delete"), routes!(tokens::delete))
+        .route(Anywhere(ReadAudit), Audit::NONE, routes!(audit_log::list))
+        // hosts
+        .route(User, Audit::NONE, routes!(hosts::list))
+        .route(
+            Anywhere(JoinHost),
+            Audit::new("host.join_token"),
+            routes!(hosts::join_token),
+        )
+        .route(
+            JoinSecret,
+            Audit::new("host.register"),
+            routes!(hosts::register),
+        )
+        .route(Host(ViewHost), Audit::NONE, routes!(hosts::get))
+        .route(
+            Host(ManageHost),
+            Audit::new("host.update"),
+            routes!(hosts::patch),
+        )
+        .route(
+            Host(ManageHost),
+            Audit::new("host.delete"),
+            routes!(hosts::delete),
+        )
+        .route(Host(ViewHost), Audit::NONE, routes!(inventory::metrics))
+        .route(
+            Host(ViewHost),
+            Audit::NONE,
+            routes!(inventory::metrics_stream),
+        )
+        .route(Host(ViewHost), Audit::NONE, routes!(inventory::namespaces))
+        .route(Host(ViewHost), Audit::NONE, routes!(inventory::cgroups))
+        // containers
+        .route(User, Audit::NONE, routes!(containers::list_all))
+        .route(Host(ViewHost), Audit::NONE, routes!(containers::list))
+        .route(
+            Host(CreateContainer),
+            Audit::new("container.create"),
+            routes!(containers::create),
+        )
+        .route(Host(ViewHost), Audit::NONE, routes!(containers::get))
+        .route(
+            Host(RemoveContainer),
+            Audit::new("container.delete"),
+            routes!(containers::delete),
+        )
+        .route(
+            Host(OperateContainer),
+            Audit::ContainerAction,
+            routes!(containers::action),
+        )
+        .route(Host(ReadLogs), Audit::NONE, routes!(containers::logs))
+        .route(Host(ViewHost), Audit::NONE, routes!(containers::stats))
+        .route(
+            Host(ViewHost),
+            Audit::NONE,
+            routes!(containers::stats_stream),
+        )
+        .route(Host(ViewHost), Audit::NONE, routes!(containers::namespaces))
+        .route(QueryHosts(ViewHost), Audit::NONE, routes!(stats::stream))
+        .route(
+            Host(Exec),
+            Audit::new("container.exec_ticket"),
+            routes!(exec::exec_ticket),
+        )
+        .route(
+            Host(Exec),
+            Audit::new("container.exec"),
+            routes!(exec::exec),
+        )
+        // images
+        .route(Host(ViewHost), Audit::NONE, routes!(images::list))
+        .route(
+            Host(ManageImages),
+            Audit::new("image.pull"),
+            routes!(images::pull),
+        )
+        .route(
+            Host(ManageImages),
+            Audit::new("image.import"),
+            routes!(images::import),
+        )
+        .route(
+            Host(ManageImages),
+            Audit::new("image.delete"),
+            routes!(images::delete),
+        )
+}
 
-/// The row of a method and axum path.
-pub fn endpoint(method: &str, path: &str) -> Option<&'static Endpoint> {
-    ENDPOINTS
+/// The declarations, built once for their table and document.
+fn declared() -> &'static (Vec<Endpoint>, String) {
+    static DECLARED: OnceLock<(Vec<Endpoint>, String)> = OnceLock::new();
+    DECLARED.get_or_init(|| {
+        let (_, paths, endpoints) = api_routes(Routes::table()).finish();
+        let mut doc = openapi::ApiDoc::openapi();
+        doc.merge(paths);
+        doc.info.version = berth_api::VERSION.to_string();
+        let mut v = serde_json::to_value(&doc).unwrap_or_default();
+        openapi::complete(&mut v, |method, path| {
+            endpoint(&endpoints, method, path).map(|e| e.access)
+        });
+        let json = serde_json::to_string(&v).unwrap_or_else(|_| "{}".to_string());
+        (endpoints, json)
+    })
+}
+
+fn endpoint<'a>(endpoints: &'a [Endpoint], method: &str, path: &str) -> Option<&'a Endpoint> {
+    endpoints
         .iter()
         .find(|e| e.method == method && e.path == path)
 }
 
-/// A router that only takes routes the table knows.
-struct Routes {
-    router: Router<AppState>,
-    added: Vec<(&'static str, &'static str)>,
+/// Every endpoint of the server, with its row.
+pub fn endpoints() -> &'static [Endpoint] {
+    &declared().0
 }
 
-impl Routes {
-    fn new() -> Self {
-        Routes {
-            router: Router::new(),
-            added: Vec::new(),
-        }
-    }
-
-    fn add<H, T>(mut self, method: &'static str, path: &'static str, handler: H) -> Self
-    where
-        H: Handler<T, AppState>,
-        T: 'static,
-    {
-        assert!(
-            endpoint(method, path).is_some(),
-            "{method} {path} has no row in http::ENDPOINTS"
-        );
-        let m = Method::from_bytes(method.as_bytes()).expect("a valid method");
-        let filter = MethodFilter::try_from(m).expect("a routable method");
-        self.router = self.router.route(path, on(filter, handler));
-        self.added.push((method, path));
-        self
-    }
-
-    fn finish(self) -> Router<AppState> {
-        let missing: Vec<_> = ENDPOINTS
-            .iter()
-            .filter(|e| !self.added.contains(&(e.method, e.path)))
-            .map(|e| format!("{} {}", e.method, e.path))
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "rows of http::ENDPOINTS without a route: {missing:?}"
-        );
-        self.router
-    }
+/// The OpenAPI document as JSON (built once from the declarations).
+pub fn document_json() -> &'static str {
+    &declared().1
 }
 
-/// Every API route (and `/metrics`).
-pub fn api_router() -> Router<AppState> {
-    Routes::new()
-        .add("GET", "/api/v1/health", system::health)
-        .add("GET", "/api/v1/openapi.json", system::openapi_json)
-        .add("GET", "/metrics", system::prometheus)
-        .add("POST", "/api/v1/setup", setup::setup)
-        .add("POST", "/api/v1/auth/login", session::login)
-        .add("POST", "/api/v1/auth/logout", session::logout)
-        .add("GET", "/api/v1/auth/me", session::me)
-        .add("GET", "/api/v1/users", users::list)
-        .add("POST", "/api/v1/users", users::create)
-        .add("GET", "/api/v1/users/{id}", users::get)
-        .add("PATCH", "/api/v1/users/{id}", users::patch)
-        .add("DELETE", "/api/v1/users/{id}", users::delete)
-        .add("GET", "/api/v1/teams", teams::list)
-        .add("POST", "/api/v1/teams", teams::create)
-        .add("GET", "/api/v1/teams/{id}", teams::get)
-        .add("DELETE", "/api/v1/teams/{id}", teams::delete)
-        .add(
-            "PUT",
-            "/api/v1/teams/{id}/members/{user_id}",
-            teams::add_member,
-        )
-        .add(
-            "DELETE",
-            "/api/v1/teams/{id}/members/{user_id}",
-            teams::remove_member,
-        )
-        .add("GET", "/api/v1/role-bindings", bindings::list)
-        .add("POST", "/api/v1/role-bindings", bindings::create)
-        .add("DELETE", "/api/v1/role-bindings/{id}", bindings::delete)
-        .add("GET", "/api/v1/tokens", tokens::list)
-        .add("POST", "/api/v1/tokens", tokens::create)
-        .add("DELETE", "/api/v1/tokens/{id}", tokens::delete)
-        .add("GET", "/api/v1/audit", audit_log::list)
-        .add("GET", "/api/v1/hosts", hosts::list)
-        .add("POST", "/api/v1/hosts/join-tokens", hosts::join_token)
-        .add("POST", "/api/v1/hosts/register", hosts::register)
-        .add("GET", "/api/v1/hosts/{host}", hosts::get)
-        .add("PATCH", "/api/v1/hosts/{host}", hosts::patch)
-        .add("DELETE", "/api/v1/hosts/{host}", hosts::delete)
-        .add("GET", "/api/v1/hosts/{host}/metrics", inventory::metrics)
-        .add(
-            "GET",
-            "/api/v1/hosts/{host}/metrics/stream",
-            inventory::metrics_stream,
-        )
-        .add(
-            "GET",
-            "/api/v1/hosts/{host}/namespaces",
-            inventory::namespaces,
-        )
-        .add("GET", "/api/v1/hosts/{host}/cgroups", inventory::cgroups)
-        .add("GET", "/api/v1/containers", containers::list_all)
-        .add("GET", "/api/v1/hosts/{host}/containers", containers::list)
-        .add(
-            "POST",
-            "/api/v1/hosts/{host}/containers",
-            containers::create,
-        )
-        .add(
-            "GET",
-            "/api/v1/hosts/{host}/containers/{c}",
-            containers::get,
-        )
-        .add(
-            "DELETE",
-            "/api/v1/hosts/{host}/containers/{c}",
-            containers::delete,
-        )
-        .add(
-            "POST",
-            "/api/v1/hosts/{host}/containers/{c}/{action}",
-            containers::action,
-        )
-        .add(
-            "GET",
-            "/api/v1/hosts/{host}/containers/{c}/logs",
-            containers::logs,
-        )
-        .add(
-            "GET",
-            "/api/v1/hosts/{host}/containers/{c}/stats",
-            containers::stats,
-        )
-        .add(
-            "GET",
-            "/api/v1/hosts/{host}/containers/{c}/stats/stream",
-            containers::stats_stream,
-        )
-        .add(
-            "GET",
-            "/api/v1/hosts/{host}/containers/{c}/namespaces",
-            containers::namespaces,
-        )
-        .add("GET", "/api/v1/stats/stream", stats::stream)
-        .add(
-            "POST",
-            "/api/v1/hosts/{host}/containers/{c}/exec-ticket",
-            exec::exec_ticket,
-        )
-        .add(
-            "GET",
-            "/api/v1/hosts/{host}/containers/{c}/exec",
-            exec::exec,
-        )
-        .add("GET", "/api/v1/hosts/{host}/images", images::list)
-        .add("POST", "/api/v1/hosts/{host}/images/pull", images::pull)
-        .add("POST", "/api/v1/hosts/{host}/images/import", images::import)
-        .add(
-            "DELETE",
-            "/api/v1/hosts/{host}/images/{image}",
-            images::delete,
-        )
-        .finish()
+/// Every API route (and `/metrics`), with its middleware, over `state`.
+pub fn api_router(state: &AppState) -> Router<AppState> {
+    let (router, _, _) = api_routes(Routes::serving(state.clone())).finish();
+    router.layer(Extension(Document(document_json())))
 }
 
 /// Unknown API paths.
@@ -460,4 +252,42 @@ pub async fn not_found(uri: Uri) -> ApiError {
 pub async fn method_not_allowed(method: Method, uri: Uri) -> axum::response::Response {
     let p = berth_api::Problem::new(405, format!("{} does not take {method}", uri.path()));
     crate::error::problem_response(&p)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn the_table_is_consistent() {
+        let all = endpoints();
+        assert!(all.len() > 50, "{}", all.len());
+        let unique: BTreeSet<_> = all.iter().map(|e| (e.method, e.path.as_str())).collect();
+        assert_eq!(unique.len(), all.len(), "an endpoint is declared twice");
+        for e in all {
+            // A `{host}` in the path is authorized on that host, and only
+            // such paths are.
+            assert_eq!(
+                e.path.contains("{host}"),
+                matches!(e.access, Access::Host(_)),
+                "{} {}",
+                e.method,
+                e.path
+            );
+            assert_eq!(
+                e.method != "GET" || e.path.ends_with("/exec"),
+                e.audit.prefix().is_some(),
+                "{} {}: mutating calls (and exec) are audited, reads are not",
+                e.method,
+                e.path
+            );
+        }
+        let doc: serde_json::Value = serde_json::from_str(document_json()).unwrap_or_default();
+        for e in all {
+            let op = &doc["paths"][&e.path][e.method.to_lowercase()];
+            assert!(op.is_object(), "{} {} is not documented", e.method, e.path);
+        }
+    }
 }

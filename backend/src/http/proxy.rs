@@ -1,5 +1,6 @@
-//! Helpers of the host-level endpoints: find the `{host}` of a path and
-//! authorize the caller on it, then relay the call to the host's agent.
+//! Helpers of the host-level endpoints: relay a call to the host's agent
+//! (the authorize middleware has found the `{host}` and authorized the
+//! caller on it, see `http::authorize`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,55 +12,13 @@ use berth_api::agent_api::AgentRequest;
 
 use crate::agents::HostClient;
 use crate::auth::Principal;
-use crate::db::{self, hosts::HostRecord};
 use crate::error::{ApiError, ApiResult};
-use crate::rbac::{self, Action};
 use crate::state::AppState;
 use crate::streams::{StreamKey, sse_response};
 
 /// Deadline of calls that change something on a host (creating a container
 /// may unpack an image).
 pub const MUTATION_DEADLINE: Duration = Duration::from_secs(120);
-
-/// The host a path names, by id (or by name when exactly one host has it),
-/// if the caller may do `action` on it. Out of scope is 404, like unknown.
-pub async fn host_for(
-    state: &AppState,
-    p: &Principal,
-    host: &str,
-    action: Action,
-) -> ApiResult<HostRecord> {
-    let h = find_host(state, host)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no host {host}")))?;
-    rbac::authorize(p, action, rbac::host_target(&h))?;
-    Ok(h)
-}
-
-/// The host a path names: by id, else by name when exactly one host has it.
-pub async fn find_host(state: &AppState, host: &str) -> ApiResult<Option<HostRecord>> {
-    if let Some(h) = db::hosts::get(&state.db, host).await? {
-        return Ok(Some(h));
-    }
-    let mut named: Vec<_> = db::hosts::list(&state.db)
-        .await?
-        .into_iter()
-        .filter(|h| h.name == host)
-        .collect();
-    Ok(if named.len() == 1 { named.pop() } else { None })
-}
-
-/// The host and its client, authorized.
-pub async fn client_for(
-    state: &AppState,
-    p: &Principal,
-    host: &str,
-    action: Action,
-) -> ApiResult<(HostRecord, Arc<HostClient>)> {
-    let h = host_for(state, p, host, action).await?;
-    let c = state.agents.client(&h)?;
-    Ok((h, c))
-}
 
 /// The error of an agent answer that is not the JSON the contract says.
 pub fn not_json(c: &HostClient, why: impl std::fmt::Display) -> ApiError {

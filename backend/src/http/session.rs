@@ -76,9 +76,17 @@ pub async fn login(
 
     let ttl = state.config.session_ttl_secs.max(60);
     let now = chrono::Utc::now().timestamp();
-    let exp = now + ttl as i64;
+    // A lifetime beyond i64 seconds is no lifetime a config can mean.
+    let exp = now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
     let sid = hex::encode(rand::random::<[u8; 16]>());
-    db::sessions::create(&state.db, &sid, &user.id, exp * 1000, &address).await?;
+    db::sessions::create(
+        &state.db,
+        &sid,
+        &user.id,
+        exp.saturating_mul(1000),
+        &address,
+    )
+    .await?;
     let token = state.sessions.issue(&SessionClaims {
         iss: SESSION_ISSUER.to_string(),
         sub: user.id.clone(),
@@ -89,7 +97,7 @@ pub async fn login(
     let grants = db::bindings::grants_for_user(&state.db, &user.id).await?;
     let body = LoginResponse {
         token: token.clone(),
-        expires_at: db::time(exp * 1000),
+        expires_at: db::time(exp.saturating_mul(1000)),
         user: Me {
             id: user.id,
             username: user.username,

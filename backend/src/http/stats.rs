@@ -29,12 +29,11 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use serde_json::{Value, json};
 
-use super::proxy::{client_for, shared_stream_events};
+use super::authorize::HostsInQuery;
+use super::proxy::shared_stream_events;
 use crate::agents::HostClient;
-use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
-use crate::rbac::Action;
 use crate::state::AppState;
 use crate::streams::{END_EVENT, KEEP_ALIVE, is_comment, is_end, parse_block, sse_response};
 
@@ -112,7 +111,7 @@ pub fn parse_query(pairs: &[(String, String)]) -> ApiResult<Vec<Wanted>> {
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn stream(
     State(state): State<AppState>,
-    p: Principal,
+    hosts: HostsInQuery,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> ApiResult<Response> {
     let wanted = parse_query(&pairs)?;
@@ -121,13 +120,13 @@ pub async fn stream(
     let mut clients: HashMap<String, Arc<HostClient>> = HashMap::new();
     for w in &wanted {
         if !clients.contains_key(&w.host) {
-            let (_, c) = client_for(&state, &p, &w.host, Action::ViewHost).await?;
-            clients.insert(w.host.clone(), c);
+            let h = hosts.host(&state, &w.host).await?;
+            clients.insert(w.host.clone(), state.agents.client(&h)?);
         }
     }
     let opened = futures::future::join_all(wanted.into_iter().map(|w| {
         let client = clients[&w.host].clone();
-        let (state, p) = (&state, &p);
+        let (state, p) = (&state, &hosts.principal);
         async move {
             // The same agent path and replay as the per-container stream, so
             // both share one upstream.

@@ -6,18 +6,15 @@ use berth_api::List;
 use berth_api::auth::{CreateTeam, Team};
 
 use super::setup::validate_name;
-use crate::auth::Principal;
 use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path};
-use crate::rbac::{Action, Target, authorize};
 use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/teams", tag = "teams",
     responses((status = 200, body = List<Team>), (status = 403, body = berth_api::Problem)),
     security(("bearer" = []), ("cookie" = [])))]
-pub async fn list(State(state): State<AppState>, p: Principal) -> ApiResult<Json<List<Team>>> {
-    authorize(&p, Action::ViewAccounts, Target::Anywhere)?;
+pub async fn list(State(state): State<AppState>) -> ApiResult<Json<List<Team>>> {
     Ok(Json(List::new(db::teams::list(&state.db).await?)))
 }
 
@@ -28,11 +25,9 @@ pub async fn list(State(state): State<AppState>, p: Principal) -> ApiResult<Json
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    p: Principal,
     audit: crate::audit::AuditCtx,
     Json(req): Json<CreateTeam>,
 ) -> ApiResult<(StatusCode, Json<Team>)> {
-    authorize(&p, Action::ManageAccounts, Target::Global)?;
     validate_name("team name", &req.name)?;
     let t = db::teams::create(&state.db, &req.name)
         .await
@@ -50,12 +45,7 @@ pub async fn create(
     params(("id" = String, Path, description = "team id")),
     responses((status = 200, body = Team), (status = 404, body = berth_api::Problem)),
     security(("bearer" = []), ("cookie" = [])))]
-pub async fn get(
-    State(state): State<AppState>,
-    p: Principal,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Team>> {
-    authorize(&p, Action::ViewAccounts, Target::Anywhere)?;
+pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Team>> {
     db::teams::get(&state.db, &id)
         .await?
         .map(Json)
@@ -68,10 +58,8 @@ pub async fn get(
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
-    p: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    authorize(&p, Action::ManageAccounts, Target::Global)?;
     if db::teams::delete(&state.db, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -85,10 +73,8 @@ pub async fn delete(
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn add_member(
     State(state): State<AppState>,
-    p: Principal,
     Path((id, user_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    authorize(&p, Action::ManageAccounts, Target::Global)?;
     if db::teams::get(&state.db, &id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no team {id}")));
     }
@@ -105,10 +91,8 @@ pub async fn add_member(
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn remove_member(
     State(state): State<AppState>,
-    p: Principal,
     Path((id, user_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    authorize(&p, Action::ManageAccounts, Target::Global)?;
     if db::teams::remove_member(&state.db, &id, &user_id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

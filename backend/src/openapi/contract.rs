@@ -1,17 +1,24 @@
-//! Completes the generated document with what follows from the endpoint
-//! table rather than from one handler: the errors every operation of a kind
+//! Completes the generated document with what follows from each route's
+//! declared [`Access`] rather than from one handler: the errors every operation of a kind
 //! can answer, the problem media type, and unique operation ids.
 
 use serde_json::{Map, Value, json};
 
-use crate::http::{Access, Endpoint, endpoint};
+use crate::rbac::Access;
 
 /// The `$ref` of the problem schema.
 const PROBLEM_REF: &str = "#/components/schemas/Problem";
 
+/// One operation of the document and the access its route declares.
+struct Endpoint<'a> {
+    path: &'a str,
+    access: Access,
+}
+
 /// Adds the common answers to every operation of `doc` (an OpenAPI 3
-/// document as JSON) and makes its operation ids unique.
-pub fn complete(doc: &mut Value) {
+/// document as JSON) and makes its operation ids unique; `access` gives the
+/// declared access of a method (upper case) and path.
+pub fn complete(doc: &mut Value, access: impl Fn(&str, &str) -> Option<Access>) {
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
@@ -20,8 +27,8 @@ pub fn complete(doc: &mut Value) {
             continue;
         };
         for (method, op) in item.iter_mut() {
-            if let Some(e) = endpoint(&method.to_uppercase(), path) {
-                complete_operation(e, op);
+            if let Some(access) = access(&method.to_uppercase(), path) {
+                complete_operation(&Endpoint { path, access }, op);
             }
         }
     }
@@ -152,7 +159,9 @@ mod tests {
             "responses": {"200": {"description": "ok"},
                 "404": {"description": "", "content": {"application/json": {"schema": {"$ref": PROBLEM_REF}}}}}
         }}}});
-        complete(&mut doc);
+        complete(&mut doc, |_, _| {
+            Some(Access::Host(crate::rbac::Action::ViewHost))
+        });
         let op = &doc["paths"]["/api/v1/hosts/{host}/images"]["get"];
         assert_eq!(op["operationId"], "images_list");
         assert!(op["responses"]["404"]["content"]["application/problem+json"].is_object());

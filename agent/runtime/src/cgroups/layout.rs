@@ -5,6 +5,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::{Error, Result};
+use crate::mountinfo;
 
 /// How the host lays out its cgroups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,35 +65,20 @@ impl CgroupLayout {
         Self::parse(&text, path)
     }
 
-    /// Parses mountinfo text (`source` names it in errors).
-    ///
-    /// By hand rather than with procfs's `MountInfo`: that keeps a mount's
-    /// super options in a `HashMap`, which loses the kernel's order of a v1
-    /// hierarchy's controllers (`cpu,cpuacct` names the hierarchy's
-    /// directory inside the container), does not undo the octal escapes
-    /// (`\040`) in paths, and fails on a line it cannot parse where this
-    /// skips it.
+    /// Parses mountinfo text (`source` names it in errors), through the
+    /// shared reader [`crate::mountinfo`] (it says why procfs alone does
+    /// not fit: escapes, the controllers' order, lines it cannot parse).
     pub fn parse(text: &str, source: &Path) -> Result<Self> {
         let mut v1: Vec<V1Hierarchy> = Vec::new();
         let mut unified = None;
-        for line in text.lines() {
-            let Some((left, right)) = line.split_once(" - ") else {
-                continue;
-            };
-            let fields: Vec<&str> = left.split(' ').collect();
-            let rfields: Vec<&str> = right.split(' ').collect();
-            if fields.len() < 5 || rfields.len() < 3 {
-                continue;
-            }
-            let root = PathBuf::from(unescape(fields[3]));
-            let mountpoint = PathBuf::from(unescape(fields[4]));
-            match rfields[0] {
-                "cgroup2" if unified.is_none() => unified = Some(mountpoint),
+        for m in mountinfo::parse(text) {
+            match m.fs_type.as_str() {
+                "cgroup2" if unified.is_none() => unified = Some(m.mount_point),
                 "cgroup" => {
-                    let controllers: Vec<String> = rfields[2]
-                        .split(',')
+                    let controllers: Vec<String> = m
+                        .super_options
+                        .into_iter()
                         .filter(|o| is_controller(o))
-                        .map(str::to_string)
                         .collect();
                     if controllers.is_empty() {
                         continue;
@@ -106,8 +92,8 @@ impl CgroupLayout {
                     }
                     v1.push(V1Hierarchy {
                         controllers,
-                        mountpoint,
-                        root,
+                        mountpoint: m.mount_point,
+                        root: m.root,
                     });
                 }
                 _ => {}
@@ -206,29 +192,6 @@ fn is_controller(opt: &str) -> bool {
             | "rdma"
             | "misc"
     )
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space).
-fn unescape(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4]
-                .iter()
-                .all(|b| (b'0'..=b'7').contains(b))
-        {
-            let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

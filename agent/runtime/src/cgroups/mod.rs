@@ -246,9 +246,10 @@ pub(crate) fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> b
 
 /// Sends `signal` to `pid`, ignoring a process that is already gone.
 pub(crate) fn kill_pid(pid: i32, signal: i32) {
-    // SAFETY: kill(2) with integers; the pids come from the container's own
-    // cgroup, which holds only processes the runtime started.
-    unsafe { libc::kill(pid, signal) };
+    // Signal numbers may be real-time ones, which nix's `Signal` cannot
+    // name: the one raw kill(2) is `child::kill`. The pids come from the
+    // container's own cgroup, which holds only processes the runtime started.
+    let _ = crate::child::kill(pid, signal);
 }
 
 #[cfg(test)]

@@ -198,7 +198,9 @@ fn wait_with(pid: i32, pty_master: Option<&OwnedFd>, sigfd: &SignalFd) -> Result
         let Ok(Some(info)) = sigfd.read_signal() else {
             continue;
         };
-        let sig = info.ssi_signo as i32;
+        let Ok(sig) = i32::try_from(info.ssi_signo) else {
+            continue;
+        };
         if sig == libc::SIGCHLD {
             if let Some(code) = berth_runtime::child::try_wait(pid) {
                 if let Some(m) = pty_master {

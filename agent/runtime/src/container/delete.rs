@@ -61,11 +61,8 @@ impl Runtime {
                     .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Mount)
             });
         if !own_mntns {
-            use std::os::unix::ffi::OsStrExt;
-            if let Ok(c) = std::ffi::CString::new(rec.rootfs.as_os_str().as_bytes()) {
-                // SAFETY: valid C string; EINVAL (not mounted) is fine.
-                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-            }
+            // EINVAL (not mounted) is fine.
+            let _ = nix::mount::umount2(&rec.rootfs, nix::mount::MntFlags::MNT_DETACH);
         }
         let dir = Record::dir(&self.root, id);
         fs::remove_dir_all(&dir).map_err(|e| Error::io("remove", &dir, e))?;

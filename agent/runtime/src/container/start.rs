@@ -2,9 +2,10 @@
 //! on its other end into `execve`; then the poststart hooks.
 
 use std::fs;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 
+use nix::poll::{PollFd, PollFlags, poll};
 use oci_spec::runtime::ContainerState;
 
 use super::Runtime;
@@ -31,18 +32,15 @@ impl Runtime {
             .open(&fifo)
             .map_err(|e| Error::io("open", &fifo, e))?;
         loop {
-            let mut pfd = libc::pollfd {
-                fd: f.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            let n = unsafe { libc::poll(&mut pfd, 1, 50) };
-            if n > 0 && pfd.revents & libc::POLLIN != 0 {
+            let mut pfd = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
+            let ready = poll(&mut pfd, 50u16).unwrap_or(0);
+            if ready > 0
+                && pfd[0]
+                    .revents()
+                    .is_some_and(|r| r.contains(PollFlags::POLLIN))
+            {
                 let mut b = [0u8; 1];
-                // SAFETY: reads one byte into `b`.
-                let r = unsafe { libc::read(f.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
-                if r == 1 {
+                if nix::unistd::read(&f, &mut b) == Ok(1) {
                     break;
                 }
             }

@@ -45,13 +45,13 @@ pub(crate) enum Forked {
 /// locks another thread may hold, and must end it with `execve` or `_exit`.
 pub(crate) unsafe fn clone(flags: libc::c_int, cgroup_fd: Option<RawFd>) -> Result<Forked, Errno> {
     let mut args = CloneArgs {
-        flags: flags as u32 as u64,
+        flags: u64::from(flags.cast_unsigned()),
         exit_signal: libc::SIGCHLD as u64,
         ..Default::default()
     };
     if let Some(fd) = cgroup_fd {
         args.flags |= CLONE_INTO_CGROUP;
-        args.cgroup = fd as u64;
+        args.cgroup = u64::try_from(fd).map_err(|_| Errno::EBADF)?;
     }
     // SAFETY: `args` is a valid clone_args of the size passed; without
     // CLONE_VM the child gets its own copy of memory, as with fork.
@@ -67,7 +67,7 @@ pub(crate) unsafe fn clone(flags: libc::c_int, cgroup_fd: Option<RawFd>) -> Resu
     }
     if ret > 0 {
         return Ok(Forked::Parent {
-            pid: ret as i32,
+            pid: pid_of(ret),
             in_cgroup: cgroup_fd.is_some(),
         });
     }
@@ -83,7 +83,7 @@ pub(crate) unsafe fn clone(flags: libc::c_int, cgroup_fd: Option<RawFd>) -> Resu
     let ret = unsafe {
         libc::syscall(
             libc::SYS_clone,
-            (flags as libc::c_ulong) | libc::SIGCHLD as libc::c_ulong,
+            libc::c_ulong::from(flags.cast_unsigned()) | libc::SIGCHLD as libc::c_ulong,
             0usize,
             0usize,
             0usize,
@@ -93,9 +93,15 @@ pub(crate) unsafe fn clone(flags: libc::c_int, cgroup_fd: Option<RawFd>) -> Resu
     match ret {
         0 => Ok(Forked::Child),
         r if r > 0 => Ok(Forked::Parent {
-            pid: r as i32,
+            pid: pid_of(r),
             in_cgroup: false,
         }),
         _ => Err(Errno::last()),
     }
+}
+
+/// The pid a clone answered (a pid always fits `pid_t`: `pid_max` is at
+/// most 2^22).
+fn pid_of(ret: libc::c_long) -> libc::pid_t {
+    libc::pid_t::try_from(ret).unwrap_or(libc::pid_t::MAX)
 }

@@ -21,7 +21,7 @@ pub(super) fn set_credentials<S: Syscall>(sys: &S, p: &ProcessPlan) -> Result<()
     if let Some(caps) = &p.caps {
         for cap in 0..=u32::from(p.last_cap) {
             if caps.bounding & (1u64 << cap) == 0 {
-                match sys.prctl(PR_CAPBSET_DROP, cap as libc::c_ulong, 0) {
+                match sys.prctl(PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0) {
                     Ok(_) | Err(Errno::EINVAL) => {}
                     Err(e) => return Err(Msg::error(Step::Bounding, cap, e)),
                 }
@@ -48,8 +48,12 @@ pub(super) fn set_credentials<S: Syscall>(sys: &S, p: &ProcessPlan) -> Result<()
         let _ = sys.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0);
         for cap in 0..=u32::from(p.last_cap) {
             if caps.ambient & (1u64 << cap) != 0 {
-                sys.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap as libc::c_ulong)
-                    .map_err(fail(Step::Ambient, cap as usize))?;
+                sys.prctl(
+                    PR_CAP_AMBIENT,
+                    PR_CAP_AMBIENT_RAISE,
+                    libc::c_ulong::from(cap),
+                )
+                .map_err(fail(Step::Ambient, cap as usize))?;
             }
         }
     }

@@ -21,7 +21,7 @@ use super::ProcessPlan;
 use super::console::{ConsolePlan, setup_console};
 use super::credentials::{load_seccomp, set_credentials};
 use super::sched;
-use super::sync::{self, Msg, Step, fail};
+use super::sync::{self, Msg, Step, fail, index_u32};
 use crate::rootfs::{RootfsPlan, fd_path};
 use crate::syscall::{Errno, Syscall};
 
@@ -104,7 +104,7 @@ fn report_to_stderr<S: Syscall>(sys: &S, msg: Msg) {
     let mut buf = [0u8; 24];
     let _ = sys.write(2, fmt_u32(msg.a, &mut buf));
     let _ = sys.write(2, b", errno ");
-    let _ = sys.write(2, fmt_u32(msg.c as u32, &mut buf));
+    let _ = sys.write(2, fmt_u32(msg.c.unsigned_abs(), &mut buf));
     let _ = sys.write(2, b"\n");
 }
 
@@ -213,9 +213,9 @@ fn enter<S: Syscall>(sys: &S, plan: &InitPlan, scratch: &mut [u8]) -> Result<(),
     }
 
     if let Some(fds) = plan.stdio {
-        for (i, fd) in fds.iter().enumerate() {
-            if *fd != i as RawFd {
-                sys.dup2(*fd, i as RawFd).map_err(fail(Step::Stdio, i))?;
+        for ((i, fd), target) in fds.iter().enumerate().zip(0..) {
+            if *fd != target {
+                sys.dup2(*fd, target).map_err(fail(Step::Stdio, i))?;
             }
         }
     }
@@ -381,8 +381,7 @@ fn close_inherited_fds<S: Syscall>(
     keep[3] = plan.fifo.unwrap_or(-1);
     keep.sort_unstable();
     let mut first: u32 = 3 + plan.preserve_fds;
-    for &k in keep.iter().filter(|&&k| k >= 0) {
-        let k = k as u32;
+    for k in keep.iter().filter_map(|&k| u32::try_from(k).ok()) {
         if k < first {
             continue;
         }
@@ -449,7 +448,7 @@ fn run_hooks<S: Syscall>(sys: &S, hooks: &[HookPlan], scratch: &[u8]) -> Result<
             };
             return Err(Msg::error(
                 Step::Hook,
-                i as u32,
+                index_u32(i),
                 Errno::from_raw(code.max(1)),
             ));
         }

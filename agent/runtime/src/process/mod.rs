@@ -135,7 +135,9 @@ fn rlimit_resource(t: PosixRlimitType) -> c_int {
         PosixRlimitType::RlimitNice => libc::RLIMIT_NICE,
         PosixRlimitType::RlimitRtprio => libc::RLIMIT_RTPRIO,
         PosixRlimitType::RlimitRttime => libc::RLIMIT_RTTIME,
-    }) as c_int
+    })
+    // The resource numbers are 0..16: the same in either type.
+    .cast_signed()
 }
 
 impl ProcessPlan {
@@ -180,8 +182,8 @@ impl ProcessPlan {
         }
         let console_size = p.console_size().as_ref().map(|b| {
             (
-                b.height().min(u64::from(u16::MAX)) as u16,
-                b.width().min(u64::from(u16::MAX)) as u16,
+                u16::try_from(b.height()).unwrap_or(u16::MAX),
+                u16::try_from(b.width()).unwrap_or(u16::MAX),
             )
         });
         Ok(ProcessPlan {

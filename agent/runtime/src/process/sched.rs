@@ -4,17 +4,22 @@
 //! (sched_setaffinity). Planned by the runtime, applied by the init without
 //! allocating.
 //!
-//! The calls stay raw: nix wraps none of sched_setattr, ioprio_set and
-//! set_mempolicy, and the affinity masks are plain words the init hands to
-//! the kernel as they are.
+//! sched_setattr, ioprio_set and set_mempolicy stay raw: nix wraps none of
+//! them. The affinity goes through nix's `sched_setaffinity`.
 
 use libc::c_int;
+use nix::sched::{CpuSet, sched_setaffinity};
+use nix::unistd::Pid;
 use oci_spec::runtime::{
     IOPriorityClass, LinuxIOPriority, LinuxSchedulerFlag, LinuxSchedulerPolicy, Scheduler,
 };
 
 use crate::error::{Error, Result};
 use crate::syscall::{Errno, SysResult};
+
+/// The size of `struct sched_attr` (version 1, with the deadline fields).
+const SCHED_ATTR_SIZE: u32 = 48;
+const _: () = assert!(std::mem::size_of::<SchedPlan>() == SCHED_ATTR_SIZE as usize);
 
 /// `sched_setattr(2)`'s argument, prepared.
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +37,7 @@ pub(crate) struct SchedPlan {
 
 impl SchedPlan {
     pub(crate) fn from_spec(s: &Scheduler, field: &str) -> Result<SchedPlan> {
-        let policy = match s.policy() {
+        let policy: c_int = match s.policy() {
             LinuxSchedulerPolicy::SchedOther => libc::SCHED_OTHER,
             LinuxSchedulerPolicy::SchedFifo => libc::SCHED_FIFO,
             LinuxSchedulerPolicy::SchedRr => libc::SCHED_RR,
@@ -45,7 +50,8 @@ impl SchedPlan {
             }
             LinuxSchedulerPolicy::SchedIdle => libc::SCHED_IDLE,
             LinuxSchedulerPolicy::SchedDeadline => 6,
-        } as u32;
+        };
+        let policy = policy.cast_unsigned();
         let mut flags = 0u64;
         for f in s.flags().iter().flatten() {
             flags |= match f {
@@ -59,11 +65,11 @@ impl SchedPlan {
             };
         }
         Ok(SchedPlan {
-            size: std::mem::size_of::<SchedPlan>() as u32,
+            size: SCHED_ATTR_SIZE,
             policy,
             flags,
             nice: s.nice().unwrap_or(0),
-            priority: s.priority().unwrap_or(0).max(0) as u32,
+            priority: u32::try_from(s.priority().unwrap_or(0)).unwrap_or(0),
             runtime: s.runtime().unwrap_or(0),
             deadline: s.deadline().unwrap_or(0),
             period: s.period().unwrap_or(0),
@@ -144,7 +150,7 @@ pub(crate) fn io_priority_value(io: &LinuxIOPriority, field: &str) -> Result<c_i
             format!("{} is outside 0..=7", io.priority()),
         ));
     }
-    Ok((class << 13) | io.priority() as c_int)
+    Ok((class << 13) | c_int::try_from(io.priority()).unwrap_or(0))
 }
 
 /// `sched_setattr(2)` of the calling process.
@@ -173,16 +179,16 @@ pub(crate) fn set_mempolicy(mode: c_int, mask: &[u64]) -> SysResult<()> {
     if ret < 0 { Err(Errno::last()) } else { Ok(()) }
 }
 
-/// `sched_setaffinity(2)` of `pid` (0: the caller) to `mask`.
+/// `sched_setaffinity(2)` of `pid` (0: the caller) to `mask`, through
+/// nix's `CpuSet` (a `cpu_set_t` on the stack: nothing is allocated).
 pub(crate) fn set_affinity(pid: i32, mask: &super::CpuMask) -> SysResult<()> {
-    // SAFETY: `mask` is 1024 bits, the size passed.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_sched_setaffinity,
-            pid,
-            std::mem::size_of_val(mask),
-            mask.as_ptr(),
-        )
-    };
-    if ret < 0 { Err(Errno::last()) } else { Ok(()) }
+    let mut set = CpuSet::new();
+    for (w, word) in mask.iter().enumerate() {
+        for bit in 0..64 {
+            if word & (1u64 << bit) != 0 {
+                set.set(w * 64 + bit)?;
+            }
+        }
+    }
+    sched_setaffinity(Pid::from_raw(pid), &set)
 }

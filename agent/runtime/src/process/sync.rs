@@ -275,7 +275,7 @@ impl Msg {
             kind: u(0),
             a: u(4),
             b: u(8),
-            c: u(12) as i32,
+            c: u(12).cast_signed(),
         }
     }
 }
@@ -288,7 +288,13 @@ impl From<Failure> for Msg {
 
 /// Turns an errno into the error message of `step` at `index`.
 pub(crate) fn fail(step: Step, index: usize) -> impl Fn(Errno) -> Msg {
-    move |e| Msg::error(step, index as u32, e)
+    move |e| Msg::error(step, index_u32(index), e)
+}
+
+/// A step's index on the wire (indexes are small: a saturated one is still
+/// past every real entry).
+pub(crate) fn index_u32(index: usize) -> u32 {
+    u32::try_from(index).unwrap_or(u32::MAX)
 }
 
 /// Sends one message.

@@ -102,8 +102,8 @@ impl RootfsPlan {
             }
             let node = Node {
                 mode: kind | perm,
-                major: major as u32,
-                minor: minor as u32,
+                major: low32(major),
+                minor: low32(minor),
                 uid: d.uid().unwrap_or(0),
                 gid: d.gid().unwrap_or(0),
             };
@@ -199,4 +199,10 @@ impl RootfsPlan {
         let _ = sys.close(parent);
         res
     }
+}
+
+/// The low 32 bits of a device number, as `mknod` takes it (a fifo's
+/// numbers are not checked and not used).
+fn low32(v: i64) -> u32 {
+    u32::try_from(v & 0xffff_ffff).unwrap_or(0)
 }

@@ -103,7 +103,7 @@ impl Failure {
     pub(crate) fn new(step: Step, index: usize, errno: Errno) -> Failure {
         Failure {
             step,
-            index: index as u32,
+            index: u32::try_from(index).unwrap_or(u32::MAX),
             errno,
         }
     }

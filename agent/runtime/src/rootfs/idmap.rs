@@ -58,7 +58,7 @@ pub(crate) fn userns_with_maps(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -
             nix::unistd::pause();
         }
     }
-    let pid = pid as i32;
+    let pid = libc::pid_t::try_from(pid).unwrap_or(libc::pid_t::MAX);
     let result = (|| {
         for (file, maps) in [("uid_map", uid), ("gid_map", gid)] {
             if maps.is_empty() {
@@ -98,12 +98,12 @@ pub(crate) fn idmapped_tree(source: &Path, recursive: bool, userns: &OwnedFd) ->
         ));
     }
     // SAFETY: open_tree returned a new fd that nothing else owns.
-    let tree = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let tree = unsafe { OwnedFd::from_raw_fd(RawFd::try_from(fd).unwrap_or(-1)) };
     let attr = MountAttr {
         attr_set: MOUNT_ATTR_IDMAP,
         attr_clr: 0,
         propagation: 0,
-        userns_fd: userns.as_raw_fd() as u64,
+        userns_fd: u64::from(userns.as_raw_fd().cast_unsigned()),
     };
     // SAFETY: `attr` lives for the call and its size is passed; the empty
     // path with AT_EMPTY_PATH names `tree` itself.

@@ -122,7 +122,7 @@ pub(crate) fn fd_path(fd: RawFd, buf: &mut [u8; 32]) -> &CStr {
     const PREFIX: &[u8] = b"/proc/self/fd/";
     buf[..PREFIX.len()].copy_from_slice(PREFIX);
     let mut digits = [0u8; 12];
-    let mut n = fd.max(0) as u32;
+    let mut n = u32::try_from(fd).unwrap_or(0);
     let mut len = 0;
     loop {
         digits[len] = b'0' + (n % 10) as u8;

@@ -1,8 +1,9 @@
 //! [`Syscall`] on the running kernel, without allocating: through `nix`
 //! where its wrapper is a plain call on borrowed C strings and fds, and raw
-//! where nix has no wrapper (openat2, close_range, setdomainname, capset,
-//! seccomp, prctl with numbers, generic ioctl) or where its wrapper would
-//! be wrong in the init, a clone of a possibly multi-threaded process:
+//! where nix has no wrapper (close_range, setdomainname, capset, seccomp,
+//! prctl with numbers, generic ioctl, `_exit`, and a clone without glibc's
+//! fork handlers) or where its wrapper would be wrong in the init, a clone
+//! of a possibly multi-threaded process:
 //! - setgroups, setresuid, setresgid: glibc's wrappers (which nix calls)
 //!   broadcast the change to every thread of the process with a signal,
 //!   and the clone has only one, the others exist only in the copied
@@ -18,16 +19,17 @@
 //! - setrlimit: the plan holds the resource as the kernel's number.
 
 use std::ffi::{CStr, OsStr};
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::{BorrowedFd, IntoRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::ptr;
 
 use libc::{c_int, c_ulong, gid_t, mode_t, uid_t};
-use nix::fcntl::AtFlags;
+use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag};
 use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
 use nix::sys::stat::{Mode, SFlag};
-use nix::unistd::{AccessFlags, Gid, Uid};
+use nix::unistd::{AccessFlags, Gid, Pid, Uid};
 
 use super::{CapSets, Errno, SysResult, Syscall};
 
@@ -50,14 +52,6 @@ fn fd<'a>(raw: RawFd) -> BorrowedFd<'a> {
     unsafe { BorrowedFd::borrow_raw(raw) }
 }
 
-/// `struct open_how` for `openat2(2)`.
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
 #[repr(C)]
 struct CapHeader {
     version: u32,
@@ -73,6 +67,10 @@ struct CapData {
 }
 
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// The size of one fd in an `SCM_RIGHTS` message (a `c_int`: 4 bytes).
+const FD_LEN: u32 = 4;
+const _: () = assert!(std::mem::size_of::<c_int>() == FD_LEN as usize);
 
 impl Syscall for Linux {
     fn mount(
@@ -137,27 +135,21 @@ impl Syscall for Linux {
         mode: mode_t,
         resolve: u64,
     ) -> SysResult<RawFd> {
-        let how = OpenHow {
-            flags: flags as u64,
-            mode: u64::from(mode),
-            resolve,
-        };
-        // SAFETY: `how` lives for the call and its size is passed along.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                dirfd,
-                path.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            )
-        };
-        check_long(ret).map(|fd| fd as RawFd)
+        let how = OpenHow::new()
+            .flags(OFlag::from_bits_retain(flags))
+            .mode(Mode::from_bits_retain(mode))
+            .resolve(ResolveFlag::from_bits_retain(resolve));
+        nix::fcntl::openat2(fd(dirfd), path, how).map(IntoRawFd::into_raw_fd)
     }
 
     fn openat(&self, dirfd: RawFd, path: &CStr, flags: c_int, mode: mode_t) -> SysResult<RawFd> {
-        // SAFETY: valid C string; mode is passed as the variadic argument.
-        check(unsafe { libc::openat(dirfd, path.as_ptr(), flags, mode as libc::c_uint) })
+        nix::fcntl::openat(
+            fd(dirfd),
+            path,
+            OFlag::from_bits_retain(flags),
+            Mode::from_bits_retain(mode),
+        )
+        .map(IntoRawFd::into_raw_fd)
     }
 
     fn mkdirat(&self, dirfd: RawFd, path: &CStr, mode: mode_t) -> SysResult<()> {
@@ -196,8 +188,7 @@ impl Syscall for Linux {
     }
 
     fn close(&self, fd: RawFd) -> SysResult<()> {
-        // SAFETY: the caller owns `fd`.
-        check(unsafe { libc::close(fd) }).map(drop)
+        nix::unistd::close(fd)
     }
 
     fn close_range(&self, first: u32, last: u32) -> SysResult<()> {
@@ -244,7 +235,7 @@ impl Syscall for Linux {
         // exactly what the caller wants to see.
         // SAFETY: pointer and length describe `buf`.
         let ret = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
-        let len = check_long(ret)? as usize;
+        let len = usize::try_from(check_long(ret)?).map_err(|_| Errno::ERANGE)?;
         // The length includes the terminating NUL.
         Ok(&buf[..len.saturating_sub(1).min(buf.len())])
     }
@@ -287,8 +278,9 @@ impl Syscall for Linux {
             version: LINUX_CAPABILITY_VERSION_3,
             pid: 0,
         };
-        let lo = |m: u64| m as u32;
-        let hi = |m: u64| (m >> 32) as u32;
+        // The low and high 32 bits of a 64-bit set (truncation intended).
+        let lo = |m: u64| u32::try_from(m & u64::from(u32::MAX)).unwrap_or(u32::MAX);
+        let hi = |m: u64| u32::try_from(m >> 32).unwrap_or(u32::MAX);
         let data = [
             CapData {
                 effective: lo(sets.effective),
@@ -317,8 +309,9 @@ impl Syscall for Linux {
             rlim_cur: soft,
             rlim_max: hard,
         };
+        let resource = u32::try_from(resource).map_err(|_| Errno::EINVAL)?;
         // SAFETY: `lim` lives for the call; pid 0 is the caller.
-        let ret = unsafe { libc::prlimit64(0, resource as _, &lim, ptr::null_mut()) };
+        let ret = unsafe { libc::prlimit64(0, resource, &lim, ptr::null_mut()) };
         check(ret).map(drop)
     }
 
@@ -328,15 +321,14 @@ impl Syscall for Linux {
     }
 
     fn personality(&self, persona: c_ulong) -> SysResult<()> {
-        nix::sys::personality::set(nix::sys::personality::Persona::from_bits_retain(
-            persona as c_int,
-        ))
-        .map(drop)
+        let persona = c_int::try_from(persona).map_err(|_| Errno::EINVAL)?;
+        nix::sys::personality::set(nix::sys::personality::Persona::from_bits_retain(persona))
+            .map(drop)
     }
 
     fn seccomp_filter(&self, flags: c_ulong, program: &[libc::sock_filter]) -> SysResult<RawFd> {
         let prog = libc::sock_fprog {
-            len: program.len() as u16,
+            len: u16::try_from(program.len()).map_err(|_| Errno::EINVAL)?,
             filter: program.as_ptr().cast_mut(),
         };
         // SAFETY: `prog` points at `program`, which outlives the call; the
@@ -349,7 +341,7 @@ impl Syscall for Linux {
                 &prog as *const libc::sock_fprog,
             )
         };
-        check_long(ret).map(|fd| fd as RawFd)
+        check_long(ret).and_then(|fd| RawFd::try_from(fd).map_err(|_| Errno::EBADF))
     }
 
     fn reset_signals(&self) {
@@ -383,7 +375,7 @@ impl Syscall for Linux {
         // SAFETY: msghdr is plain data; every pointer set below outlives the
         // sendmsg call, and CMSG_* compute offsets inside `control.buf`.
         unsafe {
-            let space = libc::CMSG_SPACE(std::mem::size_of::<c_int>() as u32) as usize;
+            let space = libc::CMSG_SPACE(FD_LEN) as usize;
             let mut msg: libc::msghdr = std::mem::zeroed();
             msg.msg_iov = &mut iov;
             msg.msg_iovlen = 1;
@@ -395,7 +387,7 @@ impl Syscall for Linux {
             }
             (*cmsg).cmsg_level = libc::SOL_SOCKET;
             (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<c_int>() as u32) as usize;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(FD_LEN) as usize;
             ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<c_int>(), fd);
             loop {
                 let ret = libc::sendmsg(sock, &msg, 0);
@@ -442,10 +434,8 @@ impl Syscall for Linux {
         stdin: &[u8],
         timeout_secs: i64,
     ) -> SysResult<c_int> {
-        let mut fds = [0 as c_int; 2];
-        // SAFETY: `fds` has room for two fds.
-        check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
-        let [rd, wr] = fds;
+        let (rd, wr) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        let (rd, wr) = (rd.into_raw_fd(), wr.into_raw_fd());
         // A raw clone instead of fork(3): glibc's fork runs atfork handlers
         // that take allocator locks, which must not be touched here.
         // SAFETY: without CLONE_VM the child gets a copy of the address
@@ -464,7 +454,9 @@ impl Syscall for Linux {
             // SAFETY: terminate the hook child without running destructors.
             unsafe { libc::_exit(127) };
         }
-        let pid = pid as libc::pid_t;
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return Err(Errno::ECHILD);
+        };
         let _ = self.close(rd);
         let mut off = 0;
         while off < stdin.len() {
@@ -491,11 +483,10 @@ impl Syscall for Linux {
                 return Err(Errno::last());
             }
             if waited_ms >= deadline_ms {
-                // SAFETY: `pid` is our own child.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                    libc::waitpid(pid, &mut status, 0);
-                }
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+                // SAFETY: `status` is a valid out pointer; `pid` is our own
+                // child, reaped here.
+                unsafe { libc::waitpid(pid, &mut status, 0) };
                 return Err(Errno::ETIMEDOUT);
             }
             std::thread::sleep(std::time::Duration::from_millis(2));

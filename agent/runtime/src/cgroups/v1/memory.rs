@@ -20,7 +20,7 @@ pub(crate) fn apply(dir: &Path, mem: &LinuxMemory) -> Result<()> {
             // memsw (memory+swap) must never drop below the memory limit, so
             // the order of the two writes depends on the direction.
             let current = files::read_u64_opt(dir, "memory.memsw.limit_in_bytes")?.unwrap_or(0);
-            let swap_first = swap < 0 || (swap as u64) > current;
+            let swap_first = swap < 0 || u64::try_from(swap).is_ok_and(|s| s > current);
             if swap_first {
                 files::write(dir, "memory.memsw.limit_in_bytes", limit_value(swap))?;
             }

@@ -6,7 +6,7 @@
 //! devices (`a *:*`) resets the default, so rules before the last such rule
 //! no longer matter; with no such rule the default is to allow.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use oci_spec::runtime::LinuxDeviceCgroup;
@@ -109,17 +109,18 @@ pub fn compile(rules: &[DeviceRule]) -> Vec<Insn> {
         }
         if let Some(major) = rule.major {
             jumps.push(block.len());
-            block.push(insn(JNE_K, 4, 0, 0, major as i32));
+            block.push(insn(JNE_K, 4, 0, 0, imm32(major)));
         }
         if let Some(minor) = rule.minor {
             jumps.push(block.len());
-            block.push(insn(JNE_K, 5, 0, 0, minor as i32));
+            block.push(insn(JNE_K, 5, 0, 0, imm32(minor)));
         }
         block.push(insn(MOV_K, 0, 0, 0, i32::from(rule.allow)));
         block.push(insn(EXIT, 0, 0, 0, 0));
         let len = block.len();
         for j in jumps {
-            block[j].off = (len - j - 1) as i16;
+            // A rule's block is a handful of instructions: the jump fits.
+            block[j].off = i16::try_from(len - j - 1).unwrap_or(i16::MAX);
         }
         prog.extend(block);
     }
@@ -153,17 +154,21 @@ struct AttachAttr {
     pad: [u8; 112],
 }
 
+/// The verifier log's size.
+const LOG_SIZE: u32 = 16 * 1024;
+
+/// A device number as a BPF immediate: the low 32 bits, as the program
+/// compares the 32-bit major and minor the kernel loads.
+#[allow(clippy::cast_possible_truncation)] // the truncation is the encoding
+fn imm32(v: i64) -> i32 {
+    v as i32
+}
+
 fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> std::io::Result<libc::c_long> {
     // SAFETY: `attr` is a zero-padded bpf_attr variant that lives for the
     // call; its size is passed along.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd,
-            attr as *mut T,
-            std::mem::size_of::<T>() as u32,
-        )
-    };
+    let ret =
+        unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut T, std::mem::size_of::<T>()) };
     if ret < 0 {
         Err(std::io::Error::last_os_error())
     } else {
@@ -175,14 +180,16 @@ fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> std::io::Result<libc::c_long> {
 pub(crate) fn apply(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     let prog = compile(&DeviceRule::with_defaults(rules));
     let license = c"GPL";
-    let mut log = vec![0u8; 16 * 1024];
+    let mut log = vec![0u8; LOG_SIZE as usize];
     let mut load = ProgLoadAttr {
         prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
-        insn_cnt: prog.len() as u32,
+        insn_cnt: u32::try_from(prog.len()).map_err(|_| {
+            Error::Unsupported("a device-rules program over 2^32 instructions".into())
+        })?,
         insns: prog.as_ptr() as u64,
         license: license.as_ptr() as u64,
         log_level: 1,
-        log_size: log.len() as u32,
+        log_size: LOG_SIZE,
         log_buf: log.as_mut_ptr() as u64,
         kern_version: 0,
         prog_flags: 0,
@@ -202,14 +209,18 @@ pub(crate) fn apply(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
         ))
     })?;
     // SAFETY: BPF_PROG_LOAD returned a new fd that nothing else owns.
-    let prog_fd = unsafe { OwnedFd::from_raw_fd(prog_fd as i32) };
+    let prog_fd = unsafe {
+        OwnedFd::from_raw_fd(
+            RawFd::try_from(prog_fd).map_err(|_| Error::Unsupported("BPF_PROG_LOAD fd".into()))?,
+        )
+    };
     let cg = std::fs::File::open(dir).map_err(|source| Error::Read {
         path: dir.to_path_buf(),
         err: source,
     })?;
     let mut attach = AttachAttr {
-        target_fd: cg.as_raw_fd() as u32,
-        attach_bpf_fd: prog_fd.as_raw_fd() as u32,
+        target_fd: cg.as_raw_fd().cast_unsigned(),
+        attach_bpf_fd: prog_fd.as_raw_fd().cast_unsigned(),
         attach_type: BPF_CGROUP_DEVICE,
         attach_flags: BPF_F_ALLOW_MULTI,
         pad: [0; 112],
@@ -245,7 +256,11 @@ mod tests {
 
     /// A tiny interpreter for the instructions `compile` emits.
     fn run(prog: &[Insn], typ: i32, access: i32, major: i32, minor: i32) -> i64 {
-        let ctx = [((access << 16) | typ) as u32, major as u32, minor as u32];
+        let ctx = [
+            ((access << 16) | typ).cast_unsigned(),
+            major.cast_unsigned(),
+            minor.cast_unsigned(),
+        ];
         let mut r = [0i64; 11];
         let mut pc = 0usize;
         loop {
@@ -253,13 +268,13 @@ mod tests {
             let (dst, src) = ((i.regs & 0xf) as usize, (i.regs >> 4) as usize);
             pc += 1;
             match i.code {
-                LDX_W => r[dst] = i64::from(ctx[(i.off / 4) as usize]),
+                LDX_W => r[dst] = i64::from(ctx[usize::try_from(i.off / 4).unwrap()]),
                 AND_K => r[dst] &= i64::from(i.imm),
                 RSH_K => r[dst] >>= i.imm,
                 MOV_K => r[dst] = i64::from(i.imm),
                 MOV_X => r[dst] = r[src],
-                JNE_K if r[dst] != i64::from(i.imm) => pc += i.off as usize,
-                JEQ_K if r[dst] == i64::from(i.imm) => pc += i.off as usize,
+                JNE_K if r[dst] != i64::from(i.imm) => pc += usize::try_from(i.off).unwrap(),
+                JEQ_K if r[dst] == i64::from(i.imm) => pc += usize::try_from(i.off).unwrap(),
                 JNE_K | JEQ_K => {}
                 EXIT => return r[0],
                 c => panic!("unknown opcode {c:#x}"),

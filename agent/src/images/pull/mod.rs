@@ -21,11 +21,12 @@ use berth_api::images::{Image, PullProgress, PullRequest, RegistryAuth as ApiAut
 use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
 use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
 use sha2::{Digest as _, Sha256};
+
+mod errors;
 
 use super::bridge;
 use super::digest::{parse_sha256, sha256_of};
@@ -33,8 +34,9 @@ use super::egress;
 use super::error::{Error, Result};
 use super::import::{is_index_type, is_manifest_type, pick_platform};
 use super::reference;
-use super::store::{ImageStore, LayerRecord, NewImage};
+use super::store::{ImageStore, LayerRecord, Lease, NewImage};
 use super::unpack::Compression;
+use errors::{map_error, stream_error};
 
 /// Manifest media types asked for.
 const ACCEPT: [&str; 4] = [
@@ -111,76 +113,25 @@ impl ImageStore {
             }
             Some(ApiAuth::Bearer { token }) => RegistryAuth::Bearer(token.clone()),
         };
-        let fail = |e| map_error(e, &registry, reference);
         progress(event("", 0, 0, "resolving"));
         let mut lease = self.lease();
 
-        let (mut bytes, _) = client
-            .pull_manifest_raw(reference, &auth, &ACCEPT)
-            .await
-            .map_err(fail)?;
-        let mut media_type = manifest_media_type(&bytes)?;
-        let mut manifest_ref = reference.clone();
-        if is_index_type(&media_type) {
-            let index: ImageIndex = parse_json(&bytes, "image index")?;
-            self.commit_blob_bytes(&bytes, &mut lease)?;
-            let chosen = pick_platform(&index)?;
-            manifest_ref = reference.clone_with_digest(chosen.digest().to_string());
-            let (raw, _) = client
-                .pull_manifest_raw(&manifest_ref, &auth, &ACCEPT)
-                .await
-                .map_err(fail)?;
-            let actual = sha256_of(&raw);
-            if actual != chosen.digest().to_string() {
-                return Err(Error::DigestMismatch {
-                    what: "image manifest".to_string(),
-                    expected: chosen.digest().to_string(),
-                    actual,
-                });
-            }
-            bytes = raw;
-            media_type = manifest_media_type(&bytes)?;
-        }
-        if !is_manifest_type(&media_type) {
-            return Err(Error::Unsupported(format!(
-                "{reference} is a {media_type}, not a container image"
-            )));
-        }
+        let (bytes, media_type, manifest_ref) = self
+            .fetch_manifest(&client, reference, &auth, &registry, &mut lease)
+            .await?;
         let manifest: ImageManifest = parse_json(&bytes, "image manifest")?;
         let manifest_digest = self.commit_blob_bytes(&bytes, &mut lease)?;
 
-        // The config: small, fetched whole and checked.
-        let config_desc = manifest.config();
-        if config_desc.size() > MAX_JSON {
-            return Err(Error::TooLarge {
-                what: "the image config".to_string(),
-                limit: MAX_JSON,
-            });
-        }
-        let config_digest = config_desc.digest().to_string();
-        let config_hex = parse_sha256(&config_digest)?.to_string();
-        lease.hold(&config_hex);
-        let config_bytes = if self.has_blob(&config_hex, Some(config_desc.size())) {
-            std::fs::read(self.blob_path(&config_hex))
-                .map_err(|e| Error::io_path("read", &self.blob_path(&config_hex), e))?
-        } else {
-            let mut out: Vec<u8> = Vec::new();
-            client
-                .pull_blob(&manifest_ref, config_digest.as_str(), &mut out)
-                .await
-                .map_err(fail)?;
-            let actual = sha256_of(&out);
-            if actual != config_digest {
-                return Err(Error::DigestMismatch {
-                    what: "image config".to_string(),
-                    expected: config_digest,
-                    actual,
-                });
-            }
-            self.commit_blob_bytes(&out, &mut lease)?;
-            out
-        };
-        let config: ImageConfiguration = parse_json(&config_bytes, "image config")?;
+        let (config_digest, config) = self
+            .fetch_config(
+                &client,
+                &manifest_ref,
+                &manifest,
+                &registry,
+                reference,
+                &mut lease,
+            )
+            .await?;
         let diff_ids = config.rootfs().diff_ids().clone();
         if diff_ids.len() != manifest.layers().len() {
             return Err(Error::Registry(format!(
@@ -244,6 +195,99 @@ impl ImageStore {
             .map_err(|e| Error::io("the pull task failed", io::Error::other(e)))??;
         drop(lease);
         Ok(image)
+    }
+
+    /// The image manifest `reference` names (through its image index when
+    /// it names one, picking this host's platform, the index committed as a
+    /// blob): its bytes, its media type and the reference its blobs are
+    /// fetched by.
+    async fn fetch_manifest(
+        &self,
+        client: &Client,
+        reference: &Reference,
+        auth: &RegistryAuth,
+        registry: &str,
+        lease: &mut Lease,
+    ) -> Result<(bytes::Bytes, String, Reference)> {
+        let fail = |e| map_error(e, registry, reference);
+        let (mut bytes, _) = client
+            .pull_manifest_raw(reference, auth, &ACCEPT)
+            .await
+            .map_err(fail)?;
+        let mut media_type = manifest_media_type(&bytes)?;
+        let mut manifest_ref = reference.clone();
+        if is_index_type(&media_type) {
+            let index: ImageIndex = parse_json(&bytes, "image index")?;
+            self.commit_blob_bytes(&bytes, lease)?;
+            let chosen = pick_platform(&index)?;
+            manifest_ref = reference.clone_with_digest(chosen.digest().to_string());
+            let (raw, _) = client
+                .pull_manifest_raw(&manifest_ref, auth, &ACCEPT)
+                .await
+                .map_err(fail)?;
+            let actual = sha256_of(&raw);
+            if actual != chosen.digest().to_string() {
+                return Err(Error::DigestMismatch {
+                    what: "image manifest".to_string(),
+                    expected: chosen.digest().to_string(),
+                    actual,
+                });
+            }
+            bytes = raw;
+            media_type = manifest_media_type(&bytes)?;
+        }
+        if !is_manifest_type(&media_type) {
+            return Err(Error::Unsupported(format!(
+                "{reference} is a {media_type}, not a container image"
+            )));
+        }
+        Ok((bytes, media_type, manifest_ref))
+    }
+
+    /// The image config: small, fetched whole (unless stored) and checked
+    /// against its digest; its digest and the config.
+    async fn fetch_config(
+        &self,
+        client: &Client,
+        manifest_ref: &Reference,
+        manifest: &ImageManifest,
+        registry: &str,
+        reference: &Reference,
+        lease: &mut Lease,
+    ) -> Result<(String, ImageConfiguration)> {
+        let fail = |e| map_error(e, registry, reference);
+        let config_desc = manifest.config();
+        if config_desc.size() > MAX_JSON {
+            return Err(Error::TooLarge {
+                what: "the image config".to_string(),
+                limit: MAX_JSON,
+            });
+        }
+        let config_digest = config_desc.digest().to_string();
+        let config_hex = parse_sha256(&config_digest)?.to_string();
+        lease.hold(&config_hex);
+        let config_bytes = if self.has_blob(&config_hex, Some(config_desc.size())) {
+            std::fs::read(self.blob_path(&config_hex))
+                .map_err(|e| Error::io_path("read", &self.blob_path(&config_hex), e))?
+        } else {
+            let mut out: Vec<u8> = Vec::new();
+            client
+                .pull_blob(manifest_ref, config_digest.as_str(), &mut out)
+                .await
+                .map_err(fail)?;
+            let actual = sha256_of(&out);
+            if actual != config_digest {
+                return Err(Error::DigestMismatch {
+                    what: "image config".to_string(),
+                    expected: config_digest,
+                    actual,
+                });
+            }
+            self.commit_blob_bytes(&out, lease)?;
+            out
+        };
+        let config: ImageConfiguration = parse_json(&config_bytes, "image config")?;
+        Ok((config_digest, config))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -431,26 +475,6 @@ impl Drop for RemoveFile {
     }
 }
 
-/// Registry-supplied text as it may appear in our errors: one short line of
-/// plain characters; an HTML page or anything long is not echoed.
-fn sanitize(text: &str) -> String {
-    const MAX: usize = 120;
-    let t = text.trim();
-    if t.contains('<') || t.contains('>') {
-        return "(an HTML or markup answer, not shown)".to_string();
-    }
-    let clean: String = t
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || " .,:;_-/()'#=+".contains(*c))
-        .take(MAX)
-        .collect();
-    if t.chars().count() > MAX {
-        format!("{clean}…")
-    } else {
-        clean
-    }
-}
-
 fn client_for(registry: &str, insecure: bool, proxy: Option<&egress::EgressProxy>) -> Client {
     // reqwest's rustls needs a process-wide crypto provider; the agent may
     // have installed one already, which is fine.
@@ -493,102 +517,4 @@ fn parse_json<T: for<'de> serde::Deserialize<'de>>(bytes: &[u8], what: &str) -> 
     }
     serde_json::from_slice(bytes)
         .map_err(|e| Error::Registry(format!("the registry sent an invalid {what}: {e}")))
-}
-
-/// A failed chunk of a blob download.
-fn stream_error(e: io::Error, digest: &str, registry: &str) -> Error {
-    if let Some(inner) = e.get_ref()
-        && let Some(oci_client::errors::DigestError::VerificationError { expected, actual }) =
-            inner.downcast_ref::<oci_client::errors::DigestError>()
-    {
-        return Error::DigestMismatch {
-            what: format!("layer {digest}"),
-            expected: expected.clone(),
-            actual: actual.clone(),
-        };
-    }
-    Error::Registry(format!(
-        "download of {digest} from {registry} failed: {}",
-        chain(&e)
-    ))
-}
-
-/// An oci-client error as a store error that says what went wrong.
-fn map_error(e: OciDistributionError, registry: &str, reference: &Reference) -> Error {
-    use OciDistributionError as E;
-    match e {
-        E::UnauthorizedError { .. } => Error::AuthRefused(format!(
-            "{registry} refused access to {reference} (401): wrong or missing credentials"
-        )),
-        E::AuthenticationFailure(reason) => {
-            Error::AuthRefused(format!("{registry}: {}", sanitize(&reason)))
-        }
-        E::ImageManifestNotFoundError(_) => Error::UnknownRemote(reference.whole()),
-        E::RegistryError { envelope, .. } => {
-            let codes: Vec<String> = envelope
-                .errors
-                .iter()
-                .map(|e| {
-                    serde_json::to_value(&e.code)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default()
-                })
-                .collect();
-            if codes.iter().any(|c| {
-                matches!(
-                    c.as_str(),
-                    "MANIFEST_UNKNOWN" | "NAME_UNKNOWN" | "BLOB_UNKNOWN"
-                )
-            }) {
-                Error::UnknownRemote(reference.whole())
-            } else if codes
-                .iter()
-                .any(|c| matches!(c.as_str(), "UNAUTHORIZED" | "DENIED"))
-            {
-                Error::AuthRefused(format!("{registry} denied access to {reference}"))
-            } else {
-                let said: Vec<String> = envelope
-                    .errors
-                    .iter()
-                    .zip(&codes)
-                    .map(|(e, code)| format!("{}: {}", sanitize(code), sanitize(&e.message)))
-                    .collect();
-                Error::Registry(format!("{registry}: {}", said.join("; ")))
-            }
-        }
-        E::ServerError { code: 404, .. } => Error::UnknownRemote(reference.whole()),
-        E::ServerError {
-            code: 401 | 403, ..
-        } => Error::AuthRefused(format!("{registry} refused access to {reference}")),
-        // The body is the registry's (or whatever it redirected to): not
-        // echoed.
-        E::ServerError { code, .. } => Error::Registry(format!("{registry} answered HTTP {code}")),
-        E::DigestError(oci_client::errors::DigestError::VerificationError { expected, actual }) => {
-            Error::DigestMismatch {
-                what: format!("content of {reference}"),
-                expected,
-                actual,
-            }
-        }
-        E::RequestError(e) => {
-            Error::Registry(format!("registry {registry} is unreachable: {}", chain(&e)))
-        }
-        other => Error::Registry(format!("{registry}: {}", sanitize(&other.to_string()))),
-    }
-}
-
-/// An error with its causes, `a: b: c`.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
