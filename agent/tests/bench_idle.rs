@@ -6,6 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use berth_testkit::as_f64;
 use common::{BinAgent, TestAgent, is_root, skip};
 use serde_json::json;
 
@@ -76,7 +77,8 @@ async fn idle_containers_cost_the_agent_little() -> anyhow::Result<()> {
     );
     // Let start-up settle, then measure.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let tick = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)?.unwrap_or(100) as f64;
+    let tick = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)?.unwrap_or(100);
+    let tick = as_f64(u64::try_from(tick)?);
     let c0 = cpu_ticks(agent_pid);
     let t0 = Instant::now();
     let mut rss = Vec::new();
@@ -86,9 +88,9 @@ async fn idle_containers_cost_the_agent_little() -> anyhow::Result<()> {
     }
     let c1 = cpu_ticks(agent_pid);
     let wall = t0.elapsed().as_secs_f64();
-    let cpu_pct = (c1 - c0) as f64 / tick / wall * 100.0;
-    let rss_max = rss.iter().max().copied().unwrap_or(0) as f64 / 1024.0;
-    let rss_mean = rss.iter().sum::<u64>() as f64 / rss.len().max(1) as f64 / 1024.0;
+    let cpu_pct = as_f64(c1.saturating_sub(c0)) / tick / wall * 100.0;
+    let rss_max = as_f64(rss.iter().max().copied().unwrap_or(0)) / 1024.0;
+    let rss_mean = as_f64(rss.iter().sum::<u64>()) / as_f64(rss.len().max(1) as u64) / 1024.0;
     let (_, samples) = agent.get_json(&key, "/v1/containers/idle-0/stats").await?;
     let prom = agent
         .client
@@ -108,16 +110,16 @@ async fn idle_containers_cost_the_agent_little() -> anyhow::Result<()> {
     println!(
         "containers              {n} (created and started in {:.1} s, {:.0} ms each)",
         created.as_secs_f64(),
-        created.as_secs_f64() * 1000.0 / n as f64
+        created.as_secs_f64() * 1000.0 / as_f64(n)
     );
     println!("measured                {wall:.0} s of 1 s sampling");
     println!("agent CPU               {cpu_pct:.2} % of one core (aim < 2 %)");
     println!("agent RSS               mean {rss_mean:.1} MiB, max {rss_max:.1} MiB (aim < 30 MB)");
     println!(
         "agent RSS at the end    {:.1} MiB: {:.1} anonymous (heap, stacks), {:.1} file (the binary's pages)",
-        rss_kib(agent_pid) as f64 / 1024.0,
-        status_kib(agent_pid, "RssAnon:") as f64 / 1024.0,
-        status_kib(agent_pid, "RssFile:") as f64 / 1024.0
+        as_f64(rss_kib(agent_pid)) / 1024.0,
+        as_f64(status_kib(agent_pid, "RssAnon:")) / 1024.0,
+        as_f64(status_kib(agent_pid, "RssFile:")) / 1024.0
     );
     // PSS: shared pages (the binary's, mapped by every monitor too) count
     // by their share: what this process really adds.
@@ -129,7 +131,7 @@ async fn idle_containers_cost_the_agent_little() -> anyhow::Result<()> {
         .unwrap_or(0);
     println!(
         "agent PSS at the end    {:.1} MiB (shared pages by their share)",
-        pss_kib as f64 / 1024.0
+        as_f64(pss_kib) / 1024.0
     );
     println!(
         "agent threads           {}",
@@ -155,8 +157,8 @@ async fn idle_containers_cost_the_agent_little() -> anyhow::Result<()> {
         .sum();
     println!(
         "monitors' RSS           {:.1} MiB in all, {:.0} KiB each",
-        mon_rss as f64 / 1024.0,
-        mon_rss as f64 / n as f64
+        as_f64(mon_rss) / 1024.0,
+        as_f64(mon_rss) / as_f64(n)
     );
     Ok(())
 }

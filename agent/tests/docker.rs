@@ -88,7 +88,7 @@ impl Dockerd {
 impl Drop for Dockerd {
     fn drop(&mut self) {
         let _ = self.docker(&["rm", "-f", "dk", "made-by-docker"]);
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let pid = berth_testkit::pid(self.child.id());
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
@@ -319,9 +319,16 @@ async fn docker_containers_through_the_same_api() -> anyhow::Result<()> {
             json!({"resize": [90, 30]}).to_string().into(),
         ))
         .await?;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        ws.send(Message::Binary(b"stty size; exit 4\n".to_vec().into()))
-            .await?;
+        // dockerd applies the resize on its own time: the shell waits for
+        // it (up to 10 s) instead of the test sleeping a guess. The size is
+        // spelled as sums so that the tty's echo of this line cannot
+        // satisfy the check below.
+        ws.send(Message::Binary(
+            b"i=0; while [ \"$(stty size)\" != \"$((29+1)) $((89+1))\" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; stty size; exit 4\n"
+                .to_vec()
+                .into(),
+        ))
+        .await?;
         let (out, exit) = common::exec_output(&mut ws).await?;
         assert!(out.contains("30 90"), "{out:?}");
         assert_eq!(exit, Some(4), "{out:?}");

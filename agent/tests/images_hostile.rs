@@ -461,5 +461,6 @@ fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
             buf.len(),
         )
     };
-    (n >= 0).then(|| buf[..n as usize].to_vec())
+    // A negative count is an error (ENODATA: no such attribute).
+    usize::try_from(n).ok().map(|n| buf[..n].to_vec())
 }

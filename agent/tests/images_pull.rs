@@ -423,7 +423,8 @@ async fn cutting_proxy(upstream: String) -> (String, Arc<AtomicU64>) {
                         }
                         let max = limit.load(Ordering::SeqCst);
                         if max > 0 && sent + n as u64 > max {
-                            let keep = (max - sent) as usize;
+                            // Less than `n`, a usize: it fits.
+                            let keep = usize::try_from(max - sent).expect("below n");
                             cw.write_all(&buf[..keep]).await?;
                             return Ok(());
                         }

@@ -8,6 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use berth_testkit::as_f64;
 use common::{TestAgent, is_root, skip};
 use serde_json::json;
 
@@ -76,7 +77,7 @@ async fn cpu_percent_of_a_container_burning_one_core() -> anyhow::Result<()> {
     )
     .await?;
     let (t1, u1) = (Instant::now(), cgroup_cpu_ns(&cg).unwrap());
-    let truth = (u1 - u0) as f64 / (t1 - t0).as_nanos() as f64 * 100.0;
+    let truth = as_f64(u1.saturating_sub(u0)) / (t1 - t0).as_secs_f64() / 1e9 * 100.0;
 
     let (s, stats) = agent
         .get_json("/v1/containers/burn/stats?window=1h")
@@ -88,7 +89,7 @@ async fn cpu_percent_of_a_container_burning_one_core() -> anyhow::Result<()> {
         .iter()
         .map(|s| s["cpu_percent"].as_f64().unwrap())
         .collect();
-    let mean = recent.iter().sum::<f64>() / recent.len() as f64;
+    let mean = recent.iter().sum::<f64>() / as_f64(recent.len() as u64);
     eprintln!("agent says {recent:?} (mean {mean:.1} %), the cgroup counter says {truth:.1} %");
     // Sampling jitter moves single samples by a few percent (more in the
     // emulated v2 guest); what must never happen is the 1000 % class of bug.

@@ -23,7 +23,7 @@ use berth_agent::network::Network;
 use berth_api::containers::{NetworkMode, PortMapping, Protocol};
 use network_support::*;
 
-fn env_or(name: &str, default: usize) -> usize {
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -32,14 +32,15 @@ fn env_or(name: &str, default: usize) -> usize {
 
 fn summary(name: &str, mut ms: Vec<f64>) -> f64 {
     ms.sort_by(|a, b| a.total_cmp(b));
-    let pick = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
-    let median = pick(0.5);
+    // The nearest rank for `pct` percent, rounded half up.
+    let pick = |pct: usize| ms[((ms.len() - 1) * pct + 50) / 100];
+    let median = pick(50);
     println!(
         "  {name:<14} n={:<3} min {:>6.2} ms  median {:>6.2} ms  p95 {:>6.2} ms",
         ms.len(),
-        pick(0.0),
+        pick(0),
         median,
-        pick(0.95)
+        pick(95)
     );
     median
 }
@@ -63,9 +64,14 @@ fn network_bench() {
         berth_testkit::skip("needs iperf3");
         return;
     }
-    let iterations = env_or("BENCH_ITERATIONS", 50);
-    let seconds = env_or("BENCH_IPERF_SECONDS", 5) as u32;
-    let runs = env_or("BENCH_IPERF_RUNS", 3);
+    let iterations: u16 = env_or("BENCH_ITERATIONS", 50);
+    assert!(
+        iterations <= u16::MAX - 20000,
+        "BENCH_ITERATIONS: at most {} (one host port from 20000 each)",
+        u16::MAX - 20000
+    );
+    let seconds: u32 = env_or("BENCH_IPERF_SECONDS", 5);
+    let runs: usize = env_or("BENCH_IPERF_RUNS", 3);
     let s = Scratch::new("bench");
     let cfg = s.config("a", "10.230.0.0/16");
     run_ok(&[
@@ -82,8 +88,8 @@ fn network_bench() {
 
     let (bridge_median, none_median) = s.run(|| async {
         let net = Network::open(cfg.clone()).await.expect("open");
-        let port = |i: usize| PortMapping {
-            host_port: 20000 + i as u16,
+        let port = |i: u16| PortMapping {
+            host_port: 20000 + i,
             container_port: 80,
             protocol: Protocol::Tcp,
         };

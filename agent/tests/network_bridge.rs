@@ -7,7 +7,7 @@ mod network_support;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use berth_agent::network::{Error, Network};
 use berth_api::containers::{NetworkMode, PortMapping, Protocol};
@@ -426,19 +426,12 @@ fn a_taken_host_port_is_a_conflict() {
         drop(listener);
         // Another test's fork may hold a copy of the socket until its exec:
         // retry briefly.
-        let mut again = net
-            .reserve("three", &NetworkMode::Bridge, &[tcp(18090, 80)])
-            .await;
-        for _ in 0..40 {
-            if again.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            again = net
-                .reserve("three", &NetworkMode::Bridge, &[tcp(18090, 80)])
-                .await;
-        }
-        again.expect("free again");
+        retry(|| async {
+            net.reserve("three", &NetworkMode::Bridge, &[tcp(18090, 80)])
+                .await
+        })
+        .await
+        .expect("free again");
 
         // A host process that takes the port between create and start.
         let squatter = in_ns_thread(&host, || UdpSocket::bind("0.0.0.0:18091").expect("bind"));
@@ -446,19 +439,12 @@ fn a_taken_host_port_is_a_conflict() {
             .await
             .unwrap_err();
         drop(squatter);
-        let mut again = net
-            .reserve("four", &NetworkMode::Bridge, &[udp(18091, 53)])
-            .await;
-        for _ in 0..40 {
-            if again.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            again = net
-                .reserve("four", &NetworkMode::Bridge, &[udp(18091, 53)])
-                .await;
-        }
-        again.expect("reserve");
+        retry(|| async {
+            net.reserve("four", &NetworkMode::Bridge, &[udp(18091, 53)])
+                .await
+        })
+        .await
+        .expect("reserve");
         let squatter = in_ns_thread(&host, || UdpSocket::bind("0.0.0.0:18091").expect("bind"));
         let e = net.attach("four", None).await.unwrap_err();
         assert!(matches!(e, Error::Conflict(_)), "{e}");
@@ -469,20 +455,32 @@ fn a_taken_host_port_is_a_conflict() {
             0,
             "no veth left: {links}"
         );
-        let mut attached = net.attach("four", None).await;
-        for _ in 0..40 {
-            if attached.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            attached = net.attach("four", None).await;
-        }
-        attached.expect("attach once the port is free");
+        retry(|| net.attach("four", None))
+            .await
+            .expect("attach once the port is free");
 
         for id in ["one", "two", "three", "four"] {
             net.release(id).await.expect("release");
         }
     });
+}
+
+/// Calls `op` every 50 ms until it succeeds or 10 s have passed; its last
+/// result. For a port another process (another test's fork, until its
+/// exec) may still hold for a moment.
+async fn retry<T, F, Fut>(mut op: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = op().await;
+        if r.is_ok() || Instant::now() >= deadline {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[test]

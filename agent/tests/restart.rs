@@ -99,10 +99,8 @@ async fn policies_decide_what_comes_back() -> anyhow::Result<()> {
 /// Kills every process of a cgroup tree (the container and its monitor die
 /// as in a power cut).
 fn kill_pid(pid: u64) {
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    );
+    let pid = u32::try_from(pid).expect("a pid fits in u32");
+    let _ = nix::sys::signal::kill(berth_testkit::pid(pid), nix::sys::signal::Signal::SIGKILL);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -253,7 +253,7 @@ async fn a_container_cannot_overwrite_the_agent_binary() -> Result<()> {
     let started: serde_json::Value = serde_json::from_slice(&std::fs::read(
         setup.config.paths().container_dir(&id).join("started.json"),
     )?)?;
-    let monitor_pid = started["monitor_pid"].as_u64().context("monitor pid")? as u32;
+    let monitor_pid = u32::try_from(started["monitor_pid"].as_u64().context("monitor pid")?)?;
     let monitor_exe = dev_ino(Path::new(&format!("/proc/{monitor_pid}/exe")))?;
     let agent_link = std::fs::read_link(format!("/proc/{agent_pid}/exe"))?;
     eprintln!(

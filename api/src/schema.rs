@@ -16,8 +16,8 @@ fn integer(min: u64, max: u64) -> Object {
     ObjectBuilder::new()
         .schema_type(Type::Integer)
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
-        .minimum(Some(min as f64))
-        .maximum(Some(max as f64))
+        .minimum(Some(min))
+        .maximum(Some(max))
         .build()
 }
 
@@ -193,7 +193,7 @@ pub fn nano_cpus() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::Integer)
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
-        .minimum(Some(limits::MIN_NANO_CPUS as f64))
+        .minimum(Some(limits::MIN_NANO_CPUS))
         .description(Some("at most the host's CPUs × 1e9 (facts.cpus)"))
         .build()
 }

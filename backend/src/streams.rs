@@ -423,4 +423,96 @@ mod tests {
         assert!(is_comment(b": keep-alive\n\n"));
         assert!(!is_comment(b"data: 1\n\n"));
     }
+
+    type Chunks = futures::channel::mpsc::UnboundedSender<Result<Bytes, std::io::Error>>;
+
+    /// An upstream answer whose body is what the test sends on the channel:
+    /// no socket, so tokio's paused clock only moves when every task waits.
+    fn upstream() -> (Chunks, reqwest::Response) {
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        let body = reqwest::Body::wrap_stream(rx);
+        (tx, reqwest::Response::from(http::Response::new(body)))
+    }
+
+    fn key() -> StreamKey {
+        StreamKey {
+            host: "h1".into(),
+            path: "/v1/containers/web/stats/stream".into(),
+        }
+    }
+
+    async fn open(
+        hub: &Arc<StreamHub>,
+        resp: Option<reqwest::Response>,
+    ) -> BoxStream<'static, Bytes> {
+        let metrics = Arc::new(Metrics::default());
+        hub.join(key(), 2, metrics, || async move {
+            resp.ok_or_else(|| ApiError::Internal("opened twice".into()))
+        })
+        .await
+        .expect("joined")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_viewer_gets_a_keep_alive_every_15_s() {
+        let hub = Arc::new(StreamHub::default());
+        let (tx, resp) = upstream();
+        let mut viewer = open(&hub, Some(resp)).await;
+        tx.unbounded_send(Ok(Bytes::from_static(b"data: 1\n\n")))
+            .unwrap();
+        assert_eq!(&viewer.next().await.unwrap()[..], b"data: 1\n\n");
+        // Nothing for just under KEEP_ALIVE, then the comment, on time.
+        let idle = tokio::time::Instant::now();
+        let early = tokio::time::timeout(KEEP_ALIVE - Duration::from_millis(1), viewer.next());
+        assert!(early.await.is_err(), "a keep-alive came early");
+        assert_eq!(&viewer.next().await.unwrap()[..], b": keep-alive\n\n");
+        assert_eq!(idle.elapsed(), KEEP_ALIVE);
+        // An event in between starts the idle time again.
+        tokio::time::sleep(KEEP_ALIVE / 2).await;
+        tx.unbounded_send(Ok(Bytes::from_static(b"data: 2\n\n")))
+            .unwrap();
+        assert_eq!(&viewer.next().await.unwrap()[..], b"data: 2\n\n");
+        let idle = tokio::time::Instant::now();
+        assert_eq!(&viewer.next().await.unwrap()[..], b": keep-alive\n\n");
+        assert_eq!(idle.elapsed(), KEEP_ALIVE);
+        // The upstream's end ends the viewer's stream.
+        drop(tx);
+        assert_eq!(&viewer.next().await.unwrap()[..], END_EVENT);
+        assert!(viewer.next().await.is_none());
+        assert_eq!(hub.open_streams(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_viewer_gets_the_replay_and_the_last_to_leave_closes_the_upstream() {
+        let hub = Arc::new(StreamHub::default());
+        let (tx, resp) = upstream();
+        let mut first = open(&hub, Some(resp)).await;
+        for n in 1..=3 {
+            tx.unbounded_send(Ok(Bytes::from(format!("data: {n}\n\n"))))
+                .unwrap();
+            assert_eq!(first.next().await.unwrap(), format!("data: {n}\n\n"));
+        }
+        // The same upstream (a second open would fail), replaying the last
+        // two events (the cap) before the live ones.
+        let mut late = open(&hub, None).await;
+        assert_eq!(&late.next().await.unwrap()[..], b"data: 2\n\n");
+        assert_eq!(&late.next().await.unwrap()[..], b"data: 3\n\n");
+        tx.unbounded_send(Ok(Bytes::from_static(b"data: 4\n\n")))
+            .unwrap();
+        assert_eq!(&late.next().await.unwrap()[..], b"data: 4\n\n");
+        assert_eq!(&first.next().await.unwrap()[..], b"data: 4\n\n");
+        assert_eq!(hub.open_streams(), 1);
+        drop(first);
+        assert_eq!(hub.open_streams(), 1, "one viewer is left");
+        drop(late);
+        assert_eq!(hub.open_streams(), 0);
+        // The pump lets go of the upstream's body: the agent sees it close.
+        tokio::time::timeout(Duration::from_secs(1), async {
+            while !tx.is_closed() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .expect("the upstream was not closed");
+    }
 }

@@ -152,8 +152,9 @@ db_test!(login_me_logout_and_the_cookie, |t: TestApp| async move {
     let body = r.json();
     let token = body["token"].as_str().unwrap().to_string();
     let exp = chrono::DateTime::parse_from_rfc3339(body["expires_at"].as_str().unwrap()).unwrap();
-    let hours = (exp.timestamp() - chrono::Utc::now().timestamp()) as f64 / 3600.0;
-    assert!((7.9..=8.01).contains(&hours), "{hours}");
+    // Eight hours from now: between 7.9 h and 8.01 h, in seconds.
+    let secs = exp.timestamp() - chrono::Utc::now().timestamp();
+    assert!((28_440..=28_836).contains(&secs), "expires in {secs} s");
     assert_eq!(body["user"]["id"], alice.id.as_str());
 
     // Bearer and cookie both work.

@@ -344,8 +344,14 @@ db_test!(removing_a_host_revokes_it, |t: TestApp| async move {
     // Even an unreachable agent is removed (revoked on the server's side).
     let agent2 = FakeAgent::start().await;
     let host2 = agent2.join(&t, &owner.token, "node-2", &[]).await;
+    let addr = agent2.addr;
     drop(agent2);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    common::wait_until(
+        "the dropped agent's port to close",
+        Duration::from_secs(10),
+        || async { tokio::net::TcpStream::connect(addr).await.is_err() },
+    )
+    .await;
     let r = t
         .call(
             Method::DELETE,

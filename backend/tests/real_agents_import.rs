@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use berth_testkit::as_f64;
 use common::real_agent::{Served, agent_bin, busybox_tar};
 use common::wait_until;
 use rand::RngCore;
@@ -58,7 +59,7 @@ fn random_file(path: &Path, n: u64) -> String {
     let mut buf = vec![0u8; 1 << 20];
     let mut left = n;
     while left > 0 {
-        let k = left.min(buf.len() as u64) as usize;
+        let k = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
         rand::rng().fill_bytes(&mut buf[..k]);
         h.update(&buf[..k]);
         f.write_all(&buf[..k]).expect("write random");
@@ -238,16 +239,16 @@ async fn a_64_mib_import_streams_through_the_server_to_a_real_agent() {
     let growth = peak.saturating_sub(before);
     eprintln!(
         "imported {:.1} MiB: RSS before {:.1} MiB, peak {:.1} MiB (growth {:.1} MiB; HWM reset: {hwm_reset})",
-        size as f64 / MIB,
-        before as f64 / MIB,
-        peak as f64 / MIB,
-        growth as f64 / MIB
+        as_f64(size) / MIB,
+        as_f64(before) / MIB,
+        as_f64(peak) / MIB,
+        as_f64(growth) / MIB
     );
     assert!(
         growth < MAX_GROWTH,
         "the process grew by {:.1} MiB relaying a {:.1} MiB import: it is not streamed",
-        growth as f64 / MIB,
-        size as f64 / MIB
+        as_f64(growth) / MIB,
+        as_f64(size) / MIB
     );
 
     // Listed, with the big layer's digest.

@@ -46,8 +46,12 @@ async fn the_setup_token_never_reaches_the_log() {
             assert!(Instant::now() < deadline, "no setup-token file");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        // Let the startup messages be written.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The startup message that says where the token is has been
+        // written (the rest of the log, to the shutdown, follows).
+        while !String::from_utf8_lossy(&logs.0.lock().unwrap()).contains("setup token") {
+            assert!(Instant::now() < deadline, "no setup token message");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         shutdown.cancel();
     };
     let (r, ()) = tokio::join!(server, wait);

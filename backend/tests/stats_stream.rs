@@ -137,6 +137,8 @@ db_test!(
 
         // The single viewer leaves: a/web stays open for the multiplexed one.
         drop(single);
+        // Negative check, not synchronisation: give a wrong close of a/web
+        // the time to happen (the server sees the client go at once).
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(t.state.streams.open_streams(), 3);
         assert_eq!(a.state.streams_open.load(Ordering::Relaxed), 2);

@@ -469,7 +469,7 @@ impl Drop for Browser {
     fn drop(&mut self) {
         // The whole process group: chromedriver and the Chromium it started
         // (the group was made for it by process_group(0)).
-        let pgid = nix::unistd::Pid::from_raw(self.driver.id() as i32);
+        let pgid = berth_testkit::pid(self.driver.id());
         let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
         let _ = self.driver.wait();
     }

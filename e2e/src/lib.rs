@@ -472,7 +472,7 @@ impl Stack {
     /// stack made. Called by `Drop` too; calling it twice is harmless.
     pub fn shutdown(&mut self) {
         if let Some(mut child) = self.server.take() {
-            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let pid = berth_testkit::pid(child.id());
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {

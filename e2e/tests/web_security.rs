@@ -210,7 +210,14 @@ async fn login_next_never_leaves_the_site() -> Result<()> {
             b.fill("#login-password", OWNER_PASSWORD).await?;
             b.click("form button[type=submit]").await?;
             b.wait("[data-testid=username]").await?;
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            // Signed in, the login page navigates to `next`: wait until the
+            // path is `want`, or the page has left the site.
+            let site = format!("127.0.0.1:{}", stack.port);
+            b.wait_until(
+                &format!("?next={next} to lead to {want}"),
+                &format!("return location.host !== {site:?} || location.pathname === {want:?};"),
+            )
+            .await?;
             let url = b.client().current_url().await?;
             ensure!(
                 url.host_str() == Some("127.0.0.1") && url.port() == Some(stack.port),
@@ -309,6 +316,9 @@ async fn hostile_agent_content_never_runs_in_the_browser() -> Result<()> {
             b.client()
                 .goto(&format!("{}{path}", stack.url))
                 .await?;
+            // Negative check, not synchronisation: `goto` returns once the
+            // page has loaded; a script it held would have run by then, and
+            // this leaves a timer or a late fetch of it the time to run too.
             tokio::time::sleep(Duration::from_millis(1500)).await;
             let v = b
                 .eval("return [document.title, typeof window.pwned, document.contentType, document.body ? document.body.innerText : ''];")

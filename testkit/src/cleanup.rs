@@ -69,7 +69,7 @@ fn rmdir_tree(dir: &Path) -> bool {
 
 /// Pids of processes whose command line mentions `needle`.
 pub fn pids_mentioning(needle: &str) -> Vec<i32> {
-    let me = std::process::id() as i32;
+    let me = crate::pid(std::process::id()).as_raw();
     let mut out = Vec::new();
     let Ok(rd) = fs::read_dir("/proc") else {
         return out;

@@ -1,5 +1,5 @@
-//! What every Berth test crate shares: [`skip`], and [`cleanup`] of what a
-//! root test leaves on the host.
+//! What every Berth test crate shares: [`skip`], [`pid`], [`as_f64`], and
+//! [`cleanup`] of what a root test leaves on the host.
 //!
 //! A test that needs something the machine lacks (root, a tool, a kernel
 //! feature, the PostgreSQL of `scripts/test.sh`) calls [`skip`] and returns.
@@ -57,6 +57,32 @@ pub fn require_root(why: &str) -> bool {
     false
 }
 
+/// The `pid_t` of a process whose id std or tokio hands out as a `u32`
+/// (`Child::id()`, `std::process::id()`), for `kill(2)` and nix. The kernel
+/// gives out pids up to `pid_max`, at most 2^22, so the conversion fails
+/// only on an id no kernel made; that is a bug in the test, and it panics
+/// naming the id.
+pub fn pid(id: u32) -> nix::unistd::Pid {
+    let raw = i32::try_from(id)
+        .unwrap_or_else(|_| panic!("process id {id} does not fit a pid_t: not a pid"));
+    nix::unistd::Pid::from_raw(raw)
+}
+
+/// A measured quantity (a count, bytes, KiB, clock ticks, microseconds) as
+/// an `f64`, for the figures and ratios tests and benchmarks compute and
+/// print. The one place test code turns an integer into a float: `f64`
+/// holds every integer up to 2^53 exactly, and no measurement of a test
+/// comes near that (2^53 bytes is 8 PiB, 2^53 µs is 285 years), so the
+/// result is exact in practice; above it, it rounds to the nearest `f64`
+/// and never wraps. A `usize` or `u128` goes through `u64::try_from`.
+pub fn as_f64(n: u64) -> f64 {
+    // Deliberate: the rounding above 2^53 is the wanted result for a
+    // figure (see the doc comment), not a lost value.
+    #[allow(clippy::cast_precision_loss)]
+    let f = n as f64;
+    f
+}
+
 fn nix_geteuid() -> u32 {
     // The process's effective uid, from /proc (no libc dependency here).
     std::fs::read_to_string("/proc/self/status")
@@ -82,6 +108,27 @@ mod tests {
         assert!(!is_on(Some("0")));
         assert!(is_on(Some("1")));
         assert!(is_on(Some("yes")));
+    }
+
+    #[test]
+    fn a_pid_converts() {
+        assert_eq!(pid(1).as_raw(), 1);
+        assert_eq!(pid(4_194_304).as_raw(), 4_194_304);
+        let me = pid(std::process::id());
+        assert_eq!(me, nix::unistd::Pid::this());
+    }
+
+    #[test]
+    #[should_panic(expected = "not a pid")]
+    fn an_id_above_pid_max_is_refused() {
+        pid(u32::MAX);
+    }
+
+    #[test]
+    fn a_figure_is_exact_up_to_2_pow_53() {
+        assert_eq!(as_f64(0), 0.0);
+        assert_eq!(as_f64(1 << 53), 9_007_199_254_740_992.0);
+        assert_eq!(as_f64(u64::MAX), 18_446_744_073_709_551_615.0);
     }
 
     #[test]

@@ -50,14 +50,14 @@ fn user_namespace_with_mappings() {
         std::io::BufRead::read_line(&mut reader, &mut s).unwrap();
     }
     // Outside, the process is the mapped host uid.
-    let mut status = String::new();
-    for _ in 0..200 {
-        status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        if status.contains("Uid:\t100000") {
-            break;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        if status.contains("Uid:\t100000") || std::time::Instant::now() >= deadline {
+            break status;
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    };
     assert!(status.contains("Uid:\t100000\t100000"), "{status}");
     // exec joins the user namespace too.
     let process: oci_spec::runtime::Process = serde_json::from_value(serde_json::json!({

@@ -133,14 +133,14 @@ fn pause_resume_stats_and_processes() {
         .unwrap();
     f.rt.start("p").unwrap();
     // Wait until the child sleep exists.
-    let mut procs = Vec::new();
-    for _ in 0..200 {
-        procs = f.rt.processes("p").unwrap();
-        if procs.len() == 2 {
-            break;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let procs = loop {
+        let procs = f.rt.processes("p").unwrap();
+        if procs.len() == 2 || std::time::Instant::now() >= deadline {
+            break procs;
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    };
     assert_eq!(procs.len(), 2, "{procs:?}");
     assert!(procs.contains(&pid));
     f.rt.pause("p").unwrap();

@@ -203,10 +203,8 @@ fn kill_processes_mentioning(needle: &str) {
             continue;
         };
         if String::from_utf8_lossy(&cmd).contains(needle) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+            let _ =
+                nix::sys::signal::kill(berth_testkit::pid(pid), nix::sys::signal::Signal::SIGKILL);
         }
     }
 }

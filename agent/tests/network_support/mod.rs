@@ -70,7 +70,8 @@ pub fn unique(tag: &str) -> String {
     for b in format!("{tag}/{}/{n}/{nanos}", std::process::id()).bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
     }
-    format!("bt{:08x}", h as u32)
+    // The low 32 bits of the hash: 8 hex digits.
+    format!("bt{:08x}", h & 0xffff_ffff)
 }
 
 /// Runs a command and returns its output (never panics on failure).

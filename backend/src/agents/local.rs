@@ -104,10 +104,14 @@ async fn spawn(state: &AppState, bin: &Path, dir: &Path) -> std::io::Result<Chil
 /// SIGTERM, then SIGKILL after 10 s.
 async fn stop(child: &mut Child) {
     if let Some(pid) = child.id() {
-        // SAFETY: kill(2) on the pid of our own child, which we have not
-        // reaped yet (so the pid cannot have been reused).
-        unsafe {
-            libc::kill(pid as libc::pid_t, libc::SIGTERM);
+        // A pid the kernel handed out fits a pid_t (pid_max is at most
+        // 2^22); if it somehow did not, the SIGKILL below still stops it.
+        if let Ok(pid) = libc::pid_t::try_from(pid) {
+            // SAFETY: kill(2) on the pid of our own child, which we have not
+            // reaped yet (so the pid cannot have been reused).
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
         }
         match tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
             Ok(Ok(status)) => tracing::info!(%status, "local agent stopped"),
@@ -158,7 +162,7 @@ pub async fn supervise(state: AppState, shutdown: CancellationToken) {
             delay
         };
         tracing::info!(
-            after_ms = delay.as_millis() as u64,
+            after_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
             "restarting the local agent"
         );
         tokio::select! {

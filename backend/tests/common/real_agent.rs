@@ -213,8 +213,11 @@ impl RealAgent {
         }
     }
 
-    pub fn pid(&self) -> i32 {
-        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    /// The agent's pid while it runs (not yet killed and reaped).
+    pub fn pid(&self) -> Option<i32> {
+        self.child
+            .as_ref()
+            .map(|c| berth_testkit::pid(c.id()).as_raw())
     }
 
     /// What the agent printed so far.
@@ -257,20 +260,30 @@ impl RealAgent {
 
     /// Freezes the process (SIGSTOP): its socket stays open, nothing answers.
     pub fn sigstop(&mut self) {
-        self.stopped = true;
-        unsafe { libc::kill(self.pid(), libc::SIGSTOP) };
+        if let Some(pid) = self.pid() {
+            self.stopped = true;
+            // SAFETY: kill(2) takes no pointers; the pid is our own child's,
+            // not yet reaped, so it names no other process.
+            unsafe { libc::kill(pid, libc::SIGSTOP) };
+        }
     }
 
     /// Resumes it (SIGCONT).
     pub fn sigcont(&mut self) {
-        unsafe { libc::kill(self.pid(), libc::SIGCONT) };
+        if let Some(pid) = self.pid() {
+            // SAFETY: kill(2) takes no pointers; the pid is our own child's,
+            // not yet reaped, so it names no other process.
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+        }
         self.stopped = false;
     }
 
     /// Stops the process (SIGTERM, then SIGKILL) and waits for it; files stay.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let pid = c.id() as i32;
+            let pid = berth_testkit::pid(c.id()).as_raw();
+            // SAFETY: kill(2) takes no pointers; the pid is our own child's,
+            // not yet reaped (`take()` above, waited for below).
             unsafe {
                 libc::kill(pid, libc::SIGCONT);
                 libc::kill(pid, libc::SIGTERM);
@@ -309,7 +322,11 @@ fn scratch_netns(dir: &Path) -> PathBuf {
     std::fs::File::create(&path).expect("netns file");
     let p = std::ffi::CString::new(path.as_os_str().to_string_lossy().as_bytes()).unwrap();
     std::thread::spawn(move || {
-        // The unshare affects only this short-lived thread.
+        // SAFETY: unshare(2) changes only this short-lived thread's network
+        // namespace (it exits right after), and mount(2) reads two
+        // NUL-terminated strings (`src`, a C literal, and `p`, owned by this
+        // closure) that outlive the call; the other pointers are null, which
+        // mount(2) accepts for a bind mount.
         unsafe {
             assert_eq!(
                 libc::unshare(libc::CLONE_NEWNET),

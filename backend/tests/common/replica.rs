@@ -24,7 +24,7 @@ impl Drop for Replica {
         }
         // SAFETY: kill(2) on our own child's pid, not yet reaped.
         unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+            libc::kill(berth_testkit::pid(self.child.id()).as_raw(), libc::SIGTERM);
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {

@@ -33,7 +33,7 @@ pub async fn check_import(body: Body) -> Result<u64, String> {
         let mut c: &[u8] = &chunk;
         while !c.is_empty() && !ended {
             if skip > 0 {
-                let k = skip.min(c.len() as u64) as usize;
+                let k = usize::try_from(skip).unwrap_or(usize::MAX).min(c.len());
                 c = &c[k..];
                 skip -= k as u64;
                 continue;
