@@ -344,6 +344,12 @@ pub struct LogsQuery {
     pub follow: bool,
 }
 
+/// Seconds (with a fraction) as whole milliseconds.
+#[allow(clippy::cast_possible_truncation)] // Rust's f64 → i64 `as` saturates and drops the sub-millisecond part, which is meant; an out-of-range result is refused by `from_timestamp_millis`.
+fn millis(secs: f64) -> i64 {
+    (secs * 1000.0) as i64
+}
+
 /// RFC 3339, or seconds since the epoch.
 fn parse_time(param: &'static str, v: &str) -> Result<DateTime<Utc>, QueryError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(v) {
@@ -351,7 +357,7 @@ fn parse_time(param: &'static str, v: &str) -> Result<DateTime<Utc>, QueryError>
     }
     if let Ok(secs) = v.parse::<f64>()
         && secs.is_finite()
-        && let Some(t) = DateTime::from_timestamp_millis((secs * 1000.0) as i64)
+        && let Some(t) = DateTime::from_timestamp_millis(millis(secs))
     {
         return Ok(t);
     }

@@ -228,7 +228,8 @@ impl RealAgent {
             .join("\n")
     }
 
-    /// Waits for `data_dir/join.json`; returns the host id in it.
+    /// Waits for `data_dir/join.json` and for the agent's port to accept
+    /// connections; returns the host id in join.json.
     pub async fn wait_joined(&mut self, within: Duration) -> String {
         let p = self.data_dir.join("join.json");
         let start = Instant::now();
@@ -237,7 +238,11 @@ impl RealAgent {
                 && let Ok(v) = serde_json::from_str::<serde_json::Value>(&s)
                 && let Some(id) = v["host_id"].as_str()
             {
-                return id.to_string();
+                // The agent writes join.json before it binds its listener:
+                // the host is joined, not yet reachable. Wait for the port.
+                if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                    return id.to_string();
+                }
             }
             if let Some(c) = self.child.as_mut()
                 && let Ok(Some(st)) = c.try_wait()
