@@ -18,6 +18,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::api;
+use crate::num::u16_from_f64;
 
 #[wasm_bindgen]
 extern "C" {
@@ -284,10 +285,12 @@ pub fn Console(host: Memo<String>, container: Memo<String>) -> impl IntoView {
                 let send_resize = send_resize.clone();
                 Closure::<dyn FnMut(JsValue)>::new(move |size: JsValue| {
                     let get = |k: &str| {
-                        Reflect::get(&size, &k.into())
-                            .ok()
-                            .and_then(|v| v.as_f64())
-                            .unwrap_or(0.0) as u16
+                        u16_from_f64(
+                            Reflect::get(&size, &k.into())
+                                .ok()
+                                .and_then(|v| v.as_f64())
+                                .unwrap_or(0.0),
+                        )
                     };
                     send_resize(get("cols"), get("rows"));
                 })

@@ -13,6 +13,7 @@ use crate::app::use_session;
 use crate::components::bars::UsageBar;
 use crate::components::problem::{HostErrors, Loading, ProblemBanner};
 use crate::format;
+use crate::num::{f64_from_u64, u64_from_f64};
 use crate::rbac;
 
 /// The newest sample of each host, from its 24 h history (one-minute
@@ -109,15 +110,16 @@ pub fn HostsPage() -> impl IntoView {
                                         .map(|h| {
                                             let id = h.id.clone();
                                             let id2 = h.id.clone();
-                                            let cpus = h.facts.cpus as f64;
-                                            let mem_total = h.facts.memory_bytes as f64;
+                                            let cpus = f64::from(h.facts.cpus);
+                                            let mem_bytes = h.facts.memory_bytes;
+                                            let mem_total = f64_from_u64(mem_bytes);
                                             let online = h.status == HostStatus::Online;
                                             let cpu = Signal::derive({
                                                 let id = id.clone();
                                                 move || sample_of(&id).map(|s| s.cpu_percent).unwrap_or(0.0)
                                             });
                                             let mem = Signal::derive(move || {
-                                                sample_of(&id2).map(|s| s.memory_bytes as f64).unwrap_or(0.0)
+                                                sample_of(&id2).map(|s| f64_from_u64(s.memory_bytes)).unwrap_or(0.0)
                                             });
                                             view! {
                                                 <tr data-testid="host-row" data-status=if online { "online" } else { "offline" }>
@@ -150,7 +152,7 @@ pub fn HostsPage() -> impl IntoView {
                                                             value=mem
                                                             max=mem_total
                                                             label=Signal::derive(move || {
-                                                                format!("{} / {}", format::bytes(mem.get() as u64), format::bytes(mem_total as u64))
+                                                                format!("{} / {}", format::bytes(u64_from_f64(mem.get())), format::bytes(mem_bytes))
                                                             })
                                                         />
                                                     </td>
@@ -186,7 +188,7 @@ fn JoinHost(on_joined: impl Fn() + Send + Sync + 'static) -> impl IntoView {
         ev.prevent_default();
         let hrs = hours.get();
         let secs = match hrs.trim().parse::<f64>() {
-            Ok(h) if h > 0.0 && h <= 168.0 => (h * 3600.0) as u64,
+            Ok(h) if h > 0.0 && h <= 168.0 => u64_from_f64(h * 3600.0),
             _ => {
                 error.set(Some(ApiError::local(format!(
                     "expires in: {hrs:?} is not a number of hours from 0 to 168"

@@ -19,6 +19,7 @@ use crate::api::{self, ApiError, AuditFilter, ContainerFilter};
 use crate::app::use_session;
 use crate::components::problem::{HostErrors, ProblemBanner};
 use crate::format;
+use crate::num::f64_from_u64;
 use crate::rbac;
 
 /// Usage of one container from its cgroup node.
@@ -59,7 +60,7 @@ pub fn cpu_percents(
         .iter()
         .filter_map(|u| {
             let p = prev.get(&(u.host.as_str(), u.container.as_str()))?;
-            let d = u.cpu_usec.checked_sub(*p)? as f64;
+            let d = f64_from_u64(u.cpu_usec.checked_sub(*p)?);
             (dt_s > 0.0).then(|| {
                 (
                     (u.host.clone(), u.container.clone()),
