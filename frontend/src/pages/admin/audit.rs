@@ -7,6 +7,7 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api::{self, AuditFilter};
 use crate::app::use_session;
+use crate::components::host_picker::HostPicker;
 use crate::components::problem::{Loading, ProblemBanner};
 use crate::format;
 
@@ -110,20 +111,7 @@ pub fn AuditPage() -> impl IntoView {
                 </div>
                 <div>
                     <label for="a-host">"Host"</label>
-                    <select id="a-host" on:change=move |ev| host.set(event_target_value(&ev))>
-                        <option value="">"Any host"</option>
-                        {move || {
-                            session
-                                .hosts
-                                .get()
-                                .into_iter()
-                                .map(|h| {
-                                    let sel = host.get_untracked() == h.id;
-                                    view! { <option value=h.id.clone() selected=sel>{h.name.clone()}</option> }
-                                })
-                                .collect_view()
-                        }}
-                    </select>
+                    <HostPicker id="a-host" any="Any host" selected=host on_pick=move |h| host.set(h)/>
                 </div>
                 <div>
                     <label for="a-since">"Since (UTC)"</label>
