@@ -287,6 +287,72 @@ pub fn draw(lines: &[Line], span: f64, now: f64, max: Option<f64>) -> Drawn {
     }
 }
 
+/// What a screen reader hears of a graph: its title, its time span and
+/// the latest value of each line.
+fn summary(title: &str, d: &Drawn, format: fn(f64) -> String) -> String {
+    let parts: Vec<String> = d
+        .latest
+        .iter()
+        .map(|(l, v)| match v {
+            Some(v) => format!("{l} {}", format(*v)),
+            None => format!("{l} no data"),
+        })
+        .collect();
+    format!(
+        "{title}, {} to {}: {}",
+        d.axis.start,
+        d.axis.end,
+        parts.join(", ")
+    )
+}
+
+/// The legend of a graph: each line's label and latest value.
+#[component]
+fn Legend(drawn: Memo<Drawn>, count: Memo<usize>, format: fn(f64) -> String) -> impl IntoView {
+    view! {
+        <span class="graph-latest">
+            <For each=move || 0..count.get() key=|i| *i let:i>
+                <span class=format!("legend s{i}")>
+                    {move || drawn.with(|d| d.latest.get(i).map(|l| l.0).unwrap_or_default())}
+                    " "
+                    <b>
+                        {move || {
+                            drawn
+                                .with(|d| d.latest.get(i).and_then(|l| l.1))
+                                .map(format)
+                                .unwrap_or_else(|| "–".into())
+                        }}
+                    </b>
+                </span>
+            </For>
+        </span>
+    }
+}
+
+/// The time axis under a graph: how far back, the ticks, and `now`.
+#[component]
+fn XAxis(axis: Memo<Axis>) -> impl IntoView {
+    view! {
+        <div class="graph-x" aria-hidden="true" data-testid="graph-x">
+            <span class="edge start" class:partial=move || axis.with(|a| a.partial)>
+                {move || axis.with(|a| a.start.clone())}
+            </span>
+            {move || {
+                axis.with(|a| {
+                    a.ticks
+                        .iter()
+                        .map(|(x, label)| {
+                            let style = format!("left:{:.2}%", x * 100.0);
+                            view! { <span class="tick" style=style>{label.clone()}</span> }
+                        })
+                        .collect_view()
+                })
+            }}
+            <span class="edge end">{move || axis.with(|a| a.end.clone())}</span>
+        </div>
+    }
+}
+
 /// A graph of one or more lines over the last `span` seconds.
 ///
 /// The DOM is made once: each sample changes the paths' `d` attributes and
@@ -322,24 +388,7 @@ pub fn LiveGraph(
     let count = Memo::new(move |_| drawn.with(|d| d.paths.len()));
     let summary = {
         let title = title.clone();
-        move || {
-            drawn.with(|d| {
-                let parts: Vec<String> = d
-                    .latest
-                    .iter()
-                    .map(|(l, v)| match v {
-                        Some(v) => format!("{l} {}", format(*v)),
-                        None => format!("{l} no data"),
-                    })
-                    .collect();
-                format!(
-                    "{title}, {} to {}: {}",
-                    d.axis.start,
-                    d.axis.end,
-                    parts.join(", ")
-                )
-            })
-        }
+        move || drawn.with(|d| summary(&title, d, format))
     };
     let heading = match href {
         Some(h) => view! { <a class="graph-title" href=h>{title.clone()}</a> }.into_any(),
@@ -357,22 +406,7 @@ pub fn LiveGraph(
         >
             <figcaption>
                 {heading}
-                <span class="graph-latest">
-                    <For each=move || 0..count.get() key=|i| *i let:i>
-                        <span class=format!("legend s{i}")>
-                            {move || drawn.with(|d| d.latest.get(i).map(|l| l.0).unwrap_or_default())}
-                            " "
-                            <b>
-                                {move || {
-                                    drawn
-                                        .with(|d| d.latest.get(i).and_then(|l| l.1))
-                                        .map(format)
-                                        .unwrap_or_else(|| "–".into())
-                                }}
-                            </b>
-                        </span>
-                    </For>
-                </span>
+                <Legend drawn=drawn count=count format=format/>
             </figcaption>
             <div class="graph-plot">
                 <span class="graph-ymax" aria-hidden="true">
@@ -407,23 +441,7 @@ pub fn LiveGraph(
                     </For>
                 </svg>
             </div>
-            <div class="graph-x" aria-hidden="true" data-testid="graph-x">
-                <span class="edge start" class:partial=move || axis.with(|a| a.partial)>
-                    {move || axis.with(|a| a.start.clone())}
-                </span>
-                {move || {
-                    axis.with(|a| {
-                        a.ticks
-                            .iter()
-                            .map(|(x, label)| {
-                                let style = format!("left:{:.2}%", x * 100.0);
-                                view! { <span class="tick" style=style>{label.clone()}</span> }
-                            })
-                            .collect_view()
-                    })
-                }}
-                <span class="edge end">{move || axis.with(|a| a.end.clone())}</span>
-            </div>
+            <XAxis axis=axis/>
         </figure>
     }
 }
