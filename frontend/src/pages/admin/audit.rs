@@ -41,44 +41,44 @@ fn AuditTable(items: Vec<AuditEvent>) -> impl IntoView {
     let session = use_session();
     view! {
         <div class="table-wrap">
-                <table class="data" data-testid="audit-table">
-                    <thead>
-                        <tr>
-                            <th scope="col">"Time (UTC)"</th>
-                            <th scope="col">"Actor"</th>
-                            <th scope="col">"Action"</th>
-                            <th scope="col">"Host"</th>
-                            <th scope="col">"Target"</th>
-                            <th scope="col">"Outcome"</th>
-                            <th scope="col">"Source"</th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        {items
-                            .into_iter()
-                            .map(|e| {
-                                let ok = e.outcome == "success";
-                                view! {
-                                    <tr data-testid="audit-row" data-action=e.action.clone()>
-                                        <td>{format::time(e.time)}</td>
-                                        <td>{e.actor.clone()}</td>
-                                        <td class="mono">{e.action.clone()}</td>
-                                        <td>{e.host.clone().map(|h| session.host_name(&h)).unwrap_or_default()}</td>
-                                        <td class="mono">{e.target.clone().unwrap_or_default()}</td>
-                                        <td>
-                                            <span class=if ok { "pill ok" } else { "pill bad" }>
-                                                {format!("{} {}", e.outcome, e.status)}
-                                            </span>
-                                            {e.detail.clone().map(|d| view! { <span class="hint">" "{d}</span> })}
-                                        </td>
-                                        <td class="mono">{e.source.clone()}</td>
-                                    </tr>
-                                }
-                            })
-                            .collect_view()}
-                    </tbody>
-                </table>
-            </div>
+            <table class="data" data-testid="audit-table">
+                <thead>
+                    <tr>
+                        <th scope="col">"Time (UTC)"</th>
+                        <th scope="col">"Actor"</th>
+                        <th scope="col">"Action"</th>
+                        <th scope="col">"Host"</th>
+                        <th scope="col">"Target"</th>
+                        <th scope="col">"Outcome"</th>
+                        <th scope="col">"Source"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {items
+                        .into_iter()
+                        .map(|e| {
+                            let ok = e.outcome == "success";
+                            view! {
+                                <tr data-testid="audit-row" data-action=e.action.clone()>
+                                    <td>{format::time(e.time)}</td>
+                                    <td>{e.actor.clone()}</td>
+                                    <td class="mono">{e.action.clone()}</td>
+                                    <td>{e.host.clone().map(|h| session.host_name(&h)).unwrap_or_default()}</td>
+                                    <td class="mono">{e.target.clone().unwrap_or_default()}</td>
+                                    <td>
+                                        <span class=if ok { "pill ok" } else { "pill bad" }>
+                                            {format!("{} {}", e.outcome, e.status)}
+                                        </span>
+                                        {e.detail.clone().map(|d| view! { <span class="hint">" "{d}</span> })}
+                                    </td>
+                                    <td class="mono">{e.source.clone()}</td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
     }
 }
 
