@@ -8,13 +8,12 @@ use leptos_router::components::A;
 
 use crate::api;
 use crate::components::confirm::ConfirmButton;
-use crate::components::toast::use_toasts;
+use crate::components::toast::{Toasts, use_toasts};
 use crate::format;
 
 /// Removes `img` from `host`, reports it, and runs `on_removed` after a
 /// success (the server refuses while a container uses the image).
-fn remove(host: String, img: Image, on_removed: impl Fn() + 'static) {
-    let toasts = use_toasts();
+fn remove(toasts: Toasts, host: String, img: Image, on_removed: impl Fn() + 'static) {
     spawn_local(async move {
         match api::delete_image(&host, &img.id).await {
             Ok(()) => {
@@ -70,6 +69,7 @@ fn ImageRow(
     may_deploy: Signal<bool>,
     on_removed: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
+    let toasts = use_toasts();
     let refs = refs_of(&img);
     let target = img.clone();
     view! {
@@ -89,7 +89,7 @@ fn ImageRow(
                                 label="Remove"
                                 question="Remove this image?"
                                 testid="remove-image"
-                                on_confirm=move || remove(host.get_untracked(), target.clone(), on_removed)
+                                on_confirm=move || remove(toasts, host.get_untracked(), target.clone(), on_removed)
                             />
                         }
                     }
