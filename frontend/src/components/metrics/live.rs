@@ -234,9 +234,12 @@ pub fn follow_set(wanted: Signal<Vec<Key>>, cap: usize) -> LiveSet {
 
 #[cfg(test)]
 mod tests {
-    use super::super::panel::PANEL_SAMPLES;
     use super::super::series::tests::sample;
     use super::*;
+
+    /// A panel's ring size (`panel::PANEL_SAMPLES`, not imported: the panel
+    /// depends on this module, not the other way round).
+    const PANEL_SAMPLES: usize = 600;
 
     #[test]
     fn panel_rings_are_bounded_and_events_find_their_container() {
