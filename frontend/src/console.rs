@@ -7,6 +7,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use berth_api::containers::ExecResize;
+use futures::channel::mpsc::UnboundedSender;
+use futures::stream::SplitStream;
 use futures::{SinkExt, StreamExt};
 use gloo_net::websocket::Message;
 use gloo_net::websocket::futures::WebSocket;
@@ -18,6 +20,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::api;
+use crate::num::u16_from_f64;
 
 #[wasm_bindgen]
 extern "C" {
@@ -191,6 +194,168 @@ impl Drop for Session {
     }
 }
 
+/// A terminal with its fit addon, opened in `parent` (emptied first) and
+/// fitted to it.
+fn open_terminal(parent: &web_sys::HtmlElement) -> Result<(Terminal, FitAddon), String> {
+    parent.set_inner_html("");
+    let opts = Object::new();
+    let _ = Reflect::set(&opts, &"cursorBlink".into(), &JsValue::TRUE);
+    let _ = Reflect::set(&opts, &"fontSize".into(), &JsValue::from(14));
+    let _ = Reflect::set(&opts, &"convertEol".into(), &JsValue::FALSE);
+    let term = Terminal::new(&opts);
+    let fit = match new_fit_addon() {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = term.dispose();
+            return Err(e);
+        }
+    };
+    term.load_addon(&fit);
+    term.open(parent);
+    let _ = fit.fit();
+    Ok((term, fit))
+}
+
+/// Sends what is typed and every new size (the current one first) to the
+/// session's writer; returns the callbacks, which must live as long as it.
+fn wire_input(term: &Terminal, tx: &UnboundedSender<Message>) -> Vec<Box<dyn std::any::Any>> {
+    let send_resize = {
+        let tx = tx.clone();
+        move |cols: u16, rows: u16| {
+            let frame = serde_json::to_string(&ExecResize {
+                resize: [cols, rows],
+            })
+            .unwrap_or_default();
+            let _ = tx.unbounded_send(Message::Text(frame));
+        }
+    };
+    let on_data = {
+        let tx = tx.clone();
+        Closure::<dyn FnMut(String)>::new(move |d: String| {
+            let _ = tx.unbounded_send(Message::Bytes(d.into_bytes()));
+        })
+    };
+    term.on_data(&on_data);
+    let on_resize = {
+        let send_resize = send_resize.clone();
+        Closure::<dyn FnMut(JsValue)>::new(move |size: JsValue| {
+            let get = |k: &str| {
+                u16_from_f64(
+                    Reflect::get(&size, &k.into())
+                        .ok()
+                        .and_then(|v| v.as_f64())
+                        .unwrap_or(0.0),
+                )
+            };
+            send_resize(get("cols"), get("rows"));
+        })
+    };
+    term.on_resize(&on_resize);
+    send_resize(term.cols(), term.rows());
+    vec![Box::new(on_data), Box::new(on_resize)]
+}
+
+/// Writes the session's output to the terminal until it ends; returns why
+/// it ended.
+async fn read_output(term: &Terminal, mut source: SplitStream<WebSocket>) -> String {
+    let mut reason = String::from("the session ended");
+    while let Some(m) = source.next().await {
+        match m {
+            Ok(Message::Bytes(b)) => {
+                let _ = term.write_bytes(&js_sys::Uint8Array::from(b.as_slice()));
+            }
+            Ok(Message::Text(t)) => {
+                // The server sends problems as JSON text before closing.
+                match serde_json::from_str::<berth_api::Problem>(&t) {
+                    Ok(p) => reason = api::ApiError::from(p).to_string(),
+                    Err(_) => {
+                        let _ = term.write_str(&t);
+                    }
+                }
+            }
+            Err(e) => {
+                reason = format!("the connection closed: {e}");
+                break;
+            }
+        }
+    }
+    reason
+}
+
+/// One console session in `parent` for `(host, container, command)`: the
+/// terminal, a single-use ticket, the websocket, until it closes.
+async fn run(
+    parent: web_sys::HtmlElement,
+    (h, c, command): (String, String, String),
+    status: RwSignal<Status>,
+    session: StoredValue<Option<Rc<RefCell<Session>>>, LocalStorage>,
+) {
+    if let Err(e) = load_xterm().await {
+        status.set(Status::Closed(format!("the terminal could not load: {e}")));
+        return;
+    }
+    // The session cookie alone does not open a terminal: first a
+    // single-use ticket (a POST with the CSRF header).
+    let url = match api::exec_ticket(&h, &c, &command).await {
+        Ok(t) => api::exec_url(&h, &c, &command, &t.ticket),
+        Err(e) => {
+            status.set(Status::Closed(e.to_string()));
+            return;
+        }
+    };
+    let (term, fit) = match open_terminal(&parent) {
+        Ok(t) => t,
+        Err(e) => {
+            status.set(Status::Closed(e));
+            return;
+        }
+    };
+    let ws = match WebSocket::open(&url) {
+        Ok(ws) => ws,
+        Err(e) => {
+            let _ = term.dispose();
+            status.set(Status::Closed(format!(
+                "the connection could not open: {e}"
+            )));
+            return;
+        }
+    };
+    let (mut sink, source) = ws.split();
+    let (tx, mut rx) = futures::channel::mpsc::unbounded::<Message>();
+    // Writer: everything typed, pasted or resized goes out in order.
+    spawn_local(async move {
+        while let Some(m) = rx.next().await {
+            if sink.send(m).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let closures = wire_input(&term, &tx);
+    // Fit the terminal to its box whenever the window changes size.
+    let fit2 = fit.clone();
+    let on_window = Closure::<dyn FnMut()>::new(move || {
+        let _ = fit2.fit();
+    });
+    let _ = window().add_event_listener_with_callback("resize", on_window.as_ref().unchecked_ref());
+
+    let s = Rc::new(RefCell::new(Session {
+        term: term.clone(),
+        fit,
+        tx,
+        _closures: closures,
+    }));
+    session.set_value(Some(s));
+    status.set(Status::Connected);
+    let _ = term.focus();
+
+    let reason = read_output(&term, source).await;
+    let _ =
+        window().remove_event_listener_with_callback("resize", on_window.as_ref().unchecked_ref());
+    drop(on_window);
+    status.set(Status::Closed(reason));
+}
+
 #[component]
 pub fn Console(host: Memo<String>, container: Memo<String>) -> impl IntoView {
     let status = RwSignal::new(Status::Idle);
@@ -205,140 +370,12 @@ pub fn Console(host: Memo<String>, container: Memo<String>) -> impl IntoView {
         };
         session.set_value(None);
         status.set(Status::Loading);
-        let (h, c, command) = (
+        let target = (
             host.get_untracked(),
             container.get_untracked(),
             cmd.get_untracked(),
         );
-        spawn_local(async move {
-            if let Err(e) = load_xterm().await {
-                status.set(Status::Closed(format!("the terminal could not load: {e}")));
-                return;
-            }
-            // The session cookie alone does not open a terminal: first a
-            // single-use ticket (a POST with the CSRF header).
-            let url = match api::exec_ticket(&h, &c, &command).await {
-                Ok(t) => api::exec_url(&h, &c, &command, &t.ticket),
-                Err(e) => {
-                    status.set(Status::Closed(e.to_string()));
-                    return;
-                }
-            };
-            parent.set_inner_html("");
-            let opts = Object::new();
-            let _ = Reflect::set(&opts, &"cursorBlink".into(), &JsValue::TRUE);
-            let _ = Reflect::set(&opts, &"fontSize".into(), &JsValue::from(14));
-            let _ = Reflect::set(&opts, &"convertEol".into(), &JsValue::FALSE);
-            let term = Terminal::new(&opts);
-            let fit = match new_fit_addon() {
-                Ok(f) => f,
-                Err(e) => {
-                    let _ = term.dispose();
-                    status.set(Status::Closed(e));
-                    return;
-                }
-            };
-            term.load_addon(&fit);
-            term.open(&parent);
-            let _ = fit.fit();
-
-            let ws = match WebSocket::open(&url) {
-                Ok(ws) => ws,
-                Err(e) => {
-                    let _ = term.dispose();
-                    status.set(Status::Closed(format!(
-                        "the connection could not open: {e}"
-                    )));
-                    return;
-                }
-            };
-            let (mut sink, mut source) = ws.split();
-            let (tx, mut rx) = futures::channel::mpsc::unbounded::<Message>();
-            // Writer: everything typed, pasted or resized goes out in order.
-            spawn_local(async move {
-                while let Some(m) = rx.next().await {
-                    if sink.send(m).await.is_err() {
-                        break;
-                    }
-                }
-                let _ = sink.close().await;
-            });
-            let send_resize = {
-                let tx = tx.clone();
-                move |cols: u16, rows: u16| {
-                    let frame = serde_json::to_string(&ExecResize {
-                        resize: [cols, rows],
-                    })
-                    .unwrap_or_default();
-                    let _ = tx.unbounded_send(Message::Text(frame));
-                }
-            };
-            let on_data = {
-                let tx = tx.clone();
-                Closure::<dyn FnMut(String)>::new(move |d: String| {
-                    let _ = tx.unbounded_send(Message::Bytes(d.into_bytes()));
-                })
-            };
-            term.on_data(&on_data);
-            let on_resize = {
-                let send_resize = send_resize.clone();
-                Closure::<dyn FnMut(JsValue)>::new(move |size: JsValue| {
-                    let get = |k: &str| {
-                        Reflect::get(&size, &k.into())
-                            .ok()
-                            .and_then(|v| v.as_f64())
-                            .unwrap_or(0.0) as u16
-                    };
-                    send_resize(get("cols"), get("rows"));
-                })
-            };
-            term.on_resize(&on_resize);
-            send_resize(term.cols(), term.rows());
-            // Fit the terminal to its box whenever the window changes size.
-            let fit2 = fit.clone();
-            let on_window = Closure::<dyn FnMut()>::new(move || {
-                let _ = fit2.fit();
-            });
-            let _ = window()
-                .add_event_listener_with_callback("resize", on_window.as_ref().unchecked_ref());
-
-            let s = Rc::new(RefCell::new(Session {
-                term: term.clone(),
-                fit,
-                tx,
-                _closures: vec![Box::new(on_data), Box::new(on_resize)],
-            }));
-            session.set_value(Some(s));
-            status.set(Status::Connected);
-            let _ = term.focus();
-
-            // Reader: the terminal's output.
-            let mut reason = String::from("the session ended");
-            while let Some(m) = source.next().await {
-                match m {
-                    Ok(Message::Bytes(b)) => {
-                        let _ = term.write_bytes(&js_sys::Uint8Array::from(b.as_slice()));
-                    }
-                    Ok(Message::Text(t)) => {
-                        // The server sends problems as JSON text before closing.
-                        match serde_json::from_str::<berth_api::Problem>(&t) {
-                            Ok(p) => reason = api::ApiError::from(p).to_string(),
-                            Err(_) => {
-                                let _ = term.write_str(&t);
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        reason = format!("the connection closed: {e}");
-                        break;
-                    }
-                }
-            }
-            let _ = window()
-                .remove_event_listener_with_callback("resize", on_window.as_ref().unchecked_ref());
-            drop(on_window);
-            status.set(Status::Closed(reason));
-        });
+        spawn_local(run(parent.into(), target, status, session));
     };
 
     let copy = move |_| {

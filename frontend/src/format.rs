@@ -3,11 +3,13 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::num::{f64_from_u64, u64_from_f64};
+
 const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
 
 /// `1536` → `1.5 KiB`.
 pub fn bytes(n: u64) -> String {
-    bytes_f(n as f64)
+    bytes_f(f64_from_u64(n))
 }
 
 pub fn bytes_f(n: f64) -> String {
@@ -87,11 +89,11 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
             ));
         }
     };
-    let v = num * mult as f64;
-    if !v.is_finite() || v < 1.0 || v > u64::MAX as f64 {
+    let v = num * f64_from_u64(mult);
+    if !v.is_finite() || v < 1.0 || v > f64_from_u64(u64::MAX) {
         return Err(format!("{s:?} is out of range"));
     }
-    Ok(v.round() as u64)
+    Ok(u64_from_f64(v.round()))
 }
 
 /// Reads a CPU count (`0.5`, `2`) as nano-CPUs.
@@ -103,11 +105,11 @@ pub fn parse_cpus(s: &str) -> Result<u64, String> {
     if !(0.01..=1024.0).contains(&v) {
         return Err(format!("{s:?} CPUs is out of range (0.01 to 1024)"));
     }
-    Ok((v * 1e9).round() as u64)
+    Ok(u64_from_f64((v * 1e9).round()))
 }
 
 pub fn cpus(nano: u64) -> String {
-    let v = nano as f64 / 1e9;
+    let v = f64_from_u64(nano) / 1e9;
     if v.fract() == 0.0 {
         format!("{v:.0}")
     } else {

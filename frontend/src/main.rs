@@ -7,6 +7,7 @@ mod app;
 mod components;
 mod console;
 mod format;
+mod num;
 mod pages;
 mod rbac;
 mod spec_form;

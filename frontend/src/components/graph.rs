@@ -10,8 +10,12 @@ use std::collections::VecDeque;
 
 use leptos::prelude::*;
 
+use crate::num::{f64_from_u64, f64_from_usize, i64_from_f64, u64_from_f64, usize_from_f64};
+
 /// Width of the drawing in SVG units; also the most points a line keeps.
 const W: f64 = 600.0;
+/// [`W`] as a count of pixel columns.
+const COLUMNS: usize = 600;
 const H: f64 = 120.0;
 
 /// A buffer that keeps the newest `cap` items.
@@ -90,11 +94,11 @@ pub fn downsample(points: &[(f64, f64)], t0: f64, t1: f64, columns: usize) -> Ve
     if points.len() <= columns || t1 <= t0 {
         return points.iter().copied().filter(|(t, _)| *t >= t0).collect();
     }
-    let width = (t1 - t0) / columns as f64;
+    let width = (t1 - t0) / f64_from_usize(columns);
     let mut out: Vec<(f64, f64)> = Vec::with_capacity(columns);
     let mut current: Option<(usize, (f64, f64))> = None;
     for &(t, v) in points.iter().filter(|(t, _)| *t >= t0) {
-        let col = (((t - t0) / width) as usize).min(columns - 1);
+        let col = usize_from_f64((t - t0) / width).min(columns - 1);
         match &mut current {
             Some((c, best)) if *c == col => {
                 if v > best.1 {
@@ -151,20 +155,20 @@ const STEPS: [f64; 15] = [
 
 /// `−30 s`, `−5 min`, `−1 h 30 min`, `−6 h`.
 pub fn ago_label(secs: f64) -> String {
-    let s = secs.round().max(0.0) as u64;
+    let s = u64_from_f64(secs.round());
     let text = if s < 60 {
         format!("{s} s")
     } else if s < 3600 {
         let (m, r) = (s / 60, s % 60);
         if r == 0 || m >= 10 {
-            format!("{} min", (s as f64 / 60.0).round())
+            format!("{} min", (f64_from_u64(s) / 60.0).round())
         } else {
             format!("{m} min {r} s")
         }
     } else {
         let (h, m) = (s / 3600, (s % 3600) / 60);
         if m == 0 || h >= 10 {
-            format!("{} h", (s as f64 / 3600.0).round())
+            format!("{} h", (f64_from_u64(s) / 3600.0).round())
         } else {
             format!("{h} h {m} min")
         }
@@ -226,7 +230,7 @@ pub fn x_axis(first: Option<f64>, last: Option<f64>, span: f64, now: f64) -> (f6
 
 /// `14:05:09` (UTC, as every time on the dashboard).
 fn clock(t: f64) -> String {
-    chrono::DateTime::from_timestamp(t as i64, 0)
+    chrono::DateTime::from_timestamp(i64_from_f64(t), 0)
         .map(|d| d.format("%H:%M:%S").to_string())
         .unwrap_or_default()
 }
@@ -259,7 +263,7 @@ pub fn draw(lines: &[Line], span: f64, now: f64, max: Option<f64>) -> Drawn {
     let (t0, t1, axis) = x_axis(first, last, span, now);
     let reduced: Vec<Vec<(f64, f64)>> = lines
         .iter()
-        .map(|l| downsample(&l.points, t0, t1, W as usize))
+        .map(|l| downsample(&l.points, t0, t1, COLUMNS))
         .collect();
     let peak = reduced
         .iter()
@@ -280,6 +284,72 @@ pub fn draw(lines: &[Line], span: f64, now: f64, max: Option<f64>) -> Drawn {
         drawn: reduced.iter().map(Vec::len).max().unwrap_or(0),
         last_t: last.unwrap_or(0.0),
         axis,
+    }
+}
+
+/// What a screen reader hears of a graph: its title, its time span and
+/// the latest value of each line.
+fn summary(title: &str, d: &Drawn, format: fn(f64) -> String) -> String {
+    let parts: Vec<String> = d
+        .latest
+        .iter()
+        .map(|(l, v)| match v {
+            Some(v) => format!("{l} {}", format(*v)),
+            None => format!("{l} no data"),
+        })
+        .collect();
+    format!(
+        "{title}, {} to {}: {}",
+        d.axis.start,
+        d.axis.end,
+        parts.join(", ")
+    )
+}
+
+/// The legend of a graph: each line's label and latest value.
+#[component]
+fn Legend(drawn: Memo<Drawn>, count: Memo<usize>, format: fn(f64) -> String) -> impl IntoView {
+    view! {
+        <span class="graph-latest">
+            <For each=move || 0..count.get() key=|i| *i let:i>
+                <span class=format!("legend s{i}")>
+                    {move || drawn.with(|d| d.latest.get(i).map(|l| l.0).unwrap_or_default())}
+                    " "
+                    <b>
+                        {move || {
+                            drawn
+                                .with(|d| d.latest.get(i).and_then(|l| l.1))
+                                .map(format)
+                                .unwrap_or_else(|| "–".into())
+                        }}
+                    </b>
+                </span>
+            </For>
+        </span>
+    }
+}
+
+/// The time axis under a graph: how far back, the ticks, and `now`.
+#[component]
+fn XAxis(axis: Memo<Axis>) -> impl IntoView {
+    view! {
+        <div class="graph-x" aria-hidden="true" data-testid="graph-x">
+            <span class="edge start" class:partial=move || axis.with(|a| a.partial)>
+                {move || axis.with(|a| a.start.clone())}
+            </span>
+            {move || {
+                axis.with(|a| {
+                    a.ticks
+                        .iter()
+                        .map(|(x, label)| {
+                            let style = format!("left:{:.2}%", x * 100.0);
+                            view! { <span class="tick" style=style>{label.clone()}</span> }
+                        })
+                        .collect_view()
+                })
+            }}
+            <span class="edge end">{move || axis.with(|a| a.end.clone())}</span>
+        </div>
     }
 }
 
@@ -318,24 +388,7 @@ pub fn LiveGraph(
     let count = Memo::new(move |_| drawn.with(|d| d.paths.len()));
     let summary = {
         let title = title.clone();
-        move || {
-            drawn.with(|d| {
-                let parts: Vec<String> = d
-                    .latest
-                    .iter()
-                    .map(|(l, v)| match v {
-                        Some(v) => format!("{l} {}", format(*v)),
-                        None => format!("{l} no data"),
-                    })
-                    .collect();
-                format!(
-                    "{title}, {} to {}: {}",
-                    d.axis.start,
-                    d.axis.end,
-                    parts.join(", ")
-                )
-            })
-        }
+        move || drawn.with(|d| summary(&title, d, format))
     };
     let heading = match href {
         Some(h) => view! { <a class="graph-title" href=h>{title.clone()}</a> }.into_any(),
@@ -353,22 +406,7 @@ pub fn LiveGraph(
         >
             <figcaption>
                 {heading}
-                <span class="graph-latest">
-                    <For each=move || 0..count.get() key=|i| *i let:i>
-                        <span class=format!("legend s{i}")>
-                            {move || drawn.with(|d| d.latest.get(i).map(|l| l.0).unwrap_or_default())}
-                            " "
-                            <b>
-                                {move || {
-                                    drawn
-                                        .with(|d| d.latest.get(i).and_then(|l| l.1))
-                                        .map(format)
-                                        .unwrap_or_else(|| "–".into())
-                                }}
-                            </b>
-                        </span>
-                    </For>
-                </span>
+                <Legend drawn=drawn count=count format=format/>
             </figcaption>
             <div class="graph-plot">
                 <span class="graph-ymax" aria-hidden="true">
@@ -403,23 +441,7 @@ pub fn LiveGraph(
                     </For>
                 </svg>
             </div>
-            <div class="graph-x" aria-hidden="true" data-testid="graph-x">
-                <span class="edge start" class:partial=move || axis.with(|a| a.partial)>
-                    {move || axis.with(|a| a.start.clone())}
-                </span>
-                {move || {
-                    axis.with(|a| {
-                        a.ticks
-                            .iter()
-                            .map(|(x, label)| {
-                                let style = format!("left:{:.2}%", x * 100.0);
-                                view! { <span class="tick" style=style>{label.clone()}</span> }
-                            })
-                            .collect_view()
-                    })
-                }}
-                <span class="edge end">{move || axis.with(|a| a.end.clone())}</span>
-            </div>
+            <XAxis axis=axis/>
         </figure>
     }
 }
@@ -427,6 +449,11 @@ pub fn LiveGraph(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_columns_match_the_width() {
+        assert_eq!(crate::num::f64_from_usize(COLUMNS), W);
+    }
 
     #[test]
     fn ring_is_bounded() {
@@ -447,7 +474,7 @@ mod tests {
     fn downsample_keeps_peaks_and_bounds_size() {
         // One spike in every six samples: each of the 600 columns holds one.
         let pts: Vec<(f64, f64)> = (0..3600)
-            .map(|i| (i as f64, if i % 6 == 3 { 100.0 } else { 0.0 }))
+            .map(|i| (f64::from(i), if i % 6 == 3 { 100.0 } else { 0.0 }))
             .collect();
         let d = downsample(&pts, 0.0, 3600.0, 600);
         assert_eq!(d.len(), 600);
@@ -490,7 +517,7 @@ mod tests {
     #[test]
     fn short_data_use_the_whole_width() {
         // A fresh host: 10 s of samples in the 1 h view.
-        let pts: Vec<(f64, f64)> = (0..=10).map(|i| (1000.0 + i as f64, 5.0)).collect();
+        let pts: Vec<(f64, f64)> = (0..=10).map(|i| (1000.0 + f64::from(i), 5.0)).collect();
         let d = draw(&line(pts), 3600.0, 1010.5, None);
         let x = xs(&d.paths[0]);
         assert_eq!(x.first().copied(), Some(0.0), "starts at the left edge");

@@ -11,6 +11,7 @@ use leptos_router::components::A;
 use crate::api;
 use crate::components::bars::UsageBar;
 use crate::format;
+use crate::num::f64_from_u64;
 
 /// What each namespace type isolates (namespaces(7)).
 pub fn explain(ns_type: &str) -> &'static str {
@@ -304,8 +305,8 @@ fn node_view(n: CgroupNode, names: &BTreeMap<String, (String, String)>, depth: u
                         view! {
                             <UsageBar
                                 name="Memory"
-                                value=m as f64
-                                max=l as f64
+                                value=f64_from_u64(m)
+                                max=f64_from_u64(l)
                                 label=format!("{} / {}", format::bytes(m), format::bytes(l))
                             />
                         }

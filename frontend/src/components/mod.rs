@@ -3,6 +3,7 @@
 pub mod bars;
 pub mod confirm;
 pub mod graph;
+pub mod host_picker;
 pub mod inventory;
 pub mod metrics;
 pub mod problem;

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 
 use crate::api::{self, ApiError};
 use crate::format;
+use crate::num::f64_from_u64;
 use crate::stream::{self, StreamEvent, StreamHandle, StreamOptions};
 
 /// One layer's progress.
@@ -113,7 +114,7 @@ fn pct(current: u64, total: u64) -> f64 {
     if total == 0 {
         0.0
     } else {
-        (current as f64 / total as f64 * 100.0).clamp(0.0, 100.0)
+        (f64_from_u64(current) / f64_from_u64(total) * 100.0).clamp(0.0, 100.0)
     }
 }
 

@@ -62,6 +62,75 @@ fn label(a: ContainerAction) -> &'static str {
     }
 }
 
+/// The container's name and state, and the actions the user's role allows
+/// on its host.
+#[component]
+fn Head(
+    c: Container,
+    busy: RwSignal<bool>,
+    act: impl Fn(ContainerAction) + Copy + Send + Sync + 'static,
+    remove: impl Fn() + Clone + Send + Sync + 'static,
+) -> impl IntoView {
+    let session = use_session();
+    let may_life = session.may(&c.host, need::LIFECYCLE);
+    let may_deploy = session.may(&c.host, need::DEPLOY);
+    view! {
+        <header class="page-head">
+            <h1>
+                {c.name.clone()} " "
+                <span class=format!("pill state-{}", c.state) data-testid="container-state">
+                    {c.state.as_str()}
+                </span>
+            </h1>
+            <div class="actions" data-testid="container-actions">
+                {may_life
+                    .then(|| {
+                        actions_for(c.state)
+                            .iter()
+                            .map(|a| {
+                                let a = *a;
+                                view! {
+                                    <button
+                                        data-testid=format!("action-{}", a.as_str())
+                                        disabled=busy
+                                        on:click=move |_| act(a)
+                                    >
+                                        {label(a)}
+                                    </button>
+                                }
+                            })
+                            .collect_view()
+                    })}
+                {may_deploy
+                    .then(|| {
+                        view! {
+                            <ConfirmButton
+                                label="Delete"
+                                question="Delete this container (killing it if it runs)?"
+                                testid="action-delete"
+                                on_confirm=remove.clone()
+                            />
+                        }
+                    })}
+            </div>
+        </header>
+    }
+}
+
+/// The text of a log download: one `time stream text` line per log line.
+fn log_text(all: &[LogLine]) -> String {
+    all.iter()
+        .map(|l| {
+            let stream = if l.stream == LogStream::Stderr {
+                "stderr"
+            } else {
+                "stdout"
+            };
+            format!("{} {stream} {}\n", l.time.to_rfc3339(), l.text)
+        })
+        .collect()
+}
+
 #[component]
 pub fn ContainerPage() -> impl IntoView {
     let host = super::param("host");
@@ -130,49 +199,9 @@ pub fn ContainerPage() -> impl IntoView {
                 None => view! { <Loading/> }.into_any(),
                 Some(Err(e)) => view! { <ProblemBanner error=Some(e)/> }.into_any(),
                 Some(Ok(c)) => {
-                    let may_life = session.may(&c.host, need::LIFECYCLE);
-                    let may_deploy = session.may(&c.host, need::DEPLOY);
                     let remove = remove.clone();
                     view! {
-                        <header class="page-head">
-                            <h1>
-                                {c.name.clone()} " "
-                                <span class=format!("pill state-{}", c.state) data-testid="container-state">
-                                    {c.state.as_str()}
-                                </span>
-                            </h1>
-                            <div class="actions" data-testid="container-actions">
-                                {may_life
-                                    .then(|| {
-                                        actions_for(c.state)
-                                            .iter()
-                                            .map(|a| {
-                                                let a = *a;
-                                                view! {
-                                                    <button
-                                                        data-testid=format!("action-{}", a.as_str())
-                                                        disabled=busy
-                                                        on:click=move |_| act(a)
-                                                    >
-                                                        {label(a)}
-                                                    </button>
-                                                }
-                                            })
-                                            .collect_view()
-                                    })}
-                                {may_deploy
-                                    .then(|| {
-                                        view! {
-                                            <ConfirmButton
-                                                label="Delete"
-                                                question="Delete this container (killing it if it runs)?"
-                                                testid="action-delete"
-                                                on_confirm=remove.clone()
-                                            />
-                                        }
-                                    })}
-                            </div>
-                        </header>
+                        <Head c=c.clone() busy=busy act=act remove=remove/>
                         <Summary c=c/>
                     }
                         .into_any()
@@ -293,6 +322,47 @@ fn highlight(text: &str, needle: &str) -> AnyView {
     out.into_any()
 }
 
+/// What the log status says while paused.
+fn paused_text(waiting: usize) -> String {
+    format!("paused ({waiting} new lines waiting)")
+}
+
+/// Keeps the log view scrolled to the bottom as lines come, unless the
+/// reader scrolled up or paused.
+fn stick_to_bottom(
+    view_ref: NodeRef<leptos::html::Div>,
+    lines: RwSignal<Ring<(u64, LogLine)>>,
+    paused: RwSignal<bool>,
+) {
+    Effect::new(move |_| {
+        lines.track();
+        if let Some(el) = view_ref.get_untracked() {
+            let near_bottom = el.scroll_height() - el.scroll_top() - el.client_height() < 80;
+            if near_bottom && !paused.get_untracked() {
+                request_animation_frame(move || el.set_scroll_top(el.scroll_height()));
+            }
+        }
+    });
+}
+
+/// Saves the container's whole log from the host (not just what the page
+/// holds) as `<name>.log`; `downloading` while it runs.
+fn download_logs(
+    host: String,
+    name: String,
+    downloading: RwSignal<bool>,
+    error: RwSignal<Option<ApiError>>,
+) {
+    downloading.set(true);
+    spawn_local(async move {
+        match api::logs(&host, &name, "").await {
+            Ok(all) => save_file(&format!("{name}.log"), &log_text(&all)),
+            Err(e) => error.set(Some(e)),
+        }
+        downloading.set(false);
+    });
+}
+
 #[component]
 fn Logs(host: Memo<String>, c: Memo<String>) -> impl IntoView {
     let lines = RwSignal::new(Ring::<(u64, LogLine)>::new(LOG_LINES));
@@ -339,16 +409,7 @@ fn Logs(host: Memo<String>, c: Memo<String>) -> impl IntoView {
         });
         handle.set_value(Some(h));
     });
-    // Stick to the bottom unless the reader scrolled up.
-    Effect::new(move |_| {
-        lines.track();
-        if let Some(el) = view_ref.get_untracked() {
-            let near_bottom = el.scroll_height() - el.scroll_top() - el.client_height() < 80;
-            if near_bottom && !paused.get_untracked() {
-                request_animation_frame(move || el.set_scroll_top(el.scroll_height()));
-            }
-        }
-    });
+    stick_to_bottom(view_ref, lines, paused);
     let toggle_pause = move |_| {
         if paused.get_untracked() {
             let waiting = held.try_update(std::mem::take).unwrap_or_default();
@@ -362,30 +423,8 @@ fn Logs(host: Memo<String>, c: Memo<String>) -> impl IntoView {
     };
     // The whole log from the host, not just what this page holds.
     let downloading = RwSignal::new(false);
-    let download = move |_| {
-        downloading.set(true);
-        spawn_local(async move {
-            let (h, name) = (host.get_untracked(), c.get_untracked());
-            match api::logs(&h, &name, "").await {
-                Ok(all) => {
-                    let text: String = all
-                        .iter()
-                        .map(|l| {
-                            let stream = if l.stream == LogStream::Stderr {
-                                "stderr"
-                            } else {
-                                "stdout"
-                            };
-                            format!("{} {stream} {}\n", l.time.to_rfc3339(), l.text)
-                        })
-                        .collect();
-                    save_file(&format!("{name}.log"), &text);
-                }
-                Err(e) => error.set(Some(e)),
-            }
-            downloading.set(false);
-        });
-    };
+    let download =
+        move |_| download_logs(host.get_untracked(), c.get_untracked(), downloading, error);
     let visible = Memo::new(move |_| {
         let q = search.get().to_lowercase();
         lines.with(|r| {
@@ -408,14 +447,7 @@ fn Logs(host: Memo<String>, c: Memo<String>) -> impl IntoView {
                 {move || if downloading.get() { "Downloading…" } else { "Download" }}
             </button>
             <span class="hint" role="status" data-testid="log-status">
-                {move || {
-                    let waiting = held.with(Vec::len);
-                    if paused.get() {
-                        format!("paused ({waiting} new lines waiting)")
-                    } else {
-                        status.get()
-                    }
-                }}
+                {move || if paused.get() { paused_text(held.with(Vec::len)) } else { status.get() }}
                 {move || format!(" · {} lines shown", visible.with(Vec::len))}
             </span>
         </div>

@@ -19,7 +19,7 @@ use crate::components::inventory::{
     CgroupTree, NamespaceHelp, NamespaceList, NamespaceMatrix, host_namespaces, name_map,
 };
 use crate::components::metrics::{
-    ContainerGraphPanel, HostGraphs, LiveSetStatus, LiveStatus, MetricSwitch, PANEL_SPAN,
+    ContainerGraphPanel, HostGraphs, LiveSetStatus, LiveStatus, MetricSwitch, PANEL_SAMPLES,
     PanelMetric, WindowSwitch, follow_set, host_live,
 };
 use crate::components::problem::{Loading, ProblemBanner};
@@ -102,7 +102,7 @@ pub fn HostPage() -> impl IntoView {
     let cpus = Signal::derive(move || {
         host.get()
             .and_then(Result::ok)
-            .map(|h| h.facts.cpus as f64)
+            .map(|h| f64::from(h.facts.cpus))
             .unwrap_or(1.0)
     });
 
@@ -233,7 +233,7 @@ fn HostContainers(host: Memo<String>) -> impl IntoView {
         },
     );
     let shown = Memo::new(move |_| all.with(|k| k.iter().take(PANEL_MAX).cloned().collect()));
-    let set = follow_set(shown.into(), PANEL_SPAN as usize);
+    let set = follow_set(shown.into(), PANEL_SAMPLES);
     let metric = RwSignal::new(PanelMetric::Cpu);
     view! {
         <section data-testid="container-panel">

@@ -13,6 +13,7 @@ use crate::app::use_session;
 use crate::components::bars::UsageBar;
 use crate::components::problem::{HostErrors, Loading, ProblemBanner};
 use crate::format;
+use crate::num::{f64_from_u64, u64_from_f64};
 use crate::rbac;
 
 /// The newest sample of each host, from its 24 h history (one-minute
@@ -31,6 +32,57 @@ async fn latest_samples(hosts: Vec<Host>) -> Vec<(String, Option<HostSample>)> {
         out.push((h.id, s));
     }
     out
+}
+
+/// One host's row; `sample` is its latest one-minute sample, if any.
+#[component]
+fn HostRow(h: Host, sample: Signal<Option<HostSample>>) -> impl IntoView {
+    let cpus = f64::from(h.facts.cpus);
+    let mem_bytes = h.facts.memory_bytes;
+    let mem_total = f64_from_u64(mem_bytes);
+    let online = h.status == HostStatus::Online;
+    let cpu = Signal::derive(move || sample.with(|s| s.as_ref().map_or(0.0, |s| s.cpu_percent)));
+    let mem = Signal::derive(move || {
+        sample.with(|s| s.as_ref().map_or(0.0, |s| f64_from_u64(s.memory_bytes)))
+    });
+    view! {
+        <tr data-testid="host-row" data-status=if online { "online" } else { "offline" }>
+            <td>
+                <A href=format!("/hosts/{}", api::enc(&h.id))>{h.name.clone()}</A>
+            </td>
+            <td>
+                <span class=if online { "pill ok" } else { "pill bad" }>
+                    {if online { "online" } else { "offline" }}
+                </span>
+            </td>
+            <td>
+                {h.groups.iter().map(|g| view! { <span class="tag">{g.clone()}</span> }).collect_view()}
+            </td>
+            <td>{format!("{:?}", h.facts.cgroup).to_lowercase()}</td>
+            <td class="muted">{format!("{} · {}", h.facts.os, h.facts.kernel)}</td>
+            <td class="bar-cell">
+                <UsageBar
+                    name="CPU"
+                    value=cpu
+                    max=cpus * 100.0
+                    label=Signal::derive(move || {
+                        format!("{} of {} CPUs", format::percent(cpu.get()), cpus)
+                    })
+                />
+            </td>
+            <td class="bar-cell">
+                <UsageBar
+                    name="Memory"
+                    value=mem
+                    max=mem_total
+                    label=Signal::derive(move || {
+                        format!("{} / {}", format::bytes(u64_from_f64(mem.get())), format::bytes(mem_bytes))
+                    })
+                />
+            </td>
+            <td>{h.runtimes.join(", ")}</td>
+        </tr>
+    }
 }
 
 #[component]
@@ -108,55 +160,8 @@ pub fn HostsPage() -> impl IntoView {
                                         .into_iter()
                                         .map(|h| {
                                             let id = h.id.clone();
-                                            let id2 = h.id.clone();
-                                            let cpus = h.facts.cpus as f64;
-                                            let mem_total = h.facts.memory_bytes as f64;
-                                            let online = h.status == HostStatus::Online;
-                                            let cpu = Signal::derive({
-                                                let id = id.clone();
-                                                move || sample_of(&id).map(|s| s.cpu_percent).unwrap_or(0.0)
-                                            });
-                                            let mem = Signal::derive(move || {
-                                                sample_of(&id2).map(|s| s.memory_bytes as f64).unwrap_or(0.0)
-                                            });
-                                            view! {
-                                                <tr data-testid="host-row" data-status=if online { "online" } else { "offline" }>
-                                                    <td>
-                                                        <A href=format!("/hosts/{}", api::enc(&h.id))>{h.name.clone()}</A>
-                                                    </td>
-                                                    <td>
-                                                        <span class=if online { "pill ok" } else { "pill bad" }>
-                                                            {if online { "online" } else { "offline" }}
-                                                        </span>
-                                                    </td>
-                                                    <td>
-                                                        {h.groups.iter().map(|g| view! { <span class="tag">{g.clone()}</span> }).collect_view()}
-                                                    </td>
-                                                    <td>{format!("{:?}", h.facts.cgroup).to_lowercase()}</td>
-                                                    <td class="muted">{format!("{} · {}", h.facts.os, h.facts.kernel)}</td>
-                                                    <td class="bar-cell">
-                                                        <UsageBar
-                                                            name="CPU"
-                                                            value=cpu
-                                                            max=cpus * 100.0
-                                                            label=Signal::derive(move || {
-                                                                format!("{} of {} CPUs", format::percent(cpu.get()), cpus)
-                                                            })
-                                                        />
-                                                    </td>
-                                                    <td class="bar-cell">
-                                                        <UsageBar
-                                                            name="Memory"
-                                                            value=mem
-                                                            max=mem_total
-                                                            label=Signal::derive(move || {
-                                                                format!("{} / {}", format::bytes(mem.get() as u64), format::bytes(mem_total as u64))
-                                                            })
-                                                        />
-                                                    </td>
-                                                    <td>{h.runtimes.join(", ")}</td>
-                                                </tr>
-                                            }
+                                            let sample = Signal::derive(move || sample_of(&id));
+                                            view! { <HostRow h=h sample=sample/> }
                                         })
                                         .collect_view()}
                                 </tbody>
@@ -167,6 +172,17 @@ pub fn HostsPage() -> impl IntoView {
                 }
             }}
         </section>
+    }
+}
+
+/// The token's lifetime in seconds from what is typed: hours, more than 0
+/// and at most 168 (a week).
+fn expiry_secs(hrs: &str) -> Result<u64, String> {
+    match hrs.trim().parse::<f64>() {
+        Ok(h) if h > 0.0 && h <= 168.0 => Ok(u64_from_f64(h * 3600.0)),
+        _ => Err(format!(
+            "expires in: {hrs:?} is not a number of hours from 0 to 168"
+        )),
     }
 }
 
@@ -184,13 +200,10 @@ fn JoinHost(on_joined: impl Fn() + Send + Sync + 'static) -> impl IntoView {
 
     let submit = move |ev: SubmitEvent| {
         ev.prevent_default();
-        let hrs = hours.get();
-        let secs = match hrs.trim().parse::<f64>() {
-            Ok(h) if h > 0.0 && h <= 168.0 => (h * 3600.0) as u64,
-            _ => {
-                error.set(Some(ApiError::local(format!(
-                    "expires in: {hrs:?} is not a number of hours from 0 to 168"
-                ))));
+        let secs = match expiry_secs(&hours.get()) {
+            Ok(s) => s,
+            Err(e) => {
+                error.set(Some(ApiError::local(e)));
                 return;
             }
         };
@@ -271,5 +284,20 @@ fn JoinHost(on_joined: impl Fn() + Send + Sync + 'static) -> impl IntoView {
                 </div>
             </div>
         </Show>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_lives_up_to_a_week() {
+        assert_eq!(expiry_secs(" 1 "), Ok(3600));
+        assert_eq!(expiry_secs("0.5"), Ok(1800));
+        assert_eq!(expiry_secs("168"), Ok(604_800));
+        assert!(expiry_secs("0").is_err());
+        assert!(expiry_secs("169").is_err());
+        assert!(expiry_secs("soon").is_err());
     }
 }

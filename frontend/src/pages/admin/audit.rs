@@ -1,12 +1,14 @@
 //! The audit log with filters (actor, action, host, since, limit). The
 //! filters live in the URL, so a filtered view can be bookmarked.
 
+use berth_api::auth::AuditEvent;
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api::{self, AuditFilter};
 use crate::app::use_session;
+use crate::components::host_picker::HostPicker;
 use crate::components::problem::{Loading, ProblemBanner};
 use crate::format;
 
@@ -33,10 +35,56 @@ pub fn since_param(s: &str) -> Result<String, String> {
     ))
 }
 
+/// The events found, newest first as the server sends them.
+#[component]
+fn AuditTable(items: Vec<AuditEvent>) -> impl IntoView {
+    let session = use_session();
+    view! {
+        <div class="table-wrap">
+            <table class="data" data-testid="audit-table">
+                <thead>
+                    <tr>
+                        <th scope="col">"Time (UTC)"</th>
+                        <th scope="col">"Actor"</th>
+                        <th scope="col">"Action"</th>
+                        <th scope="col">"Host"</th>
+                        <th scope="col">"Target"</th>
+                        <th scope="col">"Outcome"</th>
+                        <th scope="col">"Source"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {items
+                        .into_iter()
+                        .map(|e| {
+                            let ok = e.outcome == "success";
+                            view! {
+                                <tr data-testid="audit-row" data-action=e.action.clone()>
+                                    <td>{format::time(e.time)}</td>
+                                    <td>{e.actor.clone()}</td>
+                                    <td class="mono">{e.action.clone()}</td>
+                                    <td>{e.host.clone().map(|h| session.host_name(&h)).unwrap_or_default()}</td>
+                                    <td class="mono">{e.target.clone().unwrap_or_default()}</td>
+                                    <td>
+                                        <span class=if ok { "pill ok" } else { "pill bad" }>
+                                            {format!("{} {}", e.outcome, e.status)}
+                                        </span>
+                                        {e.detail.clone().map(|d| view! { <span class="hint">" "{d}</span> })}
+                                    </td>
+                                    <td class="mono">{e.source.clone()}</td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
 #[component]
 pub fn AuditPage() -> impl IntoView {
     crate::pages::title("Audit log");
-    let session = use_session();
     let query = use_query_map();
     let navigate = use_navigate();
     let get = move |k: &str| query.with_untracked(|q| q.get(k).unwrap_or_default());
@@ -110,20 +158,7 @@ pub fn AuditPage() -> impl IntoView {
                 </div>
                 <div>
                     <label for="a-host">"Host"</label>
-                    <select id="a-host" on:change=move |ev| host.set(event_target_value(&ev))>
-                        <option value="">"Any host"</option>
-                        {move || {
-                            session
-                                .hosts
-                                .get()
-                                .into_iter()
-                                .map(|h| {
-                                    let sel = host.get_untracked() == h.id;
-                                    view! { <option value=h.id.clone() selected=sel>{h.name.clone()}</option> }
-                                })
-                                .collect_view()
-                        }}
-                    </select>
+                    <HostPicker id="a-host" any="Any host" selected=host on_pick=move |h| host.set(h)/>
                 </div>
                 <div>
                     <label for="a-since">"Since (UTC)"</label>
@@ -140,51 +175,7 @@ pub fn AuditPage() -> impl IntoView {
                 None => view! { <Loading/> }.into_any(),
                 Some(Err(e)) => view! { <ProblemBanner error=Some(e)/> }.into_any(),
                 Some(Ok(l)) if l.items.is_empty() => view! { <p class="empty">"No events match."</p> }.into_any(),
-                Some(Ok(l)) => {
-                    view! {
-                        <div class="table-wrap">
-                            <table class="data" data-testid="audit-table">
-                                <thead>
-                                    <tr>
-                                        <th scope="col">"Time (UTC)"</th>
-                                        <th scope="col">"Actor"</th>
-                                        <th scope="col">"Action"</th>
-                                        <th scope="col">"Host"</th>
-                                        <th scope="col">"Target"</th>
-                                        <th scope="col">"Outcome"</th>
-                                        <th scope="col">"Source"</th>
-                                    </tr>
-                                </thead>
-                                <tbody>
-                                    {l
-                                        .items
-                                        .into_iter()
-                                        .map(|e| {
-                                            let ok = e.outcome == "success";
-                                            view! {
-                                                <tr data-testid="audit-row" data-action=e.action.clone()>
-                                                    <td>{format::time(e.time)}</td>
-                                                    <td>{e.actor.clone()}</td>
-                                                    <td class="mono">{e.action.clone()}</td>
-                                                    <td>{e.host.clone().map(|h| session.host_name(&h)).unwrap_or_default()}</td>
-                                                    <td class="mono">{e.target.clone().unwrap_or_default()}</td>
-                                                    <td>
-                                                        <span class=if ok { "pill ok" } else { "pill bad" }>
-                                                            {format!("{} {}", e.outcome, e.status)}
-                                                        </span>
-                                                        {e.detail.clone().map(|d| view! { <span class="hint">" "{d}</span> })}
-                                                    </td>
-                                                    <td class="mono">{e.source.clone()}</td>
-                                                </tr>
-                                            }
-                                        })
-                                        .collect_view()}
-                                </tbody>
-                            </table>
-                        </div>
-                    }
-                        .into_any()
-                }
+                Some(Ok(l)) => view! { <AuditTable items=l.items/> }.into_any(),
             }}
         </section>
     }

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use berth_api::containers::{ContainerAction, ContainerState};
 use leptos::prelude::*;
 
-use crate::app::use_session;
 use crate::components::confirm::ConfirmButton;
+use crate::components::host_picker::HostPicker;
 
 /// The filters the page keeps; `label_filter` is what is typed and
 /// `label_applied` what the server was asked for.
@@ -23,7 +23,6 @@ pub struct Filters {
 
 #[component]
 pub fn Toolbar(filters: Filters, page: RwSignal<usize>) -> impl IntoView {
-    let session = use_session();
     let Filters {
         host: host_filter,
         state: state_filter,
@@ -39,20 +38,15 @@ pub fn Toolbar(filters: Filters, page: RwSignal<usize>) -> impl IntoView {
         <form class="toolbar" on:submit=apply_label role="search">
             <div>
                 <label for="f-host">"Host"</label>
-                <select id="f-host" on:change=move |ev| { host_filter.set(event_target_value(&ev)); page.set(0); }>
-                    <option value="">"All hosts"</option>
-                    {move || {
-                        session
-                            .hosts
-                            .get()
-                            .into_iter()
-                            .map(|h| {
-                                let sel = host_filter.get() == h.id;
-                                view! { <option value=h.id.clone() selected=sel>{h.name.clone()}</option> }
-                            })
-                            .collect_view()
-                    }}
-                </select>
+                <HostPicker
+                    id="f-host"
+                    any="All hosts"
+                    selected=host_filter
+                    on_pick=move |h| {
+                        host_filter.set(h);
+                        page.set(0);
+                    }
+                />
             </div>
             <div>
                 <label for="f-state">"State"</label>
