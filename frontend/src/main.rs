@@ -10,6 +10,7 @@ mod format;
 mod num;
 mod pages;
 mod rbac;
+mod session;
 mod spec_form;
 mod stream;
 

@@ -70,15 +70,7 @@ pub fn try_wait(pid: i32) -> Option<i32> {
         .and_then(exit_code)
 }
 
-/// Sends signal number `signal` (any, real-time ones included) to `pid`.
-pub fn kill(pid: i32, signal: i32) -> Result<(), Errno> {
-    // SAFETY: kill(2) takes integers only.
-    if unsafe { libc::kill(pid, signal) } < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(())
-    }
-}
+pub use crate::signal::kill;
 
 /// Kills and reaps a child that must not live on (a failed init, a helper).
 pub(crate) fn reap(pid: i32) {

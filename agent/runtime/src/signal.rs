@@ -1,7 +1,10 @@
 //! Signal names and numbers as `kill` takes them: `SIGTERM`, `TERM`,
 //! `term`, `15`, `RTMIN+3`. The one parser of the runtime's CLI and of the
 //! agent (`?signal=` of a kill, a container's stop signal); the API only
-//! checks the spelling and leaves which signals exist to the host.
+//! checks the spelling and leaves which signals exist to the host. Also
+//! the one raw kill(2) that can send any of them ([`kill`]).
+
+use nix::errno::Errno;
 
 const SIGNALS: &[(&str, i32)] = &[
     ("HUP", libc::SIGHUP),
@@ -70,6 +73,16 @@ pub fn parse(s: &str) -> Result<i32, String> {
         .ok_or_else(|| {
             format!("unknown signal {s:?}: use a name such as TERM, KILL, HUP or a number")
         })
+}
+
+/// Sends signal number `signal` (any, real-time ones included) to `pid`.
+pub fn kill(pid: i32, signal: i32) -> Result<(), Errno> {
+    // SAFETY: kill(2) takes integers only.
+    if unsafe { libc::kill(pid, signal) } < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

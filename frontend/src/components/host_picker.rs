@@ -7,7 +7,7 @@
 use berth_api::auth::Role;
 use leptos::prelude::*;
 
-use crate::app::use_session;
+use crate::session::use_session;
 
 /// A `<select id=id>` of hosts showing `selected`; `on_pick` gets the id
 /// chosen (`""` for the `any` option).

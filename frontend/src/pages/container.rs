@@ -10,7 +10,6 @@ use leptos_router::hooks::use_navigate;
 use wasm_bindgen::JsCast;
 
 use crate::api::{self, ApiError};
-use crate::app::use_session;
 use crate::components::confirm::ConfirmButton;
 use crate::components::graph::Ring;
 use crate::components::inventory::{
@@ -23,6 +22,7 @@ use crate::console::Console;
 use crate::format;
 use crate::pages::host::{Tabs, tab_param};
 use crate::rbac::need;
+use crate::session::use_session;
 use crate::stream::{self, StreamEvent, StreamHandle, StreamOptions};
 
 const TABS: [(&str, &str); 6] = [

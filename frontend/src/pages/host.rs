@@ -13,7 +13,6 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api::{self, ContainerFilter};
-use crate::app::use_session;
 use crate::components::confirm::ConfirmButton;
 use crate::components::inventory::{
     CgroupTree, NamespaceHelp, NamespaceList, NamespaceMatrix, host_namespaces, name_map,
@@ -26,6 +25,7 @@ use crate::components::problem::{Loading, ProblemBanner};
 use crate::components::toast::use_toasts;
 use crate::format;
 use crate::rbac::need;
+use crate::session::use_session;
 use crate::spec_form::parse_pairs;
 
 /// Containers compared with the host in the namespace matrix.

@@ -9,12 +9,12 @@ use leptos::task::spawn_local;
 use leptos_router::components::A;
 
 use crate::api::{self, ApiError};
-use crate::app::use_session;
 use crate::components::bars::UsageBar;
 use crate::components::problem::{HostErrors, Loading, ProblemBanner};
 use crate::format;
 use crate::num::{f64_from_u64, u64_from_f64};
 use crate::rbac;
+use crate::session::use_session;
 
 /// The newest sample of each host, from its 24 h history (one-minute
 /// averages: a steadier "now" than a single second).

@@ -9,8 +9,8 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api::{self, ApiError};
-use crate::app::use_session;
 use crate::components::problem::ProblemBanner;
+use crate::session::use_session;
 
 /// Where to go after login: a path on this site, never another origin
 /// (see [`berth_api::nav::safe_next`] for what is refused).

@@ -18,11 +18,11 @@ use leptos::task::spawn_local;
 use leptos_router::components::A;
 
 use crate::api::{self, ApiError, ApiResult, AuditFilter, ContainerFilter};
-use crate::app::{Session, use_session};
 use crate::components::problem::{HostErrors, ProblemBanner};
 use crate::format;
 use crate::num::f64_from_u64;
 use crate::rbac;
+use crate::session::{Session, use_session};
 
 /// Usage of one container from its cgroup node.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,8 +9,8 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 
 use crate::api::{self, ApiError};
-use crate::app::use_session;
 use crate::components::problem::ProblemBanner;
+use crate::session::use_session;
 
 /// Checks the form before it is sent.
 pub fn validate(token: &str, username: &str, password: &str, again: &str) -> Result<(), String> {

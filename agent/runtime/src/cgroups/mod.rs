@@ -247,9 +247,9 @@ pub(crate) fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> b
 /// Sends `signal` to `pid`, ignoring a process that is already gone.
 pub(crate) fn kill_pid(pid: i32, signal: i32) {
     // Signal numbers may be real-time ones, which nix's `Signal` cannot
-    // name: the one raw kill(2) is `child::kill`. The pids come from the
+    // name: the one raw kill(2) is `signal::kill`. The pids come from the
     // container's own cgroup, which holds only processes the runtime started.
-    let _ = crate::child::kill(pid, signal);
+    let _ = crate::signal::kill(pid, signal);
 }
 
 #[cfg(test)]

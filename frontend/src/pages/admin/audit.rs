@@ -7,10 +7,10 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api::{self, AuditFilter};
-use crate::app::use_session;
 use crate::components::host_picker::HostPicker;
 use crate::components::problem::{Loading, ProblemBanner};
 use crate::format;
+use crate::session::use_session;
 
 /// `2026-11-01` or `2026-11-01T10:00` (UTC) → RFC 3339, as the API wants.
 pub fn since_param(s: &str) -> Result<String, String> {

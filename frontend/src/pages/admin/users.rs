@@ -116,7 +116,7 @@ fn UsersTable(
     patch: impl Patch,
     delete: impl Fn(User) + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
-    let session = crate::app::use_session();
+    let session = crate::session::use_session();
     view! {
         <div class="table-wrap">
             <table class="data" data-testid="users-table">

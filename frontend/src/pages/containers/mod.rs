@@ -30,11 +30,11 @@ use berth_api::List;
 use berth_api::auth::Role;
 
 use crate::api::{self, ApiResult, ContainerFilter};
-use crate::app::use_session;
 use crate::components::problem::{HostErrors, Loading, ProblemBanner};
 use crate::components::toast::use_toasts;
 use crate::format;
 use crate::rbac::need;
+use crate::session::use_session;
 use pager::Pager;
 use table::Table;
 use toolbar::{BulkBar, Filters, Toolbar};

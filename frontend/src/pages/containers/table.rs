@@ -12,11 +12,11 @@ use leptos_router::components::A;
 
 use super::{Outcome, SortKey, key};
 use crate::api::{self, ApiResult};
-use crate::app::use_session;
 use crate::components::confirm::ConfirmButton;
 use crate::components::toast::use_toasts;
 use crate::format;
 use crate::rbac::need;
+use crate::session::use_session;
 
 /// Runs an action, reports it, and hands the answer to `done`.
 pub fn run_action(

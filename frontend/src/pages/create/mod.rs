@@ -24,10 +24,10 @@ use leptos::task::spawn_local;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api::{self, ApiError};
-use crate::app::use_session;
 use crate::components::pull::PullState;
 use crate::components::toast::use_toasts;
 use crate::rbac::need;
+use crate::session::use_session;
 use crate::stream::StreamHandle;
 use basics::Basics;
 use environment::Environment;

@@ -14,10 +14,10 @@ mod toolbar;
 use leptos::prelude::*;
 
 use crate::api;
-use crate::app::use_session;
 use crate::components::problem::{Loading, ProblemBanner};
 use crate::components::pull::{PullState, PullView};
 use crate::rbac::need;
+use crate::session::use_session;
 use import::ImportForm;
 use pull::PullForm;
 use table::ImagesTable;

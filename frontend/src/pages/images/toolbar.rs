@@ -5,8 +5,8 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
 use crate::api;
-use crate::app::use_session;
 use crate::components::host_picker::HostPicker;
+use crate::session::use_session;
 
 /// "Images on <host>" and the picker of the host shown.
 #[component]
