@@ -37,6 +37,17 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo clippy (dashboard, wasm32)"
 cargo clippy -p berth-frontend --target wasm32-unknown-unknown --locked -- -D warnings
 
+step "structure: no function over 100 lines, no source file over 600"
+# Test code may be longer (a scenario reads best in one piece).
+cargo clippy --workspace --lib --bins --locked -- -D warnings -W clippy::too_many_lines
+cargo clippy -p berth-frontend --target wasm32-unknown-unknown --locked -- -D warnings -W clippy::too_many_lines
+oversized=$(git ls-files '*.rs' | grep -v -e '/tests/' -e 'tests\.rs$' | xargs wc -l | awk '$2 != "total" && $1 > 600')
+if [ -n "$oversized" ]; then
+    echo "test: source files over 600 lines (split them by concern):" >&2
+    echo "$oversized" >&2
+    exit 1
+fi
+
 step "build the dashboard"
 scripts/build-frontend.sh
 

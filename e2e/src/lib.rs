@@ -159,6 +159,36 @@ pub struct Stack {
     http: reqwest::Client,
 }
 
+/// Spawns the stack's server with its stdout and stderr collected into
+/// `log` (and echoed with `BERTH_E2E_ECHO`).
+fn spawn_logged(mut cmd: Command, bin: &Path, log: &Arc<Mutex<Vec<String>>>) -> Result<Child> {
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("spawning {}", bin.display()))?;
+    let outs = [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+    ];
+    for stream in outs.into_iter().flatten() {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(|l| l.ok()) {
+                if std::env::var_os("BERTH_E2E_ECHO").is_some() {
+                    eprintln!("[stack] {line}");
+                }
+                log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+            }
+        });
+    }
+    Ok(child)
+}
+
 impl Stack {
     /// Starts a stack with a setup token (no user yet).
     pub async fn start() -> Result<Stack> {
@@ -226,35 +256,7 @@ impl Stack {
             cmd
         };
         let log = Arc::new(Mutex::new(Vec::new()));
-        let spawn = |mut cmd: Command| -> Result<Child> {
-            let mut child = cmd
-                .spawn()
-                .with_context(|| format!("spawning {}", server_bin.display()))?;
-            for stream in [
-                child
-                    .stdout
-                    .take()
-                    .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-                child
-                    .stderr
-                    .take()
-                    .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                let log = log.clone();
-                std::thread::spawn(move || {
-                    for line in BufReader::new(stream).lines().map_while(|l| l.ok()) {
-                        if std::env::var_os("BERTH_E2E_ECHO").is_some() {
-                            eprintln!("[stack] {line}");
-                        }
-                        log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
-                    }
-                });
-            }
-            Ok(child)
-        };
+        let spawn = |cmd: Command| spawn_logged(cmd, &server_bin, &log);
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()?;

@@ -48,16 +48,21 @@ use Access::*;
 
 /// Every route of the API (and `/metrics`), declared once.
 pub fn api_routes(r: Routes) -> Routes {
-    r
-        // setup and sessions
-        .route(Public, Audit::NONE, routes!(system::health))
+    let r = account_routes(r);
+    let r = host_routes(r);
+    let r = container_routes(r);
+    image_routes(r)
+}
+
+/// Setup, sessions, users, teams, roles, tokens, the audit log.
+fn account_routes(r: Routes) -> Routes {
+    r.route(Public, Audit::NONE, routes!(system::health))
         .route(Public, Audit::NONE, routes!(system::openapi_json))
         .route(MetricsToken, Audit::NONE, routes!(system::prometheus))
         .route(Public, Audit::new("setup"), routes!(setup::setup))
         .route(Public, Audit::new("auth.login"), routes!(session::login))
         .route(Public, Audit::new("auth.logout"), routes!(session::logout))
         .route(User, Audit::NONE, routes!(session::me))
-        // users, teams, roles, tokens, audit
         .route(Anywhere(ViewAccounts), Audit::NONE, routes!(users::list))
         .route(
             Global(ManageAccounts),
@@ -116,8 +121,11 @@ pub fn api_routes(r: Routes) -> Routes {
         .route(User, Audit::new("token.create"), routes!(tokens::create))
         .route(User, Audit::new("token.delete"), routes!(tokens::delete))
         .route(Anywhere(ReadAudit), Audit::NONE, routes!(audit_log::list))
-        // hosts
-        .route(User, Audit::NONE, routes!(hosts::list))
+}
+
+/// Hosts: joining, settings, metrics and inventory.
+fn host_routes(r: Routes) -> Routes {
+    r.route(User, Audit::NONE, routes!(hosts::list))
         .route(
             Anywhere(JoinHost),
             Audit::new("host.join_token"),
@@ -147,8 +155,11 @@ pub fn api_routes(r: Routes) -> Routes {
         )
         .route(Host(ViewHost), Audit::NONE, routes!(inventory::namespaces))
         .route(Host(ViewHost), Audit::NONE, routes!(inventory::cgroups))
-        // containers
-        .route(User, Audit::NONE, routes!(containers::list_all))
+}
+
+/// Containers: the fleet list, the lifecycle, logs, stats and exec.
+fn container_routes(r: Routes) -> Routes {
+    r.route(User, Audit::NONE, routes!(containers::list_all))
         .route(Host(ViewHost), Audit::NONE, routes!(containers::list))
         .route(
             Host(CreateContainer),
@@ -185,8 +196,11 @@ pub fn api_routes(r: Routes) -> Routes {
             Audit::new("container.exec"),
             routes!(exec::exec),
         )
-        // images
-        .route(Host(ViewHost), Audit::NONE, routes!(images::list))
+}
+
+/// Images of a host.
+fn image_routes(r: Routes) -> Routes {
+    r.route(Host(ViewHost), Audit::NONE, routes!(images::list))
         .route(
             Host(ManageImages),
             Audit::new("image.pull"),
