@@ -10,9 +10,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use axum::RequestExt;
+use crate::extract::PathParams;
 use axum::body::Body;
-use axum::extract::{RawPathParams, Request, State};
+use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -127,21 +127,8 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
     if audit == Audit::NONE {
         return next.run(req).await;
     }
-    let params: Vec<(String, String)> = req
-        .extract_parts::<RawPathParams>()
-        .await
-        .map(|p| {
-            p.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let params = PathParams::of(&mut req).await;
+    let param = |name: &str| params.get(name);
     let Some(action) = audit.action(param) else {
         return next.run(req).await;
     };

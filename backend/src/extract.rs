@@ -241,3 +241,32 @@ mod tests {
         assert!(e.contains("trailing"), "{e}");
     }
 }
+
+/// The raw path parameters of the matched route, by name: what the
+/// middleware (authorize, audit) reads before any handler's typed `Path`.
+#[derive(Debug, Default)]
+pub struct PathParams(Vec<(String, String)>);
+
+impl PathParams {
+    /// The parameters of `req` (none outside a route with parameters).
+    pub async fn of(req: &mut Request) -> PathParams {
+        use axum::RequestExt;
+        let raw = req.extract_parts::<axum::extract::RawPathParams>().await;
+        PathParams(
+            raw.map(|p| {
+                p.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        )
+    }
+
+    /// The value of parameter `name`, if the path has it.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}

@@ -16,8 +16,8 @@
 
 use std::sync::Arc;
 
-use axum::RequestExt;
-use axum::extract::{FromRequestParts, RawPathParams, Request, State};
+use crate::extract::PathParams;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
@@ -82,21 +82,8 @@ async fn check(state: &AppState, access: Access, mut req: Request) -> ApiResult<
     if !access.needs_login() {
         return Ok(req);
     }
-    let params: Vec<(String, String)> = req
-        .extract_parts::<RawPathParams>()
-        .await
-        .map(|p| {
-            p.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let params = PathParams::of(&mut req).await;
+    let param = |name: &str| params.get(name);
     let (mut parts, body) = req.into_parts();
     let p = Principal::from_request_parts(&mut parts, state).await?;
     let audit = parts.extensions.get::<AuditCtx>().cloned();
