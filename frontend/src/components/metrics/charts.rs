@@ -39,6 +39,20 @@ fn one(label: &'static str, points: Vec<(f64, f64)>) -> Vec<Line> {
     vec![Line { label, points }]
 }
 
+/// Two lines on one graph (received and sent, read and written).
+fn two(a: (&'static str, Vec<(f64, f64)>), b: (&'static str, Vec<(f64, f64)>)) -> Vec<Line> {
+    vec![
+        Line {
+            label: a.0,
+            points: a.1,
+        },
+        Line {
+            label: b.0,
+            points: b.1,
+        },
+    ]
+}
+
 /// The 1 h / 24 h switch.
 #[component]
 pub fn WindowSwitch(window: RwSignal<Window>) -> impl IntoView {
@@ -91,30 +105,18 @@ pub fn HostGraphs(live: Live<HostSample>, cpus: Signal<f64>) -> impl IntoView {
     let load = Signal::derive(move || r.with(|r| one("load1", points(r, |s| s.load1))));
     let net = Signal::derive(move || {
         r.with(|r| {
-            vec![
-                Line {
-                    label: "rx",
-                    points: counter(r, |s| s.net_rx_bytes),
-                },
-                Line {
-                    label: "tx",
-                    points: counter(r, |s| s.net_tx_bytes),
-                },
-            ]
+            two(
+                ("rx", counter(r, |s| s.net_rx_bytes)),
+                ("tx", counter(r, |s| s.net_tx_bytes)),
+            )
         })
     });
     let disk = Signal::derive(move || {
         r.with(|r| {
-            vec![
-                Line {
-                    label: "read",
-                    points: counter(r, |s| s.disk_read_bytes),
-                },
-                Line {
-                    label: "write",
-                    points: counter(r, |s| s.disk_write_bytes),
-                },
-            ]
+            two(
+                ("read", counter(r, |s| s.disk_read_bytes)),
+                ("write", counter(r, |s| s.disk_write_bytes)),
+            )
         })
     });
     let cpu_max = cpus.get_untracked().max(1.0) * 100.0;
@@ -174,30 +176,18 @@ pub fn ContainerGraphs(live: Live<ContainerSample>) -> impl IntoView {
     let pids = Signal::derive(move || r.with(|r| one("pids", gauge(r, |s| s.pids))));
     let net = Signal::derive(move || {
         r.with(|r| {
-            vec![
-                Line {
-                    label: "rx",
-                    points: counter(r, |s| s.net_rx_bytes),
-                },
-                Line {
-                    label: "tx",
-                    points: counter(r, |s| s.net_tx_bytes),
-                },
-            ]
+            two(
+                ("rx", counter(r, |s| s.net_rx_bytes)),
+                ("tx", counter(r, |s| s.net_tx_bytes)),
+            )
         })
     });
     let io = Signal::derive(move || {
         r.with(|r| {
-            vec![
-                Line {
-                    label: "read",
-                    points: counter(r, |s| s.blk_read_bytes),
-                },
-                Line {
-                    label: "write",
-                    points: counter(r, |s| s.blk_write_bytes),
-                },
-            ]
+            two(
+                ("read", counter(r, |s| s.blk_read_bytes)),
+                ("write", counter(r, |s| s.blk_write_bytes)),
+            )
         })
     });
     let psi = Signal::derive(move || r.with(pressure_lines));
