@@ -4,6 +4,12 @@
 //! that someone guessing a user's password locks only themselves out, not
 //! the user. Addresses are keys from [`super::client::limit_key`] (IPv6 by
 //! /64). Counters live in memory, per replica.
+//!
+//! Not `governor`: its keyed GCRA limiter counts every call and cannot
+//! forget one key's history, while a successful login here must clear the
+//! failures of its (user, address) and only failures may count towards
+//! that limit. A window of timestamps per key does both, and tells the
+//! exact `Retry-After`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
