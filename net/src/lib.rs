@@ -8,8 +8,11 @@
 //!   pins one certificate by fingerprint;
 //! - [`serve`]: the HTTP(S) listener with a connection limit and a drain;
 //! - [`fs`]: atomic file writes;
-//! - [`problem`]: the problem+json error answer.
+//! - [`problem`]: the problem+json error answer;
+//! - [`daemon`]: what both daemons share: the config file, logging with a
+//!   filter SIGHUP reloads, systemd readiness.
 
+pub mod daemon;
 pub mod fs;
 pub mod jwt;
 pub mod problem;
