@@ -185,6 +185,62 @@ fn collect_keys(cmd: &Command, out: &mut BTreeSet<String>) {
     }
 }
 
+/// What an example config file gets wrong about `cmd`: keys it never
+/// names (set or commented out as `# key = value`), keys `cmd` does not
+/// have, and commented-out values that are not the flag's default. Empty
+/// when the example is complete and true.
+pub fn example_mistakes(cmd: &Command, text: &str) -> Vec<String> {
+    let all = keys(cmd);
+    let mut named = BTreeSet::new();
+    let mut mistakes = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let (commented, rest) = match line.trim().strip_prefix('#') {
+            Some(r) => (true, r.trim()),
+            None => (false, line.trim()),
+        };
+        let Some((key, value)) = rest.split_once(" = ") else {
+            continue;
+        };
+        let key = key.trim();
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            continue;
+        }
+        if !all.contains(key) {
+            mistakes.push(format!("line {}: `{key}` is not a key", i + 1));
+            continue;
+        }
+        named.insert(key.to_string());
+        if let Some(default) = commented.then(|| default_of(cmd, key)).flatten() {
+            let shown = value.trim().trim_matches('"');
+            if shown != default {
+                mistakes.push(format!(
+                    "line {}: `{key}` shows {shown:?}, its default is {default:?}",
+                    i + 1
+                ));
+            }
+        }
+    }
+    mistakes.extend(
+        all.difference(&named)
+            .map(|k| format!("`{k}` is not in the example")),
+    );
+    mistakes
+}
+
+/// The default value of `key` in `cmd` or a subcommand, as text.
+fn default_of(cmd: &Command, key: &str) -> Option<String> {
+    let own = file_args(cmd).find(|a| key_of(a) == key).and_then(|a| {
+        let d = a.get_default_values();
+        (!d.is_empty()).then(|| {
+            d.iter()
+                .map(|v| v.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+    });
+    own.or_else(|| cmd.get_subcommands().find_map(|s| default_of(s, key)))
+}
+
 /// Was the value given by the user (command line or environment)?
 fn from_user(source: Option<ValueSource>) -> bool {
     matches!(

@@ -254,3 +254,28 @@ fn values_record_what_the_file_said() {
     assert_eq!(loaded.values["count"], "3");
     assert_eq!(loaded.file.as_deref(), Some(dir.file().as_path()));
 }
+
+#[test]
+fn examples_must_name_every_key_with_its_default() {
+    let cmd = Toy::command();
+    let complete = "listen = \"127.0.0.1:9\"\n# listen = \"127.0.0.1:1\"\n# switch = false\n\
+        # proxies = []\n# count = 5\n# cert_file = \"/c\"\n# key_file = \"/k\"\n\
+        # log_format = \"text\"\n# log_filter = \"info\"\n# Some prose = not a key line\n";
+    assert_eq!(example_mistakes(&cmd, complete), Vec::<String>::new());
+    let wrong = "# count = 6\n# colour = \"red\"\n";
+    let mistakes = example_mistakes(&cmd, wrong);
+    assert!(
+        mistakes.iter().any(|m| m.contains("`count` shows \"6\"")),
+        "{mistakes:?}"
+    );
+    assert!(
+        mistakes.iter().any(|m| m.contains("`colour` is not a key")),
+        "{mistakes:?}"
+    );
+    assert!(
+        mistakes
+            .iter()
+            .any(|m| m.contains("`listen` is not in the example")),
+        "{mistakes:?}"
+    );
+}

@@ -59,13 +59,22 @@ pub fn init(opts: Options<'_>) -> Handle {
         .parse(wanted)
         .unwrap_or_else(|_| EnvFilter::new(opts.default_filter));
     let (filter, inner) = reload::Layer::new(filter);
-    let writer = if opts.stderr {
-        tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr)
+    use std::io::IsTerminal;
+    let (writer, terminal) = if opts.stderr {
+        (
+            tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
+            std::io::stderr().is_terminal(),
+        )
     } else {
-        tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stdout)
+        (
+            tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stdout),
+            std::io::stdout().is_terminal(),
+        )
     };
+    // Colours only for a terminal: the journal and log files get plain text.
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(writer)
+        .with_ansi(terminal)
         .with_target(opts.target);
     let registry = tracing_subscriber::registry().with(filter);
     // A second logger (tests that call this twice) is not an error.

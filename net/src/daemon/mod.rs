@@ -25,7 +25,8 @@ pub struct DaemonArgs {
     pub log_format: LogFormat,
 
     /// Which log lines to keep, as `RUST_LOG` (`info`, `warn,berth_agent=debug`, …).
-    /// Default: the daemon's own (info). SIGHUP re-reads it from the config file.
+    /// Default: `info` (the server also turns tower_http, sqlx and hyper
+    /// down to `warn`). SIGHUP re-reads it from the config file.
     #[arg(long, env = "RUST_LOG", value_parser = logging::parse_filter)]
     pub log_filter: Option<String>,
 }
