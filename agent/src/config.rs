@@ -1,5 +1,9 @@
 //! The agent's configuration: one clap struct shared by `join`, `run` and the
-//! paths derived from it.
+//! paths derived from it, and the command line ([`Cli`]) around it. Every
+//! flag is also read from the environment and from the config file
+//! `/etc/berth/agent.toml` (keys are the flags in snake_case; flag > env >
+//! file > default, see `berth_net::daemon::config_file` and
+//! docs/install-debian.md).
 //!
 //! Every host path is a parameter with a default, never a constant buried in
 //! a function, so tests run agents side by side in temp dirs.
@@ -8,6 +12,66 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+/// The file read when neither `--config` nor `BERTH_CONFIG` names one.
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/agent.toml";
+
+/// The daemon's filter when no `log_filter` is given.
+pub const DEFAULT_LOG_FILTER: &str = "info";
+
+/// `berth-agent`'s command line.
+#[derive(Debug, clap::Parser)]
+#[command(name = "berth-agent", version, about = "Berth's host daemon")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Join the server named by a join token, then exit.
+    Join {
+        token: String,
+        #[command(flatten)]
+        config: Config,
+        #[command(flatten)]
+        daemon: berth_net::daemon::DaemonArgs,
+    },
+    /// Serve the agent API (joining first when --join-token is given and the
+    /// agent has not joined yet).
+    Run {
+        /// The single-use join token (from the dashboard) to join with when
+        /// the agent has not joined yet.
+        #[arg(long, env = "BERTH_AGENT_JOIN_TOKEN", hide_env_values = true)]
+        join_token: Option<String>,
+        /// A runc-compatible OCI runtime binary (default: the built-in runtime library).
+        #[arg(long, env = "BERTH_AGENT_OCI_RUNTIME")]
+        oci_runtime: Option<PathBuf>,
+        #[command(flatten)]
+        config: Config,
+        #[command(flatten)]
+        daemon: berth_net::daemon::DaemonArgs,
+    },
+    /// Internal: the per-container monitor.
+    #[command(hide = true)]
+    Monitor(crate::monitor::MonitorArgs),
+}
+
+impl Cli {
+    /// Where the configuration comes from: `argv` (program name first), the
+    /// environment and the config file (not for `monitor`, which has no
+    /// `--config`).
+    pub fn source(argv: Vec<std::ffi::OsString>) -> berth_net::daemon::Source {
+        use clap::CommandFactory;
+        berth_net::daemon::Source::new(Cli::command(), argv, DEFAULT_CONFIG_FILE)
+    }
+
+    /// The command line of a loaded configuration.
+    pub fn from_loaded(loaded: &berth_net::daemon::Loaded) -> Result<Cli, clap::Error> {
+        use clap::FromArgMatches;
+        Cli::from_arg_matches(&loaded.matches)
+    }
+}
 
 /// Flags common to `join` and `run` (each also read from the environment).
 #[derive(Debug, Clone, clap::Args)]

@@ -1,44 +1,19 @@
 //! `berth-agent`: `join <token>`, `run`, and the internal `monitor`.
 
-use clap::{Parser, Subcommand};
-
-use berth_agent::config::Config;
-use berth_agent::monitor::MonitorArgs;
+use berth_agent::config::{Cli, Command};
 use berth_agent::{Agent, Binaries};
 
-#[derive(Parser)]
-#[command(name = "berth-agent", version, about = "Berth's host daemon")]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Join the server named by a join token, then exit.
-    Join {
-        token: String,
-        #[command(flatten)]
-        config: Config,
-    },
-    /// Serve the agent API (joining first when --join-token is given and the
-    /// agent has not joined yet).
-    Run {
-        #[arg(long, env = "BERTH_AGENT_JOIN_TOKEN")]
-        join_token: Option<String>,
-        /// A runc-compatible OCI runtime binary (default: the built-in runtime library).
-        #[arg(long, env = "BERTH_AGENT_OCI_RUNTIME")]
-        oci_runtime: Option<std::path::PathBuf>,
-        #[command(flatten)]
-        config: Config,
-    },
-    /// Internal: the per-container monitor.
-    #[command(hide = true)]
-    Monitor(MonitorArgs),
-}
-
 fn main() {
-    let cli = Cli::parse();
+    let source = Cli::source(std::env::args_os().collect());
+    let loaded = match source.load() {
+        Ok(l) => l,
+        Err(berth_net::daemon::config_file::Error::Cli(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("berth-agent: {e}");
+            std::process::exit(2);
+        }
+    };
+    let cli = Cli::from_loaded(&loaded).unwrap_or_else(|e| e.exit());
     // CVE-2019-5736: the agent clones every exec into a container from
     // itself, and a monitor clones every container's init; a container
     // process that reaches one of them through /proc/<pid>/exe (or a
@@ -86,13 +61,20 @@ fn main() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 256 * 1024);
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let daemon = match &cli.command {
+        Command::Join { daemon, .. } | Command::Run { daemon, .. } => daemon.clone(),
+        Command::Monitor(_) => return,
+    };
+    let logging = berth_net::daemon::logging::init(berth_net::daemon::logging::Options {
+        format: daemon.log_format,
+        filter: daemon.log_filter.as_deref(),
+        default_filter: berth_agent::config::DEFAULT_LOG_FILTER,
+        stderr: true,
+        target: true,
+    });
+    if let Some(file) = &loaded.file {
+        tracing::info!(file = %file.display(), "read the config file");
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         // Each blocking thread may get its own malloc arena: keep them few.
@@ -108,15 +90,26 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = rt.block_on(real_main(cli.command)) {
+    let reload = matches!(cli.command, Command::Run { .. }).then_some((source, loaded, logging));
+    if let Err(e) = rt.block_on(real_main(cli.command, reload)) {
         eprintln!("berth-agent: {e:#}");
         std::process::exit(1);
     }
 }
 
-async fn real_main(command: Command) -> anyhow::Result<()> {
+/// What SIGHUP needs to reload the log filter (for `run`).
+type Reload = (
+    berth_net::daemon::Source,
+    berth_net::daemon::Loaded,
+    berth_net::daemon::logging::Handle,
+);
+
+async fn real_main(command: Command, reload: Option<Reload>) -> anyhow::Result<()> {
+    if let Some((source, loaded, logging)) = reload {
+        berth_net::daemon::logging::reload_on_sighup(source, loaded, logging);
+    }
     match command {
-        Command::Join { token, config } => {
+        Command::Join { token, config, .. } => {
             let state = berth_agent::join::join(&config, &token).await?;
             println!(
                 "joined {} as host {}; start the agent with `berth-agent run`",
@@ -128,6 +121,7 @@ async fn real_main(command: Command) -> anyhow::Result<()> {
             join_token,
             oci_runtime,
             config,
+            ..
         } => {
             let paths = config.paths();
             if !paths.join_file().exists()
@@ -150,6 +144,8 @@ async fn real_main(command: Command) -> anyhow::Result<()> {
             let listen = config.listen;
             let agent = Agent::open(config, bins).await?;
             tracing::info!(%listen, fingerprint = %agent.identity().fingerprint(), "serving");
+            // Listening, and every container re-adopted: ready for systemd.
+            berth_net::daemon::notify_ready();
             let shutdown = tokio_util::sync::CancellationToken::new();
             let signal = shutdown.clone();
             tokio::spawn(async move {

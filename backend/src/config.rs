@@ -1,5 +1,8 @@
 //! The server's configuration: one clap struct, every flag also read from the
-//! environment (`BERTH_*`, `DATABASE_URL`).
+//! environment (`BERTH_*`, `DATABASE_URL`) and from the config file
+//! `/etc/berth/server.toml` (keys are the flags in snake_case; flag > env >
+//! file > default, see `berth_net::daemon::config_file` and
+//! docs/install-debian.md).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -104,6 +107,15 @@ pub struct Config {
     #[arg(long, env = "BERTH_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
 
+    /// File holding the --metrics-token (its first line); keeps the token
+    /// out of the command line, the environment and the config file.
+    #[arg(
+        long,
+        env = "BERTH_METRICS_TOKEN_FILE",
+        conflicts_with = "metrics_token"
+    )]
+    pub metrics_token_file: Option<PathBuf>,
+
     /// A separate plain-HTTP listener serving only `GET /metrics`, without
     /// authentication (bind it to a private address).
     #[arg(long, env = "BERTH_METRICS_LISTEN")]
@@ -121,7 +133,58 @@ pub struct Config {
     pub secrets_dir: Option<PathBuf>,
 }
 
+/// The file read when neither `--config` nor `BERTH_CONFIG` names one.
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/server.toml";
+
+/// The daemon's filter when no `log_filter` is given.
+pub const DEFAULT_LOG_FILTER: &str = "info,tower_http=warn,sqlx=warn,hyper=warn";
+
+/// `berth-server`'s command line: the configuration and the daemon flags
+/// (`--config`, `--log-format`, `--log-filter`).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "berth-server", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(flatten)]
+    pub daemon: berth_net::daemon::DaemonArgs,
+}
+
+impl Cli {
+    /// Where the configuration comes from: `argv` (program name first), the
+    /// environment and the config file.
+    pub fn source(argv: Vec<std::ffi::OsString>) -> berth_net::daemon::Source {
+        use clap::CommandFactory;
+        berth_net::daemon::Source::new(Cli::command(), argv, DEFAULT_CONFIG_FILE)
+    }
+
+    /// The command line of a loaded configuration, with the secret files read.
+    pub fn from_loaded(loaded: &berth_net::daemon::Loaded) -> anyhow::Result<Cli> {
+        use clap::FromArgMatches;
+        let mut cli = Cli::from_arg_matches(&loaded.matches)?;
+        cli.config.read_secret_files()?;
+        Ok(cli)
+    }
+}
+
 impl Config {
+    /// Reads `--metrics-token-file` into the metrics token.
+    pub fn read_secret_files(&mut self) -> anyhow::Result<()> {
+        if let Some(path) = &self.metrics_token_file {
+            use anyhow::Context;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("metrics token file {}", path.display()))?;
+            let token = text.lines().next().unwrap_or_default().trim();
+            anyhow::ensure!(
+                !token.is_empty(),
+                "metrics token file {} is empty",
+                path.display()
+            );
+            self.metrics_token = Some(token.to_string());
+        }
+        Ok(())
+    }
+
     /// A configuration with every default (and nothing from the
     /// environment), for tests and embedding.
     pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
@@ -146,6 +209,7 @@ impl Config {
             health_interval_ms: 3000,
             allow_plain_http: false,
             metrics_token: None,
+            metrics_token_file: None,
             metrics_listen: None,
             trusted_proxies: Vec::new(),
             secrets_dir: None,

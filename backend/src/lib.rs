@@ -204,6 +204,8 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> anyhow::R
     let local = cfg
         .local_agent
         .then(|| tokio::spawn(agents::local::supervise(state.clone(), shutdown.clone())));
+    // Migrated and listening: systemd (Type=notify) may start what follows.
+    berth_net::daemon::notify_ready();
     server::serve(listener, app(state.clone()), tls, shutdown.clone()).await;
     shutdown.cancel();
     if let Some(local) = local {

@@ -1,21 +1,46 @@
-//! `berth-server`: parse the configuration, set up logging, run.
+//! `berth-server`: load the configuration (flags, environment,
+//! `/etc/berth/server.toml`), set up logging and SIGHUP, run.
 
-use clap::Parser;
-use tracing_subscriber::EnvFilter;
-
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let config = berth_server::Config::parse();
-    let filter = EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,sqlx=warn,hyper=warn"));
-    let json = std::env::var("BERTH_LOG_FORMAT").is_ok_and(|v| v == "json");
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
+fn main() {
+    let source = berth_server::config::Cli::source(std::env::args_os().collect());
+    let loaded = match source.load() {
+        Ok(l) => l,
+        Err(berth_net::daemon::config_file::Error::Cli(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("berth-server: {e}");
+            std::process::exit(2);
+        }
+    };
+    let cli = match berth_server::config::Cli::from_loaded(&loaded) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("berth-server: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let logging = berth_net::daemon::logging::init(berth_net::daemon::logging::Options {
+        format: cli.daemon.log_format,
+        filter: cli.daemon.log_filter.as_deref(),
+        default_filter: berth_server::config::DEFAULT_LOG_FILTER,
+        stderr: false,
+        target: false,
+    });
+    if let Some(file) = &loaded.file {
+        tracing::info!(file = %file.display(), "read the config file");
     }
-    berth_server::run(config).await
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berth-server: start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let result = rt.block_on(async move {
+        berth_net::daemon::logging::reload_on_sighup(source, loaded, logging);
+        berth_server::run(cli.config).await
+    });
+    if let Err(e) = result {
+        eprintln!("Error: {e:?}");
+        std::process::exit(1);
+    }
 }

@@ -11,9 +11,12 @@
 //! - [`problem`]: the problem+json error answer;
 //! - [`agent_service`]: the agent's API as a trait ([`agent_service::AgentService`],
 //!   implemented by the agent and by the server tests' fake agent) and the
-//!   one router that serves it.
+//!   one router that serves it;
+//! - [`daemon`]: what both daemons share: the config file, logging with a
+//!   filter SIGHUP reloads, systemd readiness.
 
 pub mod agent_service;
+pub mod daemon;
 pub mod fs;
 pub mod jwt;
 pub mod problem;
