@@ -236,7 +236,17 @@ async fn busybox_lifecycle_with_namespaces_and_memory_limit() -> anyhow::Result<
         assert!(!theirs.is_empty(), "{n}");
         assert_ne!(mine, theirs, "{n} namespace is the host's");
     }
-    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))?;
+    // "running" is the OCI state after `start`; through runc or crun the
+    // init may still be the runtime's own (`runc init`) for a moment
+    // before it execs the command: wait for the exec, with a deadline.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let cmdline = loop {
+        let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))?;
+        if cmdline == "sleep\x00600\x00" || std::time::Instant::now() > deadline {
+            break cmdline;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(cmdline, "sleep\x00600\x00");
 
     // Its memory cgroup, with the limit.
