@@ -11,9 +11,14 @@ use crate::images::digest::{is_hex64, parse_sha256, sha256_of};
 use crate::images::error::{Error, Result};
 
 impl ImageStore {
+    /// The directory of the committed blobs.
+    fn blob_dir(&self) -> PathBuf {
+        self.inner.root.join("blobs/sha256")
+    }
+
     /// Where blob `hex` is (or would be) stored.
     pub(crate) fn blob_path(&self, hex: &str) -> PathBuf {
-        self.inner.root.join("blobs/sha256").join(hex)
+        self.blob_dir().join(hex)
     }
 
     /// True when the blob is committed with the expected size.
@@ -34,7 +39,7 @@ impl ImageStore {
             .map_err(|e| Error::io_path("sync", file, e))?;
         let dest = self.blob_path(hex);
         match fs::hard_link(file, &dest) {
-            Ok(()) => sync_dir(dest.parent().expect("blob has a parent"))?,
+            Ok(()) => sync_dir(&self.blob_dir())?,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(Error::io_path("commit blob", &dest, e)),
         }

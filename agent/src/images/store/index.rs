@@ -109,7 +109,9 @@ impl ImageStore {
         let by_reference = reference::normalise(reference_or_id)
             .ok()
             .filter(|r| state.images[&id].references.contains(r));
-        let record = state.images.get_mut(&id).expect("found above");
+        let Some(record) = state.images.get_mut(&id) else {
+            return Err(Error::NotFound(reference_or_id.to_string()));
+        };
         if let Some(r) = &by_reference
             && record.references.len() > 1
         {
