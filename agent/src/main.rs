@@ -123,6 +123,10 @@ async fn real_main(command: Command, reload: Option<Reload>) -> anyhow::Result<(
             config,
             ..
         } => {
+            // Bind before joining: the server may call as soon as the host
+            // is joined, and a port that is taken must not cost the
+            // single-use join token.
+            let listener = tokio::net::TcpListener::bind(config.listen).await?;
             let paths = config.paths();
             if !paths.join_file().exists()
                 && let Some(token) = &join_token
@@ -140,7 +144,6 @@ async fn real_main(command: Command, reload: Option<Reload>) -> anyhow::Result<(
                 Some(r) => tracing::info!(runtime = %r.display(), "OCI runtime binary"),
                 None => tracing::info!("OCI runtime: the built-in library"),
             }
-            let listener = tokio::net::TcpListener::bind(config.listen).await?;
             let listen = config.listen;
             let agent = Agent::open(config, bins).await?;
             tracing::info!(%listen, fingerprint = %agent.identity().fingerprint(), "serving");

@@ -238,8 +238,8 @@ impl RealAgent {
                 && let Ok(v) = serde_json::from_str::<serde_json::Value>(&s)
                 && let Some(id) = v["host_id"].as_str()
             {
-                // The agent writes join.json before it binds its listener:
-                // the host is joined, not yet reachable. Wait for the port.
+                // The agent binds before it joins; the port check also
+                // covers an agent that exited (a port taken meanwhile).
                 if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                     return id.to_string();
                 }
