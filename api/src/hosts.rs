@@ -72,6 +72,12 @@ pub struct Host {
     pub last_seen: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_version: Option<String>,
+    /// The agent's version is older than the server's (`version` of
+    /// `GET /api/v1/health`), compared as SemVer (build metadata ignored; a
+    /// Debian revision such as `-1` dropped). False when it is the same,
+    /// newer, or unknown (missing or not a version).
+    #[serde(default)]
+    pub agent_outdated: bool,
     /// Pulls on this host may reach internal registries (loopback,
     /// link-local, cloud metadata addresses). Default false; admins change it.
     #[serde(default)]

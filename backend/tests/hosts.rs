@@ -412,3 +412,71 @@ async fn health_checks_mark_hosts_offline_within_10s_and_online_again() {
         checker.await.unwrap();
     }
 }
+
+db_test!(
+    agents_older_than_the_server_are_flagged,
+    |t: TestApp| async move {
+        let owner = t.owner().await;
+        // The version the flag compares with is the one the health check reports.
+        let health = t
+            .call(Method::GET, "/api/v1/health", None, None)
+            .await
+            .json();
+        assert_eq!(health["version"], berth_api::VERSION);
+        let mut agents = Vec::new();
+        for (name, version) in [
+            ("old", "0.1.0"),
+            ("current", berth_api::VERSION),
+            ("packaged", &format!("{}-1", berth_api::VERSION)),
+            ("newer", "999.0.0"),
+            ("odd", "nightly"),
+        ] {
+            let a = FakeAgent::start().await;
+            a.set_version(version);
+            let id = a.join(&t, &owner.token, name, &[]).await;
+            agents.push((a, id));
+        }
+        let flags = |list: &serde_json::Value| -> Vec<(String, String, bool)> {
+            list["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| {
+                    (
+                        h["name"].as_str().unwrap().to_string(),
+                        h["agent_version"].as_str().unwrap_or("").to_string(),
+                        h["agent_outdated"].as_bool().unwrap(),
+                    )
+                })
+                .collect()
+        };
+        let list = t.get("/api/v1/hosts", &owner.token).await.json();
+        let packaged = format!("{}-1", berth_api::VERSION);
+        assert_eq!(
+            flags(&list),
+            vec![
+                ("current".into(), berth_api::VERSION.into(), false),
+                ("newer".into(), "999.0.0".into(), false),
+                ("odd".into(), "nightly".into(), false),
+                ("old".into(), "0.1.0".into(), true),
+                ("packaged".into(), packaged, false),
+            ]
+        );
+        // The old agent is upgraded: its next health check clears the flag.
+        let (old, old_id) = &agents[0];
+        old.set_version(berth_api::VERSION);
+        let url = format!("/api/v1/hosts/{old_id}");
+        let h = t.get(&url, &owner.token).await.json();
+        assert_eq!(h["agent_outdated"], true);
+        let record = berth_server::db::hosts::get(&t.state.db, old_id)
+            .await
+            .unwrap()
+            .unwrap();
+        berth_server::agents::health::check(&t.state, &record, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let h = t.get(&url, &owner.token).await.json();
+        assert_eq!(h["agent_version"], berth_api::VERSION);
+        assert_eq!(h["agent_outdated"], false);
+    }
+);

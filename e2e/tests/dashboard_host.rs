@@ -1,6 +1,7 @@
-//! The host page: live graphs that get new points (and a 1 h / 24 h
-//! switch), the namespace view of a running container next to the host's,
-//! the cgroup tree, and the join-token dialog of the hosts page.
+//! The host page: the agent's version, live graphs that get new points (and
+//! a 1 h / 24 h switch), the namespace view of a running container next to
+//! the host's, the cgroup tree; the hosts page's agent version and its
+//! join-token dialog.
 
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ async fn dashboard_host_graphs_namespaces_cgroups_join() -> Result<()> {
     let r = async {
         b.login("admin", OWNER_PASSWORD).await?;
         b.goto(&format!("/hosts/{}", host.id)).await?;
+        agent_version_shown_not_flagged(&b).await?;
 
         // A graph gets new points from the stream.
         b.wait_text("[data-testid=live-status]", "live").await?;
@@ -70,8 +72,15 @@ async fn dashboard_host_graphs_namespaces_cgroups_join() -> Result<()> {
         b.wait_text("[data-testid=cgroup-tree]", "ns1").await?;
         b.screenshot("cgroups").await?;
 
-        // Join a host: a token and the command to run.
+        // The hosts list shows the agent's version too.
         b.goto("/hosts").await?;
+        agent_version_shown_not_flagged(&b).await?;
+        ensure!(
+            !b.exists("[data-testid=only-outdated]").await?,
+            "the filter for older agents shows with none"
+        );
+
+        // Join a host: a token and the command to run.
         b.click("[data-testid=join-host]").await?;
         b.fill("#join-groups", "edge").await?;
         b.click(".modal button[type=submit]").await?;
@@ -82,4 +91,19 @@ async fn dashboard_host_graphs_namespaces_cgroups_join() -> Result<()> {
     }
     .await;
     b.finish(r, &stack).await
+}
+
+/// The local agent is this build: its version is the server's, shown
+/// without the "older than the server" flag.
+async fn agent_version_shown_not_flagged(b: &Browser) -> Result<()> {
+    b.wait_text(
+        "[data-testid=agent-version][data-outdated=false] [data-testid=agent-version-number]",
+        berth_api::VERSION,
+    )
+    .await?;
+    ensure!(
+        !b.exists("[data-testid=agent-outdated]").await?,
+        "the local agent is flagged as older than the server"
+    );
+    Ok(())
 }

@@ -86,6 +86,7 @@ mod tests {
             runtimes: vec![],
             last_seen: None,
             agent_version: None,
+            agent_outdated: false,
             allow_internal_registries: false,
             bind_mount_allowlist: vec![],
         }

@@ -71,6 +71,7 @@ impl HostRecord {
             runtimes: self.runtimes.clone(),
             last_seen: self.last_seen.map(time),
             agent_version: (!self.agent_version.is_empty()).then(|| self.agent_version.clone()),
+            agent_outdated: crate::agents::version::agent_outdated(&self.agent_version),
             // Filled from `host_settings` by the handlers that show them.
             allow_internal_registries: false,
             bind_mount_allowlist: Vec::new(),

@@ -46,6 +46,39 @@ pub enum DbError {
         kind: &'static str,
         source: sqlx::migrate::MigrateError,
     },
+    #[error(
+        "the {kind} database was migrated by a newer berth-server: it has migration {migration}, \
+         which berth-server {version} does not know. Downgrading is not supported; the database \
+         was left unchanged: run the newer berth-server, or restore the backup taken before the \
+         upgrade",
+        version = berth_api::VERSION
+    )]
+    NewerSchema { kind: &'static str, migration: i64 },
+    #[error(
+        "migration {migration} applied to the {kind} database differs from the one berth-server \
+         {version} ships: a released migration was edited, or another build of berth-server \
+         migrated this database",
+        version = berth_api::VERSION
+    )]
+    ChangedMigration { kind: &'static str, migration: i64 },
+}
+
+impl DbError {
+    /// A migration failure, with what it means for an upgrade: an applied
+    /// migration this binary does not know (sqlx's `VersionMissing`; sqlx
+    /// checks them all before it applies any) is a database from a newer
+    /// release; an applied one whose checksum differs is a changed file.
+    fn migrate(kind: DbKind, source: sqlx::migrate::MigrateError) -> DbError {
+        use sqlx::migrate::MigrateError;
+        let kind = kind.as_str();
+        match source {
+            MigrateError::VersionMissing(migration) => DbError::NewerSchema { kind, migration },
+            MigrateError::VersionMismatch(migration) => {
+                DbError::ChangedMigration { kind, migration }
+            }
+            source => DbError::Migrate { kind, source },
+        }
+    }
 }
 
 /// Which database the pool talks to.
@@ -159,10 +192,7 @@ impl Db {
         migrator
             .run(&pool)
             .await
-            .map_err(|source| DbError::Migrate {
-                kind: kind.as_str(),
-                source,
-            })?;
+            .map_err(|source| DbError::migrate(kind, source))?;
         Ok(Db { pool, kind })
     }
 

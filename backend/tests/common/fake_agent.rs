@@ -57,6 +57,19 @@ pub struct FakeState {
     pub pull_bodies: Mutex<Vec<Value>>,
     /// Bodies of the create requests received.
     pub create_bodies: Mutex<Vec<Value>>,
+    /// The version it reports at join and in `info` ("0.1.0-fake" when
+    /// unset).
+    pub version: Mutex<Option<String>>,
+}
+
+impl FakeState {
+    pub fn version(&self) -> String {
+        self.version
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(|| "0.1.0-fake".into())
+    }
 }
 
 pub struct FakeAgent {
@@ -209,6 +222,11 @@ impl FakeAgent {
         self.state.host_id.lock().unwrap().clone()
     }
 
+    /// Reports `v` as its version from now on (join and health checks).
+    pub fn set_version(&self, v: &str) {
+        *self.state.version.lock().unwrap() = Some(v.to_string());
+    }
+
     pub fn add_container(&self, name: &str, state: &str) {
         let host = self.host_id();
         self.state
@@ -251,7 +269,7 @@ impl FakeAgent {
             facts: facts(),
             runtimes: vec!["berth".into()],
             certificate_pem: self.cert_pem.clone(),
-            agent_version: "0.1.0-fake".into(),
+            agent_version: self.state.version(),
         };
         let r = app
             .call(

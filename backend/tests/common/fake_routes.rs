@@ -147,7 +147,7 @@ impl AgentService for Fake {
     async fn info(&self) -> Answer<AgentInfo> {
         Ok(AgentInfo {
             host_id: self.0.host_id.lock().unwrap().clone(),
-            version: "0.1.0-fake".into(),
+            version: self.0.version(),
             facts: facts(),
             runtimes: vec!["berth".into()],
             started_at: chrono::Utc::now(),

@@ -1,5 +1,6 @@
 //! Parts several pages share.
 
+pub mod agent_version;
 pub mod bars;
 pub mod confirm;
 pub mod graph;

@@ -13,6 +13,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api::{self, ContainerFilter};
+use crate::components::agent_version::{AgentVersion, server_version};
 use crate::components::confirm::ConfirmButton;
 use crate::components::inventory::{
     CgroupTree, NamespaceHelp, NamespaceList, NamespaceMatrix, host_namespaces, name_map,
@@ -87,6 +88,7 @@ pub fn HostPage() -> impl IntoView {
     let host_id = super::param("host");
     let session = use_session();
     let tab = tab_param("metrics");
+    let server = server_version();
     let host = LocalResource::new(move || {
         let h = host_id.get();
         async move { api::host(&h).await }
@@ -145,28 +147,7 @@ pub fn HostPage() -> impl IntoView {
                                     .then(|| view! { <EditHost host=h.clone() on_change=move || host.refetch()/> })}
                             </div>
                         </header>
-                        <dl class="facts card">
-                            <dt>"Address"</dt>
-                            <dd class="mono">{h.address.clone()}</dd>
-                            <dt>"OS"</dt>
-                            <dd>{h.facts.os.clone()}</dd>
-                            <dt>"Kernel"</dt>
-                            <dd>{format!("{} ({})", h.facts.kernel, h.facts.arch)}</dd>
-                            <dt>"cgroups"</dt>
-                            <dd>{format!("{:?}", h.facts.cgroup).to_lowercase()}</dd>
-                            <dt>"CPUs · memory"</dt>
-                            <dd>{format!("{} · {}", h.facts.cpus, format::bytes(h.facts.memory_bytes))}</dd>
-                            <dt>"Groups"</dt>
-                            <dd>
-                                {if h.groups.is_empty() { "none".to_string() } else { h.groups.join(", ") }}
-                            </dd>
-                            <dt>"Runtimes"</dt>
-                            <dd>{h.runtimes.join(", ")}</dd>
-                            <dt>"Last seen"</dt>
-                            <dd>
-                                {h.last_seen.map(|t| format::ago(t, format::now())).unwrap_or_else(|| "never".into())}
-                            </dd>
-                        </dl>
+                        <HostFactsCard h=h server=server/>
                     }
                         .into_any()
                 }
@@ -180,6 +161,45 @@ pub fn HostPage() -> impl IntoView {
                 }}
             </div>
         </section>
+    }
+}
+
+/// The host's facts: address, OS, kernel, cgroups, size, groups, runtimes,
+/// the agent's version (flagged when older than the server) and when it
+/// was last seen.
+#[component]
+fn HostFactsCard(h: Host, server: Signal<Option<String>>) -> impl IntoView {
+    view! {
+        <dl class="facts card">
+            <dt>"Address"</dt>
+            <dd class="mono">{h.address.clone()}</dd>
+            <dt>"OS"</dt>
+            <dd>{h.facts.os.clone()}</dd>
+            <dt>"Kernel"</dt>
+            <dd>{format!("{} ({})", h.facts.kernel, h.facts.arch)}</dd>
+            <dt>"cgroups"</dt>
+            <dd>{format!("{:?}", h.facts.cgroup).to_lowercase()}</dd>
+            <dt>"CPUs · memory"</dt>
+            <dd>{format!("{} · {}", h.facts.cpus, format::bytes(h.facts.memory_bytes))}</dd>
+            <dt>"Groups"</dt>
+            <dd>
+                {if h.groups.is_empty() { "none".to_string() } else { h.groups.join(", ") }}
+            </dd>
+            <dt>"Runtimes"</dt>
+            <dd>{h.runtimes.join(", ")}</dd>
+            <dt>"Agent"</dt>
+            <dd>
+                <AgentVersion
+                    version=h.agent_version.clone()
+                    outdated=h.agent_outdated
+                    server=server
+                />
+            </dd>
+            <dt>"Last seen"</dt>
+            <dd>
+                {h.last_seen.map(|t| format::ago(t, format::now())).unwrap_or_else(|| "never".into())}
+            </dd>
+        </dl>
     }
 }
 

@@ -1,5 +1,7 @@
-//! The hosts list: status, groups, cgroup mode, CPU and memory bars, and for
-//! admins the dialog that makes a join token and the command to run.
+//! The hosts list: status, groups, cgroup mode, CPU and memory bars, the
+//! agent's version (flagged when older than the server, with a filter for
+//! those), and for admins the dialog that makes a join token and the command
+//! to run.
 
 use berth_api::hosts::{CreateJoinToken, Host, HostStatus, JoinTokenResponse};
 use berth_api::metrics::{HostSample, Window};
@@ -9,6 +11,7 @@ use leptos::task::spawn_local;
 use leptos_router::components::A;
 
 use crate::api::{self, ApiError};
+use crate::components::agent_version::{AgentVersion, server_version};
 use crate::components::bars::UsageBar;
 use crate::components::problem::{HostErrors, Loading, ProblemBanner};
 use crate::format;
@@ -36,11 +39,16 @@ async fn latest_samples(hosts: Vec<Host>) -> Vec<(String, Option<HostSample>)> {
 
 /// One host's row; `sample` is its latest one-minute sample, if any.
 #[component]
-fn HostRow(h: Host, sample: Signal<Option<HostSample>>) -> impl IntoView {
+fn HostRow(
+    h: Host,
+    sample: Signal<Option<HostSample>>,
+    server: Signal<Option<String>>,
+) -> impl IntoView {
     let cpus = f64::from(h.facts.cpus);
     let mem_bytes = h.facts.memory_bytes;
     let mem_total = f64_from_u64(mem_bytes);
     let online = h.status == HostStatus::Online;
+    let (agent_version, agent_outdated) = (h.agent_version.clone(), h.agent_outdated);
     let cpu = Signal::derive(move || sample.with(|s| s.as_ref().map_or(0.0, |s| s.cpu_percent)));
     let mem = Signal::derive(move || {
         sample.with(|s| s.as_ref().map_or(0.0, |s| f64_from_u64(s.memory_bytes)))
@@ -81,6 +89,9 @@ fn HostRow(h: Host, sample: Signal<Option<HostSample>>) -> impl IntoView {
                 />
             </td>
             <td>{h.runtimes.join(", ")}</td>
+            <td>
+                <AgentVersion version=agent_version outdated=agent_outdated server=server/>
+            </td>
         </tr>
     }
 }
@@ -110,6 +121,8 @@ pub fn HostsPage() -> impl IntoView {
             .me
             .with(|m| m.as_ref().is_some_and(rbac::may_join_hosts))
     };
+    let server = server_version();
+    let only_outdated = RwSignal::new(false);
     let sample_of = move |id: &str| {
         samples
             .get()
@@ -138,8 +151,18 @@ pub fn HostsPage() -> impl IntoView {
                 }
                 Some(Ok(list)) => {
                     let errors = list.errors.clone();
+                    let outdated = list.items.iter().filter(|h| h.agent_outdated).count();
                     view! {
                         <HostErrors errors=errors/>
+                        {(outdated > 0)
+                            .then(|| {
+                                view! {
+                                    <label class="inline">
+                                        <input type="checkbox" data-testid="only-outdated" bind:checked=only_outdated/>
+                                        {format!(" Only hosts whose agent is older than the server ({outdated})")}
+                                    </label>
+                                }
+                            })}
                         <div class="table-wrap">
                             <table class="data" data-testid="hosts-table">
                                 <thead>
@@ -152,16 +175,18 @@ pub fn HostsPage() -> impl IntoView {
                                         <th scope="col">"CPU"</th>
                                         <th scope="col">"Memory"</th>
                                         <th scope="col">"Runtimes"</th>
+                                        <th scope="col">"Agent"</th>
                                     </tr>
                                 </thead>
                                 <tbody>
                                     {list
                                         .items
                                         .into_iter()
+                                        .filter(|h| h.agent_outdated || !only_outdated.get())
                                         .map(|h| {
                                             let id = h.id.clone();
                                             let sample = Signal::derive(move || sample_of(&id));
-                                            view! { <HostRow h=h sample=sample/> }
+                                            view! { <HostRow h=h sample=sample server=server/> }
                                         })
                                         .collect_view()}
                                 </tbody>
