@@ -68,8 +68,8 @@ pub(crate) struct ProcessPlan {
     pub gid: gid_t,
     pub additional_gids: Vec<gid_t>,
     pub umask: mode_t,
-    /// `None`: leave the capabilities as they are.
-    pub caps: Option<CapMasks>,
+    /// The five sets; all empty when the spec lists none.
+    pub caps: CapMasks,
     pub last_cap: u8,
     pub no_new_privs: bool,
     pub rlimits: Vec<(c_int, u64, u64)>,
@@ -167,9 +167,11 @@ impl ProcessPlan {
         }
         let user = p.user();
         let last = last_cap();
+        // No `capabilities` means no capabilities: all five sets empty,
+        // the bounding set too (as runc and crun), never the runtime's own.
         let caps = match p.capabilities() {
-            Some(c) => Some(CapMasks::from_spec(c, last, current_bounding())?),
-            None => None,
+            Some(c) => CapMasks::from_spec(c, last, current_bounding())?,
+            None => CapMasks::default(),
         };
         let rlimits = rlimit_plan(p, field)?;
         if let Some(adj) = p.oom_score_adj()
