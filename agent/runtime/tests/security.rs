@@ -293,9 +293,14 @@ fn bad_configs_name_the_field_and_leave_nothing() {
         ),
         ("/process/args", serde_json::json!([]), "process.args"),
         (
-            "/mounts/0/destination",
-            serde_json::json!("proc"),
-            "mounts[0].destination",
+            "/linux/sysctl",
+            serde_json::json!({"vm.swappiness": "10"}),
+            "linux.sysctl.vm.swappiness",
+        ),
+        (
+            "/linux/namespaces",
+            serde_json::json!([{"type": "pid"}, {"type": "uts"}]),
+            "linux.maskedPaths",
         ),
         (
             "/process/rlimits",
