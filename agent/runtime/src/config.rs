@@ -29,8 +29,8 @@ pub fn load(bundle: &Path) -> Result<Spec> {
 pub fn parse(bytes: &[u8], file: &'static str) -> Result<Spec> {
     let mut spec: Spec = match parse_json(bytes, file) {
         Ok(s) => s,
-        Err(e) => match without_unknown_capabilities(bytes) {
-            Some(s) => s,
+        Err(e) => match without_unknown_capabilities(bytes, file) {
+            Some(parsed) => parsed?,
             None => return Err(e),
         },
     };
@@ -49,9 +49,10 @@ pub fn parse(bytes: &[u8], file: &'static str) -> Result<Spec> {
     Ok(spec)
 }
 
-/// The spec with unknown names dropped from `process.capabilities`, when
-/// that is what kept it from parsing.
-fn without_unknown_capabilities(bytes: &[u8]) -> Option<Spec> {
+/// The spec parsed again with unknown names dropped from
+/// `process.capabilities`, when it lists any (what else is wrong is then
+/// named as usual).
+fn without_unknown_capabilities(bytes: &[u8], file: &'static str) -> Option<Result<Spec>> {
     let mut v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
     let caps = v
         .get_mut("process")?
@@ -73,11 +74,14 @@ fn without_unknown_capabilities(bytes: &[u8]) -> Option<Spec> {
     if dropped.is_empty() {
         return None;
     }
-    let spec = serde_json::from_value(v).ok()?;
-    tracing::warn!(
-        "ignoring unknown capabilities in process.capabilities: {}",
-        dropped.join(", ")
-    );
+    let bytes = serde_json::to_vec(&v).ok()?;
+    let spec = parse_json(&bytes, file);
+    if spec.is_ok() {
+        tracing::warn!(
+            "ignoring unknown capabilities in process.capabilities: {}",
+            dropped.join(", ")
+        );
+    }
     Some(spec)
 }
 
@@ -450,6 +454,33 @@ mod tests {
         parse(json.as_bytes(), "config.json")
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn relative_destinations_and_unknown_capabilities_as_runc() {
+        let spec = parse(
+            br#"{"ociVersion":"1.0.2","process":{"cwd":"/","user":{"uid":0,"gid":0},
+                "capabilities":{"bounding":["CAP_KILL","CAP_BOGUS"]}},
+                "mounts":[{"destination":"mnt/rel","type":"tmpfs","source":"tmpfs"}]}"#,
+            "config.json",
+        )
+        .unwrap();
+        let m = &spec.mounts().as_ref().unwrap()[0];
+        assert_eq!(m.destination(), Path::new("/mnt/rel"));
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .clone()
+            .unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
+        // Anything else that does not parse still names its field.
+        let e = err_of(
+            r#"{"ociVersion":"1.0.2","process":{"cwd":"/","user":{"uid":0,"gid":0},
+                "capabilities":{"bounding":["CAP_BOGUS"]},"terminal":"yes"}}"#,
+        );
+        assert!(e.contains("process.terminal"), "{e}");
     }
 
     #[test]

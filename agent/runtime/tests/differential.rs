@@ -104,3 +104,55 @@ fn berth_matches_runc_and_crun() {
         render(&diffs)
     );
 }
+
+/// The rules themselves (no root needed): a harness that cannot fail
+/// proves nothing.
+#[test]
+fn the_rules_catch_differences() {
+    use std::collections::BTreeMap;
+    let ran = |pairs: &[(&str, &str)]| {
+        Outcome::Ran(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        )
+    };
+    let refused = |m: &str| Outcome::Refused(m.to_string());
+    let a = ran(&[("status.CapEff", "0")]);
+    let b = ran(&[("status.CapEff", "1")]);
+    // All agree: nothing to report.
+    assert!(compare("x", &a, &a, &a).is_empty());
+    // runc and crun agree, berth does not: the field, with the values.
+    let d = compare("x", &a, &a, &b);
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].field, "status.CapEff");
+    assert_eq!(d[0].berth.as_deref(), Some("1"));
+    assert!(render(&d).contains("runc and crun agree"));
+    // They disagree and the table says nothing: reported even though
+    // berth matches one of them.
+    assert_eq!(compare("x", &a, &b, &a).len(), 1);
+    // Both refuse: berth must refuse, with a message.
+    assert!(compare("x", &refused("no"), &refused("no"), &refused("bad spec")).is_empty());
+    let d = compare("x", &refused("no"), &refused("no"), &a);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].field, "outcome");
+    let silent = refused("(no error output; exit 1; stdout \"\")");
+    assert_eq!(
+        compare("x", &refused("no"), &refused("no"), &silent)[0].field,
+        "error message"
+    );
+    // The table picks runc for a named variant's outcome: berth must
+    // follow runc, not crun.
+    assert!(compare("cwd-relative", &refused("abs"), &a, &refused("abs")).is_empty());
+    assert_eq!(
+        compare("cwd-relative", &refused("abs"), &a, &a)[0].field,
+        "outcome"
+    );
+    // A pattern with `*` in the middle.
+    let gen_cpu = "gen3:/linux/resources/cpu=edge:{\"shares\":1}";
+    assert!(compare(gen_cpu, &refused("min 2"), &a, &refused("min 2")).is_empty());
+    // An Own row lets berth differ on that field only.
+    let cg = |v: &str| ran(&[("mount./sys/fs/cgroup", v), ("status.CapEff", "0")]);
+    assert!(compare("x", &cg("rw"), &cg("rw"), &cg("ro")).is_empty());
+}

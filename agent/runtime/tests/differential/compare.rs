@@ -33,8 +33,27 @@ pub struct Explained {
     pub reason: &'static str,
 }
 
-/// The explained differences (docs/testing.md lists them too).
+/// The explained differences (docs/testing.md lists them too); the first
+/// row that names a variant and field is the one that counts.
 pub const EXPLAINED: &[Explained] = &[
+    Explained {
+        variant: "*",
+        field: "mount./sys/fs/cgroup",
+        pick: Pick::Own,
+        reason: "berth keeps the v1 /sys/fs/cgroup tmpfs read-only when the \
+                 cgroup mount asks for ro; runc and crun leave the tmpfs \
+                 writable (only the hierarchies below it are read-only). \
+                 Stricter on purpose: nothing in the container needs to \
+                 write there",
+    },
+    Explained {
+        variant: "*",
+        field: "mount./sys/fs/cgroup/systemd",
+        pick: Pick::Own,
+        reason: "not fixed yet: runc and crun also bind the container's \
+                 cgroup of the named name=systemd hierarchy; berth makes \
+                 cgroups only in the hierarchies it manages (controllers)",
+    },
     Explained {
         variant: "*",
         field: "env.HOME",
@@ -57,6 +76,36 @@ pub const EXPLAINED: &[Explained] = &[
         reason: "in a user namespace the devices are bind mounts of the \
                  host's; crun adds nosuid,noexec to them, runc and berth \
                  bind them as they are (device nodes need neither)",
+    },
+    Explained {
+        variant: "*readonlyPaths=edge*",
+        field: "mount.*",
+        pick: Pick::Runc,
+        reason: "a read-only path keeps the nosuid, nodev and noexec of \
+                 the mount it is on (runc and berth remount the bind with \
+                 them); crun's read-only remount drops them",
+    },
+    Explained {
+        variant: "*/linux/resources/pids=edge:{\"limit\":-1}",
+        field: "outcome",
+        pick: Pick::Runc,
+        reason: "a pids limit of -1 means no limit (runtime spec): runc and \
+                 berth write max, crun 1.8 writes -1 and the kernel \
+                 refuses it",
+    },
+    Explained {
+        variant: "*/process/user/*=edge:*4294967294*",
+        field: "outcome",
+        pick: Pick::Crun,
+        reason: "ids up to 2^32-2 are valid for the kernel: crun and berth \
+                 run as them, runc 1.1 refuses ids above 2^31-1",
+    },
+    Explained {
+        variant: "*/process/user/additionalGids=edge:*2147483648*",
+        field: "outcome",
+        pick: Pick::Crun,
+        reason: "ids up to 2^32-2 are valid for the kernel: crun and berth \
+                 run as them, runc 1.1 refuses ids above 2^31-1",
     },
     Explained {
         variant: "mounts-proc-options",
@@ -109,24 +158,6 @@ pub const EXPLAINED: &[Explained] = &[
         pick: Pick::Crun,
         reason: "nothing in the spec needs /proc; runc 1.1 fails on its own \
                  need for /proc/self/fd, crun and berth run the process",
-    },
-    Explained {
-        variant: "*",
-        field: "mount./sys/fs/cgroup",
-        pick: Pick::Own,
-        reason: "berth keeps the v1 /sys/fs/cgroup tmpfs read-only when the \
-                 cgroup mount asks for ro; runc and crun leave the tmpfs \
-                 writable (only the hierarchies below it are read-only). \
-                 Stricter on purpose: nothing in the container needs to \
-                 write there",
-    },
-    Explained {
-        variant: "*",
-        field: "mount./sys/fs/cgroup/systemd",
-        pick: Pick::Own,
-        reason: "not fixed yet: runc and crun also bind the container's \
-                 cgroup of the named name=systemd hierarchy; berth makes \
-                 cgroups only in the hierarchies it manages (controllers)",
     },
 ];
 
@@ -201,7 +232,8 @@ pub fn compare(variant: &str, runc: &Outcome, crun: &Outcome, berth: &Outcome) -
     let (mut r, mut c, b) = (flatten(runc), flatten(crun), flatten(berth));
     // Where the table picks one runtime's outcome, that runtime is the
     // reference for every field.
-    match explained(variant, "outcome").map(|e| e.pick) {
+    let reference = explained(variant, "outcome").map(|e| e.pick);
+    match reference {
         Some(Pick::Runc) => c = r.clone(),
         Some(Pick::Crun) => r = c.clone(),
         _ => {}
@@ -218,6 +250,9 @@ pub fn compare(variant: &str, runc: &Outcome, crun: &Outcome, berth: &Outcome) -
         let (rv, cv, bv) = (r.get(k), c.get(k), b.get(k));
         let why = match (rv == cv, explained(variant, k)) {
             (_, Some(e)) if e.pick == Pick::Own => continue,
+            // A field row that follows the runtime the outcome row did not
+            // pick: that runtime refused, there is no value to follow.
+            (_, Some(e)) if reference.is_some_and(|p| p != Pick::Own && p != e.pick) => continue,
             (_, Some(e)) => {
                 let want = if e.pick == Pick::Runc { rv } else { cv };
                 if bv == want {
