@@ -23,9 +23,66 @@ pub fn load(bundle: &Path) -> Result<Spec> {
     parse(&bytes, "config.json")
 }
 
-/// Parses a spec document.
+/// Parses a spec document. As runc and crun: a mount destination that is
+/// not absolute is taken as relative to `/`, and capability names this
+/// runtime does not know are left out (with a warning).
 pub fn parse(bytes: &[u8], file: &'static str) -> Result<Spec> {
-    parse_json(bytes, file)
+    let mut spec: Spec = match parse_json(bytes, file) {
+        Ok(s) => s,
+        Err(e) => match without_unknown_capabilities(bytes, file) {
+            Some(parsed) => parsed?,
+            None => return Err(e),
+        },
+    };
+    if let Some(mounts) = spec.mounts().clone() {
+        let mounts = mounts
+            .into_iter()
+            .map(|mut m| {
+                if !m.destination().is_absolute() {
+                    m.set_destination(Path::new("/").join(m.destination()));
+                }
+                m
+            })
+            .collect();
+        spec.set_mounts(Some(mounts));
+    }
+    Ok(spec)
+}
+
+/// The spec parsed again with unknown names dropped from
+/// `process.capabilities`, when it lists any (what else is wrong is then
+/// named as usual).
+fn without_unknown_capabilities(bytes: &[u8], file: &'static str) -> Option<Result<Spec>> {
+    let mut v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let caps = v
+        .get_mut("process")?
+        .get_mut("capabilities")?
+        .as_object_mut()?;
+    let mut dropped = Vec::new();
+    for (set, list) in caps.iter_mut() {
+        if let Some(list) = list.as_array_mut() {
+            list.retain(|c| {
+                let known =
+                    serde_json::from_value::<oci_spec::runtime::Capability>(c.clone()).is_ok();
+                if !known {
+                    dropped.push(format!("{set}: {c}"));
+                }
+                known
+            });
+        }
+    }
+    if dropped.is_empty() {
+        return None;
+    }
+    let bytes = serde_json::to_vec(&v).ok()?;
+    let spec = parse_json(&bytes, file);
+    if spec.is_ok() {
+        tracing::warn!(
+            "ignoring unknown capabilities in process.capabilities: {}",
+            dropped.join(", ")
+        );
+    }
+    Some(spec)
 }
 
 /// Parses a `process.json` (for `exec -p`).
@@ -140,6 +197,21 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<()> {
 
     let seen = validate_namespaces(spec, linux)?;
     let has = |t: LinuxNamespaceType| seen.contains(&t);
+    // Masking or making read-only without a mount namespace of its own
+    // would do it to the runtime's, the host's (runc refuses it too).
+    if !has(LinuxNamespaceType::Mount) {
+        for (field, list) in [
+            ("linux.maskedPaths", linux.masked_paths()),
+            ("linux.readonlyPaths", linux.readonly_paths()),
+        ] {
+            if list.as_ref().is_some_and(|l| !l.is_empty()) {
+                return Err(Error::config(
+                    field,
+                    "needs a mount namespace (linux.namespaces has none)",
+                ));
+            }
+        }
+    }
     validate_sysctls(linux, &has)?;
     validate_mounts_and_hooks(spec)?;
     if let Some(r) = linux.resources() {
@@ -232,20 +304,21 @@ fn validate_sysctls(linux: &Linux, has: &dyn Fn(LinuxNamespaceType) -> bool) -> 
         if uts && !has(LinuxNamespaceType::Uts) {
             return Err(Error::config(field, "needs a uts namespace"));
         }
+        // Any other sysctl is the host's own: writing it from a container
+        // would change the host (runc and crun refuse it too).
+        if !key.starts_with("net.") && !ipc && !uts {
+            return Err(Error::config(
+                field,
+                "is not in a kernel namespace: it would change the host",
+            ));
+        }
     }
     Ok(())
 }
 
-/// Absolute mount destinations and hook paths, positive hook timeouts.
+/// Absolute hook paths, positive hook timeouts (mount destinations are
+/// made absolute by `parse`).
 fn validate_mounts_and_hooks(spec: &Spec) -> Result<()> {
-    for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        if !m.destination().is_absolute() {
-            return Err(Error::config(
-                format!("mounts[{i}].destination"),
-                format!("{} is not an absolute path", m.destination().display()),
-            ));
-        }
-    }
     if let Some(hooks) = spec.hooks() {
         let stages = [
             ("hooks.prestart", hooks.prestart()),
@@ -381,6 +454,33 @@ mod tests {
         parse(json.as_bytes(), "config.json")
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn relative_destinations_and_unknown_capabilities_as_runc() {
+        let spec = parse(
+            br#"{"ociVersion":"1.0.2","process":{"cwd":"/","user":{"uid":0,"gid":0},
+                "capabilities":{"bounding":["CAP_KILL","CAP_BOGUS"]}},
+                "mounts":[{"destination":"mnt/rel","type":"tmpfs","source":"tmpfs"}]}"#,
+            "config.json",
+        )
+        .unwrap();
+        let m = &spec.mounts().as_ref().unwrap()[0];
+        assert_eq!(m.destination(), Path::new("/mnt/rel"));
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .clone()
+            .unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
+        // Anything else that does not parse still names its field.
+        let e = err_of(
+            r#"{"ociVersion":"1.0.2","process":{"cwd":"/","user":{"uid":0,"gid":0},
+                "capabilities":{"bounding":["CAP_BOGUS"]},"terminal":"yes"}}"#,
+        );
+        assert!(e.contains("process.terminal"), "{e}");
     }
 
     #[test]

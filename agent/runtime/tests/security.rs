@@ -174,6 +174,87 @@ fn masked_and_readonly_paths() {
     assert!(out.contains("ro-ok"), "{out}");
 }
 
+/// The five capability lines of /proc/self/status inside a container run
+/// with `cfg`, as (CapInh, CapPrm, CapEff, CapBnd, CapAmb).
+fn capability_sets(f: &Fixture, id: &str, mut cfg: serde_json::Value) -> [String; 5] {
+    cfg["process"]["args"] = serde_json::json!(["grep", "^Cap", "/proc/self/status"]);
+    let (code, out) = f.run(id, &cfg).unwrap();
+    assert_eq!(code, 0, "{out}");
+    ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"].map(|k| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}:\t")))
+            .unwrap_or_else(|| panic!("no {k} in {out}"))
+            .to_string()
+    })
+}
+
+/// Issue 18: a spec without `process.capabilities` gets no capability at
+/// all, the bounding set included, as with runc and crun (berth used to
+/// leave the runtime's own, almost every capability).
+#[test]
+fn no_capabilities_in_the_spec_means_none() {
+    if !can_run() {
+        return;
+    }
+    let f = Fixture::new();
+    let mut cfg = f.config("nocaps", &["true"]);
+    cfg["process"]
+        .as_object_mut()
+        .unwrap()
+        .remove("capabilities");
+    let zero = "0000000000000000".to_string();
+    assert_eq!(
+        capability_sets(&f, "nocaps", cfg),
+        [zero.clone(), zero.clone(), zero.clone(), zero.clone(), zero]
+    );
+}
+
+/// Issue 18: runc's own template (`runc spec`) lists ambient capabilities
+/// without inheritable ones. The kernel refuses to raise those (ambient ⊆
+/// permitted ∩ inheritable); runc and crun run the spec and the process
+/// starts with an empty ambient set, and so does berth. When the spec makes
+/// them inheritable too, they are raised (and a non-root user keeps them
+/// across execve).
+#[test]
+fn ambient_capabilities_without_inheritable_are_left_out() {
+    if !can_run() {
+        return;
+    }
+    let f = Fixture::new();
+    let template = serde_json::json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    let mut cfg = f.config("amb", &["true"]);
+    cfg["process"]["capabilities"] = serde_json::json!({
+        "bounding": template, "effective": template,
+        "permitted": template, "ambient": template
+    });
+    let zero = "0000000000000000".to_string();
+    let three = "0000000020000420".to_string();
+    assert_eq!(
+        capability_sets(&f, "amb", cfg.clone()),
+        [
+            zero.clone(),
+            three.clone(),
+            three.clone(),
+            three.clone(),
+            zero
+        ]
+    );
+    // Inheritable too, as a non-root user: ambient raised, and after
+    // execve they are the user's permitted and effective sets.
+    cfg["process"]["capabilities"]["inheritable"] = template;
+    cfg["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000});
+    assert_eq!(
+        capability_sets(&f, "amb-inh", cfg),
+        [
+            three.clone(),
+            three.clone(),
+            three.clone(),
+            three.clone(),
+            three
+        ]
+    );
+}
+
 /// Bad config.json: a clear error naming the field, and nothing left
 /// behind (no state, no cgroup, no mount).
 #[test]
@@ -212,9 +293,14 @@ fn bad_configs_name_the_field_and_leave_nothing() {
         ),
         ("/process/args", serde_json::json!([]), "process.args"),
         (
-            "/mounts/0/destination",
-            serde_json::json!("proc"),
-            "mounts[0].destination",
+            "/linux/sysctl",
+            serde_json::json!({"vm.swappiness": "10"}),
+            "linux.sysctl.vm.swappiness",
+        ),
+        (
+            "/linux/namespaces",
+            serde_json::json!([{"type": "pid"}, {"type": "uts"}]),
+            "linux.maskedPaths",
         ),
         (
             "/process/rlimits",

@@ -103,7 +103,9 @@ fn process(rt: &Runtime, a: &ExecArgs) -> Result<Process> {
         p.set_user(user);
     }
     if !a.cap.is_empty() {
-        let mut caps = p.capabilities().clone().unwrap_or_default();
+        // Added to the process's own sets; a process without any starts from
+        // empty sets (oci-spec's `Default` would add three capabilities).
+        let mut caps = p.capabilities().clone().unwrap_or_else(no_capabilities);
         for c in &a.cap {
             let cap: oci_spec::runtime::Capability =
                 serde_json::from_value(serde_json::Value::String(c.clone()))
@@ -156,4 +158,16 @@ pub fn exec(rt: &Runtime, a: &ExecArgs) -> Result<i32> {
         return Ok(0);
     }
     super::foreground::wait_relaying(pid, master.as_ref())
+}
+
+/// Five empty capability sets.
+fn no_capabilities() -> oci_spec::runtime::LinuxCapabilities {
+    let none = || Some(oci_spec::runtime::Capabilities::new());
+    let mut c = oci_spec::runtime::LinuxCapabilities::default();
+    c.set_bounding(none());
+    c.set_effective(none());
+    c.set_permitted(none());
+    c.set_inheritable(none());
+    c.set_ambient(none());
+    c
 }

@@ -139,7 +139,15 @@ impl Runtime {
         let ns = NamespacePlan::from_spec(linux.namespaces().as_deref().unwrap_or(&[]))?;
 
         // The process plan first: it rejects bad input before anything is made.
-        let pplan = init_process_plan(process, linux)?;
+        let mut pplan = init_process_plan(process, linux)?;
+        // A masked /etc/passwd is empty to the process: runc finds no user.
+        let passwd_masked = linux
+            .masked_paths()
+            .iter()
+            .flatten()
+            .any(|m| Path::new("/etc/passwd").starts_with(m));
+        pplan.add_default_home((!passwd_masked).then_some(rootfs.as_path()));
+        make_missing_cwd(&spec, &rootfs, process.cwd())?;
         let console = console_socket(
             pplan.terminal,
             opts.stdio.is_some() && opts.stdio_tty,
@@ -302,6 +310,30 @@ fn place_init(
     if let Some(adj) = plan.process.oom_score_adj {
         let path = format!("/proc/{pid}/oom_score_adj");
         fs::write(&path, adj.to_string()).map_err(|e| Error::io("write", path, e))?;
+    }
+    Ok(())
+}
+
+/// Makes a missing `process.cwd` in the rootfs (0755, as root), as runc
+/// and crun do, before anything is mounted or made read-only. Not under a
+/// mount destination: what is there is the mount's, made by the init.
+fn make_missing_cwd(spec: &Spec, rootfs: &Path, cwd: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    let under_mount = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .any(|m| cwd.starts_with(m.destination()) && m.destination() != Path::new("/"));
+    if under_mount {
+        return Ok(());
+    }
+    let path = rootfs.join(crate::rootfs::resolve_in_rootfs(rootfs, cwd)?);
+    if fs::symlink_metadata(&path).is_err() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(&path)
+            .map_err(|e| Error::io("mkdir", &path, e))?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{ContainerState, LinuxNamespaceType, Process};
 
@@ -64,7 +64,8 @@ impl Runtime {
             });
         }
         config::validate_process(process, "process")?;
-        let pplan = exec_process_plan(process, &rec)?;
+        let mut pplan = exec_process_plan(process, &rec)?;
+        pplan.add_default_home(Some(Path::new(&format!("/proc/{}/root", rec.pid))));
         let console = console_socket(
             pplan.terminal,
             opts.stdio.is_some() && opts.stdio_tty,

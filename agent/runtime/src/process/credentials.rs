@@ -18,13 +18,12 @@ const PR_CAP_AMBIENT_RAISE: libc::c_ulong = 2;
 const PR_CAP_AMBIENT_CLEAR_ALL: libc::c_ulong = 4;
 
 pub(super) fn set_credentials<S: Syscall>(sys: &S, p: &ProcessPlan) -> Result<(), Msg> {
-    if let Some(caps) = &p.caps {
-        for cap in 0..=u32::from(p.last_cap) {
-            if caps.bounding & (1u64 << cap) == 0 {
-                match sys.prctl(PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0) {
-                    Ok(_) | Err(Errno::EINVAL) => {}
-                    Err(e) => return Err(Msg::error(Step::Bounding, cap, e)),
-                }
+    let caps = &p.caps;
+    for cap in 0..=u32::from(p.last_cap) {
+        if caps.bounding & (1u64 << cap) == 0 {
+            match sys.prctl(PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0) {
+                Ok(_) | Err(Errno::EINVAL) => {}
+                Err(e) => return Err(Msg::error(Step::Bounding, cap, e)),
             }
         }
     }
@@ -38,22 +37,28 @@ pub(super) fn set_credentials<S: Syscall>(sys: &S, p: &ProcessPlan) -> Result<()
     sys.setresuid(p.uid).map_err(fail(Step::Setuid, 0))?;
     sys.prctl(PR_SET_KEEPCAPS, 0, 0)
         .map_err(fail(Step::Capabilities, 0))?;
-    if let Some(caps) = &p.caps {
-        sys.capset(CapSets {
-            effective: caps.effective,
-            permitted: caps.permitted,
-            inheritable: caps.inheritable,
-        })
-        .map_err(fail(Step::Capabilities, 1))?;
-        let _ = sys.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0);
-        for cap in 0..=u32::from(p.last_cap) {
-            if caps.ambient & (1u64 << cap) != 0 {
-                sys.prctl(
-                    PR_CAP_AMBIENT,
-                    PR_CAP_AMBIENT_RAISE,
-                    libc::c_ulong::from(cap),
-                )
-                .map_err(fail(Step::Ambient, cap as usize))?;
+    sys.capset(CapSets {
+        effective: caps.effective,
+        permitted: caps.permitted,
+        inheritable: caps.inheritable,
+    })
+    .map_err(fail(Step::Capabilities, 1))?;
+    let _ = sys.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0);
+    for cap in 0..=u32::from(p.last_cap) {
+        if caps.ambient & (1u64 << cap) != 0 {
+            // The kernel raises an ambient capability only when it is both
+            // permitted and inheritable (capabilities(7)) and refuses the
+            // rest with EPERM. runc and crun run such a spec (runc's own
+            // template lists ambient capabilities without inheritable
+            // ones) and the process starts without them: so does berth.
+            // Any other error is the runtime's.
+            match sys.prctl(
+                PR_CAP_AMBIENT,
+                PR_CAP_AMBIENT_RAISE,
+                libc::c_ulong::from(cap),
+            ) {
+                Ok(_) | Err(Errno::EPERM) => {}
+                Err(e) => return Err(Msg::error(Step::Ambient, cap, e)),
             }
         }
     }

@@ -21,9 +21,6 @@ pub(crate) mod init;
 pub(crate) mod sched;
 pub mod sync;
 
-/// `PATH` when the process's environment has none (as runc).
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 /// A NULL-terminated array of pointers into owned C strings.
 #[derive(Debug)]
 pub(crate) struct CStringArray {
@@ -68,8 +65,8 @@ pub(crate) struct ProcessPlan {
     pub gid: gid_t,
     pub additional_gids: Vec<gid_t>,
     pub umask: mode_t,
-    /// `None`: leave the capabilities as they are.
-    pub caps: Option<CapMasks>,
+    /// The five sets; all empty when the spec lists none.
+    pub caps: CapMasks,
     pub last_cap: u8,
     pub no_new_privs: bool,
     pub rlimits: Vec<(c_int, u64, u64)>,
@@ -167,9 +164,11 @@ impl ProcessPlan {
         }
         let user = p.user();
         let last = last_cap();
+        // No `capabilities` means no capabilities: all five sets empty,
+        // the bounding set too (as runc and crun), never the runtime's own.
         let caps = match p.capabilities() {
-            Some(c) => Some(CapMasks::from_spec(c, last, current_bounding())?),
-            None => None,
+            Some(c) => CapMasks::from_spec(c, last, current_bounding())?,
+            None => CapMasks::default(),
         };
         let rlimits = rlimit_plan(p, field)?;
         if let Some(adj) = p.oom_score_adj()
@@ -235,6 +234,48 @@ impl ProcessPlan {
     }
 }
 
+impl ProcessPlan {
+    /// Adds `HOME` when the environment has none, as runc and crun do: the
+    /// user's home directory in the container's `/etc/passwd` (read under
+    /// `root`, symlinks resolved inside it; `None`: none to read), else `/`.
+    pub fn add_default_home(&mut self, root: Option<&Path>) {
+        if self
+            .envp
+            .strings()
+            .iter()
+            .any(|e| e.as_bytes().starts_with(b"HOME="))
+        {
+            return;
+        }
+        let home = root
+            .and_then(|r| passwd_home(r, self.uid))
+            .unwrap_or_else(|| "/".into());
+        let mut env = self.envp.strings().to_vec();
+        if let Ok(h) = CString::new(format!("HOME={home}")) {
+            env.push(h);
+            self.envp = CStringArray::new(env);
+        }
+    }
+}
+
+/// The home directory of `uid` in the passwd file of the rootfs `root`.
+fn passwd_home(root: &Path, uid: uid_t) -> Option<String> {
+    use std::io::Read;
+    // Relative to `root`, every symlink on the way resolved inside it.
+    let rel = crate::rootfs::resolve_in_rootfs(root, Path::new("/etc/passwd")).ok()?;
+    let mut text = String::new();
+    std::fs::File::open(root.join(rel))
+        .ok()?
+        .take(1 << 20)
+        .read_to_string(&mut text)
+        .ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 7 && f[2].parse::<uid_t>().ok() == Some(uid) && !f[5].is_empty())
+            .then(|| f[5].to_string())
+    })
+}
+
 /// `env`, each entry checked to be `KEY=value`.
 fn env_plan(env_list: &[String], field: &str) -> Result<Vec<CString>> {
     let mut env = Vec::with_capacity(env_list.len());
@@ -251,16 +292,16 @@ fn env_plan(env_list: &[String], field: &str) -> Result<Vec<CString>> {
 }
 
 /// Where to look for `arg0`: itself when it holds a `/`, else each
-/// directory of the process's `PATH` (or [`DEFAULT_PATH`]) in order.
+/// directory of the process's `PATH` in order (none without a `PATH`).
 fn exe_candidates(arg0: &str, env_list: &[String], field: &str) -> Result<Vec<CString>> {
     if arg0.contains('/') {
         return Ok(vec![cstring(arg0.as_bytes(), &format!("{field}.args[0]"))?]);
     }
-    let path_var = env_list
-        .iter()
-        .rev()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or(DEFAULT_PATH);
+    // Without a PATH nothing is found, as with runc and crun (no default
+    // path is searched: the spec's environment is all the process has).
+    let Some(path_var) = env_list.iter().rev().find_map(|e| e.strip_prefix("PATH=")) else {
+        return Ok(Vec::new());
+    };
     path_var
         .split(':')
         .map(|d| if d.is_empty() { "." } else { d })

@@ -63,9 +63,9 @@ struct Node {
 }
 
 impl RootfsPlan {
-    /// Plans the default devices (with `dev_tmpfs`) and the spec's.
-    pub(super) fn plan_devices(&mut self, devices: &[LinuxDevice], dev_tmpfs: bool) -> Result<()> {
-        if dev_tmpfs {
+    /// Plans the default devices (with `defaults`) and the spec's.
+    pub(super) fn plan_devices(&mut self, devices: &[LinuxDevice], defaults: bool) -> Result<()> {
+        if defaults {
             self.dev_symlinks = true;
             for (name, major, minor) in DEFAULT_DEVICES {
                 let path = PathBuf::from("/dev").join(name);

@@ -69,11 +69,15 @@ impl RootfsPlan {
         if let Some(p) = input.propagation.filter(|p| !p.is_empty()) {
             plan.set_propagation(p)?;
         }
-        let mut dev_tmpfs = false;
+        // The default devices go into /dev unless /dev is a bind mount
+        // (the host's or another's /dev): into the container's own tmpfs,
+        // or into the rootfs's /dev when nothing is mounted there, as runc
+        // and crun do.
+        let mut dev_bound = false;
         for (i, m) in input.mounts.iter().enumerate() {
-            dev_tmpfs |= plan.plan_mount(input, i, m)?;
+            dev_bound |= plan.plan_mount(input, i, m)?;
         }
-        plan.plan_devices(input.devices, dev_tmpfs)?;
+        plan.plan_devices(input.devices, !dev_bound)?;
         for (i, p) in input.masked_paths.iter().enumerate() {
             plan.masked
                 .push(cstring(p.as_bytes(), &format!("linux.maskedPaths[{i}]"))?);
@@ -114,8 +118,8 @@ impl RootfsPlan {
         Ok(())
     }
 
-    /// Plans `mounts[i]`; answers whether it is a `/dev` of our own (not a
-    /// bind), which then gets the default devices.
+    /// Plans `mounts[i]`; answers whether it is a bind mount on `/dev`
+    /// (which then gets no default devices).
     fn plan_mount(&mut self, input: &RootfsInput<'_>, i: usize, m: &Mount) -> Result<bool> {
         let field = format!("mounts[{i}]");
         let dest = m.destination();
@@ -130,7 +134,7 @@ impl RootfsPlan {
         let typ = m.typ().as_deref().unwrap_or("");
         let bind = opts.bind || typ == "bind";
         let clean_dest: PathBuf = clean(dest).iter().collect();
-        let dev_tmpfs = clean_dest == Path::new("dev") && !bind;
+        let dev_bound = clean_dest == Path::new("dev") && bind;
         let (rel, prefixes) = rel_and_prefixes(&resolve_in_rootfs(input.rootfs, dest)?, &field)?;
         let data = if opts.data.is_empty() {
             None
@@ -142,7 +146,7 @@ impl RootfsPlan {
         };
         if !bind && (typ == "cgroup" || typ == "cgroup2") {
             self.plan_cgroup_mount(input, &field, label, dest, &opts)?;
-            return Ok(dev_tmpfs);
+            return Ok(dev_bound);
         }
         let (kind, file_target, no_symlink) = if bind {
             let (kind, file_target) = bind_kind(input, &field, m, &opts)?;
@@ -167,7 +171,7 @@ impl RootfsPlan {
             attr_set: opts.attr_set,
             attr_clr: opts.attr_clr,
         });
-        Ok(dev_tmpfs)
+        Ok(dev_bound)
     }
 
     fn plan_cgroup_mount(
