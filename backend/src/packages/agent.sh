@@ -74,8 +74,9 @@ case $name in
 *[!A-Za-z0-9._-]*) die "--name: use letters, digits, '.', '_' and '-'" ;;
 esac
 
-command -v dpkg >/dev/null 2>&1 && [ -r /etc/debian_version ] ||
+if ! command -v dpkg >/dev/null 2>&1 || [ ! -r /etc/debian_version ]; then
 	die "this script installs a Debian package: run it on Debian (or a derivative with dpkg and apt)"
+fi
 command -v curl >/dev/null 2>&1 || die "curl is missing"
 arch=$(dpkg --print-architecture)
 deb_path=''
@@ -83,9 +84,10 @@ deb_sha256=''
 deb_version=''
 case $arch in
 @PACKAGE_CASES@
-amd64 | arm64) die "the server has no berth-agent package for $arch: the admin puts berth-agent_*_$arch.deb in the server's packages_dir" ;;
 *) die "unsupported architecture $arch: Berth's agent is built for amd64 and arm64" ;;
 esac
+[ -n "$deb_path" ] ||
+	die "the server has no berth-agent package for $arch: the admin puts berth-agent_*_$arch.deb in the server's packages_dir"
 
 if [ -n "$download_only" ]; then
 	out=$download_only

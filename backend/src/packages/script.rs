@@ -49,7 +49,8 @@ pub fn apt_conf(public_url: &str) -> String {
     )
 }
 
-/// The `case "$arch"` lines for the architectures with an agent package.
+/// The `case "$arch"` lines: the package of each architecture Berth
+/// builds for (or of any other one the directory holds).
 fn package_cases(repo: &Repo) -> String {
     let mut out = String::new();
     let mut arches: Vec<String> = ARCHES.iter().map(ToString::to_string).collect();
@@ -60,13 +61,15 @@ fn package_cases(repo: &Repo) -> String {
         }
     }
     for arch in arches {
-        if let Some(d) = repo.newest(AGENT_PACKAGE, &arch) {
-            out.push_str(&format!(
+        match repo.newest(AGENT_PACKAGE, &arch) {
+            Some(d) => out.push_str(&format!(
                 "{arch})\n\tdeb_path={}\n\tdeb_sha256={}\n\tdeb_version={}\n\t;;\n",
                 sh_quote(&d.pool_path),
                 sh_quote(&d.sha256),
                 sh_quote(d.control.version()),
-            ));
+            )),
+            // Supported, but no package here: deb_path stays empty.
+            None => out.push_str(&format!("{arch}) ;;\n")),
         }
     }
     out.trim_end().to_string()
@@ -84,11 +87,7 @@ fn wrap(b64: &str) -> String {
 /// The script for this server, its packages and its certificate.
 pub fn render(packages: &Packages, repo: &Repo, public_url: &str, cert: &ServerCert) -> String {
     let url = public_url.trim_end_matches('/');
-    let mut cases = package_cases(repo);
-    if cases.is_empty() {
-        // No package at all: the generic lines below say so.
-        cases = "# (no berth-agent package on the server)".to_string();
-    }
+    let cases = package_cases(repo);
     let pem = if cert.self_signed {
         cert.leaf_pem.trim().to_string()
     } else {
