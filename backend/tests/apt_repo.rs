@@ -570,3 +570,38 @@ async fn every_replica_signs_with_the_one_key_in_the_secrets_dir() {
     let e = berth_server::AppState::new(lost).await.unwrap_err();
     assert!(e.to_string().contains("is missing"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_script_sets_its_keys_in_agent_toml_and_keeps_the_rest() {
+    let s = start().await;
+    let script = std::fs::read_to_string(s.fetch_ok("/install/agent.sh", "agent.sh")).unwrap();
+    // The script's own set_key, run on a copy of the packaged agent.toml.
+    let start = script.find("set_key() {").unwrap();
+    let end = start + script[start..].find("\n}\n").unwrap() + 3;
+    let set_key = &script[start..end];
+    let conf = s.path("agent.toml");
+    let packaged = concat!(env!("CARGO_MANIFEST_DIR"), "/../packaging/etc/agent.toml");
+    std::fs::copy(packaged, &conf).unwrap();
+    let token = "berthjoin1.abc_DEF-123";
+    let o = run(Command::new("sh").arg("-c").arg(format!(
+        "set -eu; CONF={}; {set_key}\nset_key join_token {token}; set_key advertise https://10.0.0.7:7443; set_key join_token {token}2",
+        conf.display()
+    )));
+    assert!(o.status.success(), "{}", text(&o));
+    let after = std::fs::read_to_string(&conf).unwrap();
+    let before = std::fs::read_to_string(packaged).unwrap();
+    // The keys once each, the second token replacing the first; every
+    // line of the packaged file still there.
+    assert_eq!(after.matches("\njoin_token = ").count(), 1, "{after}");
+    assert!(
+        after.contains(&format!("\njoin_token = \"{token}2\"\n")),
+        "{after}"
+    );
+    assert!(
+        after.contains("\nadvertise = \"https://10.0.0.7:7443\"\n"),
+        "{after}"
+    );
+    for line in before.lines() {
+        assert!(after.lines().any(|l| l == line), "lost {line:?}");
+    }
+}

@@ -41,6 +41,9 @@ fetch() {
 	fi
 }
 
+# Everything runs from main, called on the last line: sh has read the whole
+# script before it acts, so a download cut short runs nothing.
+main() {
 [ "$#" -ge 1 ] || die "usage: ... | sh -s -- <join token> [--advertise URL] [--name NAME] [--download-only DIR]"
 token=$1
 shift
@@ -113,7 +116,7 @@ if [ -n "$download_only" ]; then
 	exit 0
 fi
 
-DEBIAN_FRONTEND=noninteractive apt-get install -y "$deb"
+DEBIAN_FRONTEND=noninteractive apt-get install -y "$deb" </dev/null
 say "installed berth-agent $deb_version"
 
 mkdir -p /usr/share/keyrings /etc/apt/sources.list.d /etc/apt/apt.conf.d /etc/berth
@@ -171,8 +174,8 @@ if [ -f /var/lib/berth-agent/join.json ]; then
 	say "warning: this agent has joined a server already (/var/lib/berth-agent/join.json); the token is not used"
 fi
 
-systemctl enable berth-agent >/dev/null 2>&1 || systemctl enable berth-agent
-systemctl restart berth-agent
+systemctl enable berth-agent </dev/null >/dev/null 2>&1 || systemctl enable berth-agent </dev/null
+systemctl restart berth-agent </dev/null
 say "started berth-agent.service"
 i=0
 while [ "$i" -lt 30 ] && [ ! -f /var/lib/berth-agent/join.json ]; do
@@ -184,3 +187,6 @@ if [ -f /var/lib/berth-agent/join.json ]; then
 else
 	say "not joined yet; see journalctl -u berth-agent"
 fi
+}
+
+main "$@"
