@@ -100,11 +100,15 @@ else
 	command -v systemctl >/dev/null 2>&1 || die "systemd is needed: berth-agent runs as a systemd unit"
 	out=$(mktemp -d)
 	trap 'rm -rf "$out"' EXIT
+	# apt reads a local package as its sandbox user _apt.
+	chmod 755 "$out"
 fi
 deb=$out/berth-agent_${deb_version}_$arch.deb
 say "downloading berth-agent $deb_version ($arch) from $SERVER_URL"
-fetch -o "$deb" "$SERVER_URL/apt/$deb_path" ||
+if ! fetch -o "$deb" "$SERVER_URL/apt/$deb_path"; then
+	rm -f "$deb"
 	die "could not download $SERVER_URL/apt/$deb_path (curl refused the server or the file; see above)"
+fi
 got=$(sha256sum "$deb" | cut -d' ' -f1)
 if [ "$got" != "$deb_sha256" ]; then
 	rm -f "$deb"
