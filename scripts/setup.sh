@@ -34,7 +34,7 @@ build_pkgs=(build-essential pkg-config libseccomp-dev nodejs npm curl ca-certifi
 test_pkgs=(runc crun busybox-static docker-registry skopeo umoci docker.io
     postgresql chromium chromium-driver qemu-system-x86 hyperfine iperf3
     nftables iproute2 util-linux procps psmisc cpio xz-utils kmod apache2-utils
-    python3-venv shellcheck git)
+    python3-venv shellcheck git gpgv openssl)
 
 pkgs=("${build_pkgs[@]}")
 [ "$profile" = test ] && pkgs+=("${test_pkgs[@]}")

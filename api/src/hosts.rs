@@ -132,7 +132,15 @@ pub struct CreateJoinToken {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JoinTokenResponse {
     pub token: String,
-    /// The line to run on the new host.
+    /// The line to run on a host where berth-agent is installed already.
     pub command: String,
+    /// The one line that installs berth-agent on a fresh Debian host and
+    /// joins it: `curl --pinnedpubkey 'sha256//<base64 SHA-256 of the
+    /// server certificate's public key>' [--insecure] -fsSL
+    /// <server>/install/agent.sh | sh -s -- <token>`. The pin is what makes
+    /// it safe: curl refuses any other server before a byte is sent (with a
+    /// self-signed certificate `--insecure` skips only the CA check).
+    #[serde(default)]
+    pub install_command: String,
     pub expires_at: DateTime<Utc>,
 }

@@ -127,10 +127,17 @@ pub struct Config {
     pub trusted_proxies: Vec<crate::auth::client::Cidr>,
 
     /// Directory of the server's secrets (`session-secret`,
-    /// `agent-signing-key.pem`, mode 0600); default: the data dir. Every
+    /// `agent-signing-key.pem`, `apt-signing-key`, mode 0600); default: the data dir. Every
     /// replica on one PostgreSQL database needs the same files.
     #[arg(long, env = "BERTH_SECRETS_DIR")]
     pub secrets_dir: Option<PathBuf>,
+
+    /// Directory of the `.deb` files the server publishes as a signed apt
+    /// repository (/apt) and installs with the one-line join
+    /// (/install/agent.sh); default: <data dir>/packages. Read at start, on
+    /// SIGHUP and when its files change.
+    #[arg(long, env = "BERTH_PACKAGES_DIR")]
+    pub packages_dir: Option<PathBuf>,
 }
 
 /// The file read when neither `--config` nor `BERTH_CONFIG` names one.
@@ -213,6 +220,7 @@ impl Config {
             metrics_listen: None,
             trusted_proxies: Vec::new(),
             secrets_dir: None,
+            packages_dir: None,
         }
     }
 
@@ -221,6 +229,13 @@ impl Config {
         self.secrets_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.clone())
+    }
+
+    /// The packages directory: the flag, else `<data dir>/packages`.
+    pub fn packages_dir(&self) -> PathBuf {
+        self.packages_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("packages"))
     }
 
     /// The database URL: the flag, else SQLite at `<data dir>/berth.db`.
@@ -321,6 +336,7 @@ mod tests {
         assert_eq!(parsed.metrics_listen, built.metrics_listen);
         assert_eq!(parsed.trusted_proxies, built.trusted_proxies);
         assert_eq!(parsed.secrets_dir, built.secrets_dir);
+        assert_eq!(parsed.packages_dir, built.packages_dir);
     }
 
     #[test]

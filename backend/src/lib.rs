@@ -17,6 +17,7 @@ pub mod fanout;
 pub mod http;
 pub mod metrics;
 pub mod openapi;
+pub mod packages;
 pub mod rbac;
 pub mod server;
 pub mod state;
@@ -60,6 +61,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(dashboard::docs_router())
+        .merge(packages::http::router())
         .fallback(dashboard::fallback)
         .layer(axum::middleware::from_fn(http::guard::api_headers))
         .layer(DefaultBodyLimit::max(state.config.body_limit))
@@ -201,6 +203,10 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> anyhow::R
         None => None,
     };
     let health = tokio::spawn(agents::health::run(state.clone(), shutdown.clone()));
+    tokio::spawn(packages::rebuild_on_sighup(
+        state.packages.clone(),
+        shutdown.clone(),
+    ));
     let local = cfg
         .local_agent
         .then(|| tokio::spawn(agents::local::supervise(state.clone(), shutdown.clone())));

@@ -13,6 +13,7 @@ use crate::auth::session::SessionKeys;
 use crate::config::Config;
 use crate::db::Db;
 use crate::metrics::Metrics;
+use crate::packages::{Packages, ServerCert};
 use crate::streams::StreamHub;
 use crate::tls::Identity;
 
@@ -28,6 +29,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Wakes the health checker (a host just joined).
     pub health_kick: Arc<Notify>,
+    /// The apt repository and install script (`crate::packages`).
+    pub packages: Arc<Packages>,
+    /// The pin and trust facts of the server's certificate.
+    pub server_cert: Arc<ServerCert>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -55,6 +60,10 @@ pub enum StateError {
     Secret(#[from] crate::auth::secrets::SecretError),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Packages(#[from] crate::packages::PackagesError),
+    #[error("the server certificate is not a readable X.509 certificate")]
+    Certificate,
 }
 
 impl AppState {
@@ -76,6 +85,8 @@ impl AppState {
             &config.data_dir,
             certificate_names(&config),
         )?;
+        let server_cert = ServerCert::from_der(identity.leaf()).ok_or(StateError::Certificate)?;
+        let packages = Packages::load(&db, &secrets_dir, config.packages_dir()).await?;
         Ok(AppState {
             limiter: Arc::new(LoginLimiter::new(
                 config.login_rate_per_address,
@@ -89,6 +100,8 @@ impl AppState {
             streams: Arc::new(StreamHub::default()),
             metrics: Arc::new(Metrics::default()),
             health_kick: Arc::new(Notify::new()),
+            packages: Arc::new(packages),
+            server_cert: Arc::new(server_cert),
         })
     }
 

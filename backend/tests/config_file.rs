@@ -50,6 +50,10 @@ fn the_example_names_every_flag_with_its_default() {
         Path::new("/usr/share/berth/dashboard")
     );
     assert_eq!(cli.daemon.log_format, berth_net::daemon::LogFormat::Json);
+    assert_eq!(
+        cli.config.packages_dir(),
+        Path::new("/var/lib/berth/packages")
+    );
 }
 
 #[test]
@@ -233,7 +237,9 @@ fn ready_only_once_the_port_answers_and_sighup_reloads_the_log_filter() {
     assert!(hup.success());
     wait_for("the reload to be logged", Duration::from_secs(20), || {
         let out = server.output();
-        out.contains("SIGHUP: reloaded the log filter") && out.contains("body_limit")
+        out.contains("SIGHUP: reloaded the log filter")
+            && out.contains("body_limit")
+            && out.contains("SIGHUP: rebuilding the apt repository")
     });
     let out = server.output();
     assert!(out.contains("log_filter=debug"), "{out}");

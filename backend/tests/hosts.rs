@@ -27,6 +27,15 @@ db_test!(
         let v = r.json();
         let token = v["token"].as_str().unwrap();
         assert_eq!(v["command"], format!("berth-agent join {token}"));
+        // The one line for a fresh host pins the certificate's public key
+        // (self-signed here, so curl skips only the CA chain).
+        assert_eq!(
+            v["install_command"],
+            format!(
+                "curl --pinnedpubkey '{}' --insecure -fsSL https://127.0.0.1:8080/install/agent.sh | sh -s -- {token}",
+                t.state.server_cert.curl_pin()
+            )
+        );
         let p = decode_token(token).unwrap();
         assert_eq!(p.url, "https://127.0.0.1:8080");
         assert_eq!(p.fingerprint, t.state.fingerprint());

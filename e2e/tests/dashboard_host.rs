@@ -80,10 +80,21 @@ async fn dashboard_host_graphs_namespaces_cgroups_join() -> Result<()> {
             "the filter for older agents shows with none"
         );
 
-        // Join a host: a token and the command to run.
+        // Join a host: the one-line install (pinned) first, then the
+        // command for a host that has the agent already.
         b.click("[data-testid=join-host]").await?;
         b.fill("#join-groups", "edge").await?;
         b.click(".modal button[type=submit]").await?;
+        b.wait_text(
+            "[data-testid=install-command]",
+            "curl --pinnedpubkey 'sha256//",
+        )
+        .await?;
+        b.wait_text(
+            "[data-testid=install-command]",
+            "/install/agent.sh | sh -s -- berthjoin1.",
+        )
+        .await?;
         b.wait_text("[data-testid=join-command]", "berth-agent join")
             .await?;
         b.screenshot("join").await?;

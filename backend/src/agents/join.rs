@@ -59,6 +59,11 @@ pub async fn create_token(
     });
     Ok(JoinTokenResponse {
         command: format!("berth-agent join {token}"),
+        install_command: crate::packages::script::install_command(
+            &state.config.public_url(),
+            &state.server_cert,
+            &token,
+        ),
         token,
         expires_at: db::time(expires_at),
     })

@@ -252,6 +252,7 @@ fn JoinHost(on_joined: impl Fn() + Send + Sync + 'static) -> impl IntoView {
             }
         });
     };
+    let copied_install = RwSignal::new(false);
     let copy = move |_| {
         if let Some(r) = result.get() {
             let clip = window().navigator().clipboard();
@@ -259,10 +260,18 @@ fn JoinHost(on_joined: impl Fn() + Send + Sync + 'static) -> impl IntoView {
             copied.set(true);
         }
     };
+    let copy_install = move |_| {
+        if let Some(r) = result.get() {
+            let clip = window().navigator().clipboard();
+            let _ = clip.write_text(&r.install_command);
+            copied_install.set(true);
+        }
+    };
     let close = move |_| {
         open.set(false);
         result.set(None);
         copied.set(false);
+        copied_install.set(false);
         on_joined.with_value(|f| f());
     };
     view! {
@@ -292,15 +301,26 @@ fn JoinHost(on_joined: impl Fn() + Send + Sync + 'static) -> impl IntoView {
                         }
                     >
                         <p>
-                            "Run this as root on the new host. The token works once and expires "
+                            "On a fresh Debian host, run this as root: it installs berth-agent from this server, "
+                            "writes the token and starts the agent. The certificate pin in it means only this "
+                            "server can answer. The token works once and expires "
                             {move || result.get().map(|r| format::time(r.expires_at)).unwrap_or_default()}
                             " UTC."
                         </p>
+                        <pre class="command" data-testid="install-command">
+                            {move || result.get().map(|r| r.install_command).unwrap_or_default()}
+                        </pre>
+                        <div class="actions">
+                            <button class="primary" data-testid="copy-install-command" on:click=copy_install>
+                                {move || if copied_install.get() { "Copied" } else { "Copy install command" }}
+                            </button>
+                        </div>
+                        <p>"Where berth-agent is installed already, join with:"</p>
                         <pre class="command" data-testid="join-command">
                             {move || result.get().map(|r| r.command).unwrap_or_default()}
                         </pre>
                         <div class="actions">
-                            <button class="primary" on:click=copy>
+                            <button class="ghost" data-testid="copy-join-command" on:click=copy>
                                 {move || if copied.get() { "Copied" } else { "Copy command" }}
                             </button>
                             <button class="ghost" on:click=close>"Done"</button>
