@@ -92,6 +92,7 @@ for a in "${arches[@]}"; do
         [ -f "$deb" ] || die "cargo deb did not name the package it wrote (got: $deb)"
         got=$(dpkg-deb -f "$deb" Architecture)
         [ "$got" = "$a" ] || die "$deb has Architecture: $got, not $a"
+        printf '%s\n' "$deb" # on stdout, as cargo deb prints it
     done
 done
 
