@@ -4,15 +4,19 @@
 #
 #   scripts/package.sh [amd64|arm64|all] [--profile release|dev] [--version V]
 #
-# amd64 is the default. --profile dev packages the debug build the tests
-# already made (the packaged-install tests use it: no release build in CI);
-# --version V sets the package version (default: the workspace's), e.g. to
-# build a newer package for an upgrade test.
+# amd64 is the default; arm64 is cross-compiled with Debian's cross
+# toolchain (`scripts/setup.sh arm64` installs it when missing, the settings
+# are in scripts/aarch64-env.sh) and smoke-tested under qemu-user by
+# scripts/arm64-smoke.sh; all builds both. --profile dev packages the debug
+# build the tests already made (the packaged-install tests use it: no release
+# build in CI); --version V sets the package version (default: the
+# workspace's), e.g. to build a newer package for an upgrade test.
 #
 # Binaries and the dashboard (scripts/setup.sh for its tools, then
-# scripts/build-frontend.sh) are built first; cargo-deb is installed from crates.io (cargo install --locked) only
-# when missing. arm64 is not built yet (docs/install-debian.md says what
-# remains). Prints each package's size; see docs/install-debian.md.
+# scripts/build-frontend.sh; wasm, the same files for every architecture)
+# are built first; cargo-deb is installed from crates.io (cargo install
+# --locked) only when missing. Prints each package's size and the build's
+# time; see docs/install-debian.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,12 +46,11 @@ esac
 deb_flags=(--profile "$profile")
 [ -z "$version" ] || deb_flags+=(--deb-version "$version")
 case "$arch" in
-    amd64) arches=(amd64) ;;
-    arm64 | all) die "arm64 packages are not built yet (cross-compiling is the next step, docs/install-debian.md)" ;;
-    *) die "usage: scripts/package.sh [amd64|arm64|all]" ;;
+    amd64 | arm64) arches=("$arch") ;;
+    all) arches=(amd64 arm64) ;;
 esac
 [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ] ||
-    die "amd64 packages are built on an amd64 Debian host"
+    die "the packages are built on an amd64 Debian host (arm64 is cross-compiled there)"
 command -v dpkg-deb >/dev/null || die "dpkg-deb not found: apt-get install dpkg"
 
 if ! cargo deb --version 2>/dev/null | grep -q "^cargo-deb 3\."; then
@@ -55,8 +58,15 @@ if ! cargo deb --version 2>/dev/null | grep -q "^cargo-deb 3\."; then
     cargo install --locked cargo-deb --version "^3.8"
 fi
 
-log "build tools (scripts/setup.sh: skips what is already there)"
-scripts/setup.sh
+if [ "$arch" = amd64 ]; then
+    log "build tools (scripts/setup.sh: skips what is already there)"
+    scripts/setup.sh
+else
+    log "build tools and the arm64 cross toolchain (scripts/setup.sh arm64: skips what is already there)"
+    scripts/setup.sh arm64
+    # shellcheck source=scripts/aarch64-env.sh
+    . scripts/aarch64-env.sh
+fi
 log "building the dashboard"
 scripts/build-frontend.sh
 [ -f frontend/dist/index.html ] || die "no frontend/dist/index.html after the dashboard build"
@@ -64,12 +74,25 @@ scripts/build-frontend.sh
 out=target/debian
 mkdir -p "$out"
 for a in "${arches[@]}"; do
+    # cargo-deb reads the assets' target/release/... from
+    # target/<triple>/<profile>/... when given --target.
+    case "$a" in
+        amd64) target_flags=() ;;
+        arm64) target_flags=(--target aarch64-unknown-linux-gnu) ;;
+    esac
     log "building $profile binaries ($a)"
-    cargo build "${build_flags[@]}" --locked -p berth-server -p berth-agent -p berth-runtime \
+    started=$SECONDS
+    cargo build "${build_flags[@]}" "${target_flags[@]}" --locked \
+        -p berth-server -p berth-agent -p berth-runtime \
         --bin berth-server --bin berth-agent --bin berth-runtime
+    log "built $profile binaries ($a) in $((SECONDS - started)) s"
     for pkg in berth-server berth-agent; do
         log "packaging $pkg ($a)"
-        cargo deb --no-build --locked "${deb_flags[@]}" -p "$pkg" --output "$out/"
+        deb=$(cargo deb --no-build --locked "${deb_flags[@]}" "${target_flags[@]}" -p "$pkg" --output "$out/" | tail -n 1)
+        [ -f "$deb" ] || die "cargo deb did not name the package it wrote (got: $deb)"
+        got=$(dpkg-deb -f "$deb" Architecture)
+        [ "$got" = "$a" ] || die "$deb has Architecture: $got, not $a"
+        printf '%s\n' "$deb" # on stdout, as cargo deb prints it
     done
 done
 

@@ -6,6 +6,8 @@
 #   scripts/setup.sh run    build tools: wasm target, wasm-bindgen, wasm-opt
 #   scripts/setup.sh test   + everything the tests use (runtimes, registry,
 #                            dockerd, PostgreSQL, Chromium, QEMU, ...)
+#   scripts/setup.sh arm64  + the arm64 cross toolchain and qemu-user
+#                            (scripts/package.sh arm64, scripts/arm64-smoke.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,9 +37,27 @@ test_pkgs=(runc crun busybox-static docker-registry skopeo umoci docker.io
     postgresql chromium chromium-driver qemu-system-x86 hyperfine iperf3
     nftables iproute2 util-linux procps psmisc cpio xz-utils kmod apache2-utils
     python3-venv shellcheck git gpgv openssl)
+# Cross-compiling for arm64 with Debian's toolchain: the compiler and linker
+# with their libc, libseccomp for arm64 (a multiarch package: the runtime
+# links it, and it brings libc6:arm64, so qemu-user runs the binaries on the
+# very libraries an arm64 host installs), and qemu-user to run them.
+arm64_pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross libseccomp-dev:arm64 qemu-user-static)
 
 pkgs=("${build_pkgs[@]}")
-[ "$profile" = test ] && pkgs+=("${test_pkgs[@]}")
+case "$profile" in
+    run) ;;
+    test) pkgs+=("${test_pkgs[@]}") ;;
+    arm64) pkgs+=("${arm64_pkgs[@]}") ;;
+    *)
+        echo "usage: scripts/setup.sh [run|test|arm64]" >&2
+        exit 1
+        ;;
+esac
+if [ "$profile" = arm64 ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    need_root
+    log "dpkg --add-architecture arm64 (for libseccomp-dev:arm64)"
+    dpkg --add-architecture arm64
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -70,7 +90,9 @@ if ! command -v cargo >/dev/null; then
     exit 1
 fi
 installed_targets=$(rustup target list --installed 2>/dev/null || true)
-for t in wasm32-unknown-unknown x86_64-unknown-linux-musl; do
+targets=(wasm32-unknown-unknown x86_64-unknown-linux-musl)
+[ "$profile" = arm64 ] && targets+=(aarch64-unknown-linux-gnu)
+for t in "${targets[@]}"; do
     if ! grep -qx "$t" <<<"$installed_targets"; then
         log "rustup target add $t"
         rustup target add "$t"

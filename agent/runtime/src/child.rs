@@ -143,9 +143,16 @@ mod tests {
     fn exit_codes_read_as_a_shell_does() {
         assert_eq!(wait(spawn("exit 3")).unwrap(), 3);
         assert_eq!(wait(spawn("kill -TERM $$")).unwrap(), 128 + libc::SIGTERM);
-        // A real-time signal, which nix's WaitStatus cannot name.
+        // A real-time signal, which nix's WaitStatus cannot name. qemu-user
+        // (scripts/arm64-smoke.sh) keeps host real-time signals for itself
+        // and hands the guest a renumbered one: the shell, a host binary,
+        // dies of SIGRTMIN+3 and the emulated wait reads SIGRTMIN+1.
         let rt = libc::SIGRTMIN() + 3;
-        assert_eq!(wait(spawn(&format!("kill -{rt} $$"))).unwrap(), 128 + rt);
+        if std::env::var_os("BERTH_UNDER_QEMU_USER").is_some() {
+            berth_testkit::skip("qemu-user renumbers real-time signals in a wait status");
+        } else {
+            assert_eq!(wait(spawn(&format!("kill -{rt} $$"))).unwrap(), 128 + rt);
+        }
         assert!(wait(i32::MAX).is_err());
     }
 
